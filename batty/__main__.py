@@ -1,0 +1,3 @@
+from batty.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The pure core: lifecycle, packets, board, config, planning, scoring. Touches no disk."""

@@ -1,0 +1,1 @@
+"""Adapters with one job each: files, locks, the event log, git."""

@@ -66,8 +66,9 @@ class LazyGroup(click.Group):
 
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)
                 if find_spec(COMMANDS[name][0]) is not None]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 class App:

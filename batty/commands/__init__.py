@@ -1,0 +1,1 @@
+"""One module per command or noun; each exposes `command`, a thin click command."""

@@ -1,0 +1,93 @@
+"""Shared fixtures: real git repositories in tmp_path, a seeded board, a CLI runner (STYLE 8)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from batty.paths import Paths
+
+BATTY = [sys.executable, "-m", "batty"]
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test Person",
+    "GIT_AUTHOR_EMAIL": "person@example.com",
+    "GIT_COMMITTER_NAME": "Test Person",
+    "GIT_COMMITTER_EMAIL": "person@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    home = tmp_path / "_home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("BATTY_LOCK_WAIT_S", "2")
+    for key in ("BATTY_NOW", "BATTY_QUIET", "BATTY_FAILPOINT"):
+        monkeypatch.delenv(key, raising=False)
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    out = subprocess.run(["git", *args], cwd=cwd, check=check, capture_output=True, text=True,
+                         timeout=60)
+    return out.stdout.strip()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_batty(root: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None,
+              timeout: float = 120) -> Result:
+    """batty as a user runs it: a real subprocess in the repository."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run([*BATTY, "--repo", str(root), *args], cwd=root, input=input,
+                          capture_output=True, text=True, env=full_env, timeout=timeout)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "README.md").write_text("# sandbox\n")
+    git(root, "add", "README.md")
+    git(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+@pytest.fixture
+def repo(git_repo: Path) -> Paths:
+    """A git repository with `batty init` done (one `shell` seat)."""
+    res = run_batty(git_repo, "init", "--agent", "shell", "--seats", "2")
+    assert res.code == 0, res.err
+    return Paths(git_repo)
+
+
+@pytest.fixture
+def batty(repo: Paths) -> Callable[..., Result]:
+    def run(*args: str, **kw: object) -> Result:
+        return run_batty(repo.root, *args, **kw)  # type: ignore[arg-type]
+
+    return run
+
+
+@pytest.fixture
+def tmp_cwd(tmp_path: Path) -> Iterator[Path]:
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    yield tmp_path
+    os.chdir(old)

@@ -31,10 +31,22 @@ def owner(state: Path, name: str) -> dict | None:
     return read_json(lock_dir(state) / f"{name}.owner")
 
 
+_held: dict[tuple[str, str], int] = {}
+
+
 @contextmanager
 def hold(state: Path, name: str, *, wait_s: float | None = None, quiet: bool = False,
          cmd: str | None = None) -> Iterator[None]:
-    """Hold lock ``name`` for the duration of the block, or raise Busy."""
+    """Hold lock ``name`` for the duration of the block, or raise Busy. Re-entrant within one
+    process (a second flock on a new descriptor would wait for ourselves)."""
+    key = (str(state), name)
+    if _held.get(key):
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
     from filelock import FileLock, Timeout
 
     from batty import clock
@@ -65,8 +77,10 @@ def hold(state: Path, name: str, *, wait_s: float | None = None, quiet: bool = F
         tmp = folder / f".{name}.owner.{os.getpid()}"
         tmp.write_text(json.dumps(info))
         os.replace(tmp, folder / f"{name}.owner")
+        _held[key] = 1
         yield
     finally:
+        _held.pop(key, None)
         lock.release()
 
 

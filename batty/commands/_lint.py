@@ -1,0 +1,36 @@
+"""All problems at once: packets (strict), the board, the config."""
+
+from __future__ import annotations
+
+from batty.errors import InvalidInput
+from batty.paths import Paths
+
+
+def lint_all(paths: Paths) -> list[str]:
+    from batty.config import load
+    from batty.core import board as boardmod
+    from batty.core import yamlx
+    from batty.store import packets as store
+
+    problems: list[str] = []
+    packets = store.load_all(paths, strict=True, use_cache=False)
+    problems += [str(p) for p in packets.problems]
+    for p in packets:
+        for dep in p.depends_on:
+            if dep not in packets.by_id and dep not in packets.invalid_ids:
+                problems.append(str(InvalidInput(f"{p.id} depends on {dep}, which does not exist",
+                                                 file=f"board/tasks/{p.id}.yaml",
+                                                 valid="an existing task id")))
+    try:
+        load(paths)
+    except InvalidInput as e:
+        problems.append(str(e))
+    try:
+        text = yamlx.decode(paths.board_md.read_bytes(), "board/BOARD.md")
+        for line, what, valid in boardmod.parse(text).problems:
+            problems.append(str(InvalidInput(what, file="board/BOARD.md", line=line, valid=valid)))
+    except FileNotFoundError:
+        pass
+    except InvalidInput as e:
+        problems.append(str(e))
+    return problems

@@ -1,0 +1,40 @@
+"""batty board: the kanban in the terminal."""
+
+from __future__ import annotations
+
+import click
+
+from batty.cli import App
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Columns and card ids as JSON.")
+@click.pass_obj
+def command(app: App, as_json: bool) -> None:
+    """Show the kanban board in the terminal (from the packets, in board order)."""
+    from batty.core import board as boardmod
+    from batty.state import State, dumps
+
+    st = State(app)
+    try:
+        previous = boardmod.parse(st.paths.board_md.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        previous = None
+    text = boardmod.render(st.packets, previous if previous and not previous.problems else None)
+    parsed = boardmod.parse(text)
+    if as_json:
+        click.echo(dumps({"version": 1, "columns": [
+            {"name": c.name, "status": c.status.value if c.status else None,
+             "cards": [card.id for card in c.cards]} for c in parsed.columns]}))
+        return
+    lines = []
+    for col in parsed.columns:
+        lines.append(click.style(f"{col.name} ({len(col.cards)})", bold=True))
+        for card in col.cards:
+            p = st.packets.get(card.id or "")
+            if p is None:
+                continue
+            extra = f" @{p.assignee}" if p.assignee and p.status.value in ("in-progress", "review") else ""
+            lines.append(f"  {p.id:<8} P{p.priority} {p.title}{extra}")
+        lines.append("")
+    click.echo("\n".join(lines).rstrip())

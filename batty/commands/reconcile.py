@@ -1,0 +1,24 @@
+"""batty reconcile: make board, packets, worktrees, branches and runs agree (SPEC 3, 5)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from batty.cli import App
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@click.pass_obj
+def command(app: App, dry_run: bool) -> None:
+    """Make the board, the packets, worktrees, branches and runs agree.
+
+    Cards people moved on BOARD.md become status changes (when the lifecycle allows them), new
+    lines become tasks, deleted cards are rendered back.
+    """
+    from batty.reconcile import reconcile
+
+    rc = reconcile(app, dry_run=dry_run)
+    sys.exit(rc)

@@ -1,0 +1,159 @@
+"""batty task: add, show, list, move, edit and lint task packets (SPEC 2, 5)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from batty.cli import App
+
+JSON_VERSION = 1  # --json output is versioned: scripts and agents parse it (STYLE 10)
+
+
+@click.group()
+def command() -> None:
+    """Add, show, list, move, edit and lint task packets."""
+
+
+def _status_choice() -> click.Choice:
+    from batty.core.lifecycle import Status
+
+    return click.Choice([s.value for s in Status])
+
+
+STATUSES = ["backlog", "todo", "in-progress", "review", "done", "blocked", "archived"]
+
+
+@command.command("add")
+@click.argument("title")
+@click.option("--priority", "-p", type=click.IntRange(0, 4), default=2, show_default=True,
+              help="0 is the most urgent.")
+@click.option("--depends", default="", help="Ids this task waits for, comma-separated.")
+@click.option("--scope", multiple=True, help="A glob the change may touch (repeatable).")
+@click.option("--test", "test_cmd", default=None, help="The test command (default: gates.test).")
+@click.option("--status", type=click.Choice(["backlog", "todo"]), default="todo", show_default=True)
+@click.option("--description", default=None, help="The brief for the agent, or - to read stdin.")
+@click.option("--kind", type=click.Choice(["task", "epic"]), default="task", show_default=True)
+@click.option("--seat", default=None, help="Pin to a seat or an agent name.")
+@click.option("--script", multiple=True, help="A command for the built-in scripted agent (repeatable).")
+@click.pass_obj
+def add(app: App, title: str, priority: int, depends: str, scope: tuple[str, ...],
+        test_cmd: str | None, status: str, description: str | None, kind: str, seat: str | None,
+        script: tuple[str, ...]) -> None:
+    """Add a task; prints its id."""
+    from batty.core.lifecycle import Status
+    from batty.paths import check_id
+    from batty.state import State
+
+    if description == "-":
+        description = sys.stdin.read()
+    deps = [check_id(d.strip()) for d in depends.split(",") if d.strip()]
+    st = State(app)
+    for d in deps:
+        st.packets.require(d)
+    packet = st.create(title.strip(), status=Status(status), priority=priority, depends_on=deps,
+                       kind=kind if kind != "task" else None, scope=list(scope), test=test_cmd,
+                       description=description, seat=seat, script=list(script))
+    st.finish()
+    click.echo(packet.id)
+
+
+@command.command("show")
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True, help="One packet as JSON.")
+@click.pass_obj
+def show(app: App, task_id: str, as_json: bool) -> None:
+    """Show one task's packet."""
+    from batty.state import State, dumps
+
+    st = State(app)
+    packet = st.packets.require(task_id)
+    if as_json:
+        click.echo(dumps(packet.to_dict()))
+        return
+    click.echo(st.paths.packet(task_id).read_text(encoding="utf-8"), nl=False)
+
+
+@command.command("list")
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status.")
+@click.option("--ready", is_flag=True, help="Only tasks ready to dispatch, in dispatch order.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of packets.")
+@click.pass_obj
+def list_(app: App, status: str | None, ready: bool, as_json: bool) -> None:
+    """List tasks."""
+    from batty.state import State, board_order, dumps
+    from batty.state import ready as ready_queue
+
+    st = State(app)
+    packets = list(st.packets)
+    if ready:
+        packets = ready_queue(packets, board_order(st.paths))
+    else:
+        packets.sort(key=lambda p: (p.id.rpartition("-")[0], int(p.id.rpartition("-")[2])))
+    if status:
+        packets = [p for p in packets if p.status.value == status]
+    if as_json:
+        click.echo(dumps([p.to_dict() for p in packets]))
+        return
+    from tabulate import tabulate
+
+    rows = [(p.id, p.status.value, f"P{p.priority}", p.assignee or "", p.title) for p in packets]
+    if rows:
+        click.echo(tabulate(rows, headers=["id", "status", "pri", "seat", "title"], tablefmt="plain"))
+
+
+@command.command("move")
+@click.argument("task_id")
+@click.argument("status", type=click.Choice(STATUSES))
+@click.option("--why", default="", help="Why (kept in the task.status event).")
+@click.pass_obj
+def move(app: App, task_id: str, status: str, why: str) -> None:
+    """Move a task to another status, as a person (the lifecycle decides what is allowed)."""
+    from batty.core.lifecycle import Actor, Status
+    from batty.state import State
+
+    st = State(app)
+    st.sync_board()  # a card a person moved on the board first
+    packet = st.packets.require(task_id)
+    to = Status(status)
+    if packet.status is to:
+        app.say(f"{task_id} is {status} already")
+        return
+    changes: dict = {}
+    if to is Status.TODO and packet.status is Status.BLOCKED:
+        changes["attempt"] = 0  # a person unblocked it: a fresh set of attempts
+    st.transition(packet, to, Actor.HUMAN, why or "moved by a person", **changes)
+    st.finish()
+    app.say(f"{task_id} {packet.status.value} -> {status}")
+
+
+@command.command("edit")
+@click.argument("task_id")
+@click.pass_obj
+def edit(app: App, task_id: str) -> None:
+    """Open a task's packet in $EDITOR, then check it."""
+    from batty.state import State
+    from batty.store.packets import parse_file
+
+    st = State(app)
+    st.packets.require(task_id) if task_id not in st.packets.invalid_ids else None
+    path = st.paths.packet(task_id)
+    click.edit(filename=str(path))
+    parse_file(path, st.paths.rel(path), strict=True)  # raises with file:line when broken
+    st._touched.add(st.paths.rel(path))
+    st.finish()
+
+
+@command.command("lint")
+@click.pass_obj
+def lint(app: App) -> None:
+    """Check every packet, the board and the config; report all problems; exit 1 if any."""
+    from batty.commands._lint import lint_all
+
+    problems = lint_all(app.paths)
+    for problem in problems:
+        click.echo(f"batty: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    app.say("all packets, the board and the config are valid")

@@ -1,0 +1,273 @@
+"""board/BOARD.md (SPEC 3): parse a kanban written by people, render one from the packets.
+
+Pure: text in, text out. The render keeps the order people gave the cards (the order inside
+Todo is the dispatch order among equal priorities), keeps unknown columns as they were, and
+keeps Obsidian's trailing settings block.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from batty.core.lifecycle import Status
+from batty.core.packet import Packet
+from batty.paths import ID_RE
+
+FRONT = "---\nkanban-plugin: basic\n---"
+COLUMNS: tuple[tuple[Status, str], ...] = (
+    (Status.BACKLOG, "Backlog"),
+    (Status.TODO, "Todo"),
+    (Status.IN_PROGRESS, "In Progress"),
+    (Status.REVIEW, "Review"),
+    (Status.BLOCKED, "Blocked"),
+    (Status.DONE, "Done"),
+)
+SHOWN = {s for s, _ in COLUMNS}  # archived tasks leave the board
+DONE_SHOWN = 50
+CARD_RE = re.compile(r"^[-*] (?:\[(?P<mark>[ xX])\] ?)?(?P<rest>.*)$")
+MORE_RE = re.compile(r"^%% (\d+) more done tasks? not shown %%$")
+DECOR_RE = re.compile(r"(?:\s+`P[0-4]`|\s+@[A-Za-z0-9_.-]+|\s+\(attempt \d+\)|\s+needs [A-Z0-9, -]+)+$")
+
+
+@dataclass(frozen=True)
+class Card:
+    id: str | None      # None: a new line a person typed, to become a task
+    title: str
+    checked: bool
+    line: int
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    status: Status | None   # None: a column batty does not know, kept as it is
+    cards: tuple[Card, ...]
+    line: int
+    raw: tuple[str, ...] = ()   # the column's lines, for unknown columns
+
+
+@dataclass(frozen=True)
+class Board:
+    columns: tuple[Column, ...]
+    trailer: str = ""
+    problems: tuple[tuple[int, str, str], ...] = ()   # (line, what, what would be valid)
+
+    def column_of(self) -> dict[str, Status]:
+        """Where each card id stands (the first place, if a card appears twice)."""
+        out: dict[str, Status] = {}
+        for col in self.columns:
+            if col.status is None:
+                continue
+            for card in col.cards:
+                if card.id and card.id not in out:
+                    out[card.id] = col.status
+        return out
+
+    def order(self) -> dict[Status, list[str]]:
+        out: dict[Status, list[str]] = {}
+        for col in self.columns:
+            if col.status is not None:
+                out.setdefault(col.status, []).extend(c.id for c in col.cards if c.id)
+        return out
+
+    def new_cards(self) -> list[tuple[Status, Card]]:
+        return [(col.status, c) for col in self.columns if col.status is not None
+                for c in col.cards if c.id is None]
+
+
+def status_of_column(name: str) -> Status | None:
+    key = name.strip().lower().replace(" ", "-").replace("_", "-")
+    aliases = {"to-do": "todo", "doing": "in-progress", "inprogress": "in-progress"}
+    key = aliases.get(key, key)
+    try:
+        return Status(key)
+    except ValueError:
+        return None
+
+
+def parse(text: str) -> Board:
+    """The columns and cards of ``text``; anything garbled is listed in ``problems``."""
+    lines = text.split("\n")
+    i = 0
+    problems: list[tuple[int, str, str]] = []
+    if lines and lines[0].strip() == "---":
+        end = next((j for j in range(1, len(lines)) if lines[j].strip() == "---"), None)
+        if end is None:
+            problems.append((1, "front matter is not closed", "a second --- line"))
+        else:
+            i = end + 1
+    columns: list[Column] = []
+    trailer_at: int | None = None
+    current: dict | None = None
+
+    def close() -> None:
+        if current is not None:
+            columns.append(Column(current["name"], current["status"], tuple(current["cards"]),
+                                  current["line"], tuple(current["raw"])))
+
+    while i < len(lines):
+        line = lines[i]
+        n = i + 1
+        stripped = line.strip()
+        if stripped.startswith("%%") and "kanban:settings" in stripped:
+            trailer_at = i
+            break
+        if line.startswith("## "):
+            close()
+            name = line[3:].strip()
+            current = {"name": name, "status": status_of_column(name), "cards": [], "line": n,
+                       "raw": [line]}
+            if current["status"] is Status.ARCHIVED:
+                current["status"] = None
+            i += 1
+            continue
+        if current is not None:
+            current["raw"].append(line)
+        if not stripped:
+            i += 1
+            continue
+        if current is None:
+            if line.startswith("# ") and not columns:
+                i += 1
+                continue  # a title above the columns is fine
+            problems.append((n, "text outside any column", "cards go under a `## Column` heading"))
+            i += 1
+            continue
+        if current["status"] is None:
+            i += 1
+            continue  # an unknown column is left alone, whatever it holds
+        m = CARD_RE.match(stripped) if not line.startswith((" ", "\t")) else None
+        if m is None:
+            if MORE_RE.match(stripped) or (stripped.startswith("%%") and stripped.endswith("%%")):
+                i += 1
+                continue
+            if line.startswith((" ", "\t")) and current["cards"]:
+                i += 1
+                continue  # a card's continuation line (Obsidian allows them); not batty's
+            problems.append((n, f"not a card: {stripped[:60]!r}",
+                             "a card is `- [ ] T-1 Title`, or `- [ ] Title` for a new task"))
+            i += 1
+            continue
+        rest = m.group("rest").strip()
+        checked = (m.group("mark") or " ").lower() == "x"
+        if not rest:
+            i += 1
+            continue
+        head, _, tail = rest.partition(" ")
+        if ID_RE.match(head):
+            current["cards"].append(Card(head, DECOR_RE.sub("", tail).strip(), checked, n))
+        else:
+            title = DECOR_RE.sub("", rest).strip()
+            if title:
+                current["cards"].append(Card(None, title, checked, n))
+        i += 1
+    close()
+    trailer = "\n".join(lines[trailer_at:]).rstrip("\n") + "\n" if trailer_at is not None else ""
+    if not columns and text.strip() and not problems:
+        problems.append((1, "no columns", "columns are `## Todo`, `## In Progress`, ... headings"))
+    return Board(tuple(columns), trailer, tuple(problems))
+
+
+def card_line(p: Packet, *, open_deps: Sequence[str] = ()) -> str:
+    mark = "x" if p.status is Status.DONE else " "
+    parts = [f"- [{mark}] {p.id} {p.title}", f"`P{p.priority}`"]
+    if p.status in (Status.IN_PROGRESS, Status.REVIEW) and p.assignee:
+        parts.append(f"@{p.assignee}")
+    if p.status in (Status.IN_PROGRESS, Status.REVIEW, Status.BLOCKED) and p.attempt > 1:
+        parts.append(f"(attempt {p.attempt})")
+    if open_deps and p.status in (Status.BACKLOG, Status.TODO):
+        parts.append("needs " + ", ".join(open_deps))
+    return " ".join(parts)
+
+
+def _sort_key(p: Packet) -> tuple:
+    num = p.id.rpartition("-")[2]
+    return (p.priority, p.id.rpartition("-")[0], int(num) if num.isdigit() else 0)
+
+
+def render(packets: Iterable[Packet], previous: Board | None = None) -> str:
+    """BOARD.md for ``packets``. Cards keep the order ``previous`` gave them; new cards go to the
+    end of their column (Done: to the top, newest first)."""
+    by_status: dict[Status, list[Packet]] = {s: [] for s, _ in COLUMNS}
+    all_ps: dict[str, Packet] = {}
+    for p in packets:
+        all_ps[p.id] = p
+        if p.status in SHOWN:
+            by_status[p.status].append(p)
+    order: Mapping[Status, list[str]] = previous.order() if previous else {}
+    out = [FRONT]
+    unknown_after: dict[Status | None, list[Column]] = {}
+    if previous:
+        last: Status | None = None
+        for col in previous.columns:
+            if col.status is None:
+                unknown_after.setdefault(last, []).append(col)
+            elif col.status in SHOWN:
+                last = col.status
+
+    def emit_unknown(after: Status | None) -> None:
+        for col in unknown_after.get(after, []):
+            out.append("")
+            out.extend("\n".join(col.raw).rstrip("\n").split("\n"))
+
+    emit_unknown(None)
+    for status, title in COLUMNS:
+        cards = by_status[status]
+        rank = {tid: i for i, tid in enumerate(order.get(status, []))}
+        if status is Status.DONE:  # newest first, whatever order people gave them
+            cards = sorted(cards, key=lambda p: (p.updated or "", _sort_key(p)), reverse=True)
+        else:
+            cards = sorted(cards, key=lambda p: (0, rank[p.id], ()) if p.id in rank else (1, 0, _sort_key(p)))
+        out.append("")
+        out.append(f"## {title}")
+        shown = cards[:DONE_SHOWN] if status is Status.DONE else cards
+        if shown:
+            out.append("")
+        for p in shown:
+            deps = [d for d in p.depends_on if d not in all_ps or all_ps[d].status is not Status.DONE]
+            out.append(card_line(p, open_deps=deps))
+        if len(cards) > len(shown):
+            more = len(cards) - len(shown)
+            out.append("")
+            out.append(f"%% {more} more done task{'s' if more != 1 else ''} not shown %%")
+        emit_unknown(status)
+    text = "\n".join(out).rstrip("\n") + "\n"
+    if previous and previous.trailer:
+        text += "\n" + previous.trailer
+    return text
+
+
+@dataclass
+class BoardDiff:
+    """What people changed on the board, relative to the packets."""
+
+    moves: list[tuple[str, Status, Status, int]] = field(default_factory=list)  # id, from, to, line
+    new: list[tuple[Status, Card]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)    # packets with no card (deleted lines)
+    unknown: list[tuple[str, int]] = field(default_factory=list)  # cards with no packet
+
+
+def diff(board: Board, packets: Mapping[str, Packet], invalid: Iterable[str] = ()) -> BoardDiff:
+    out = BoardDiff()
+    where = board.column_of()
+    lines = {c.id: c.line for col in board.columns for c in col.cards if c.id}
+    bad = set(invalid)
+    for tid, status in where.items():
+        p = packets.get(tid)
+        if p is None:
+            if tid not in bad:
+                out.unknown.append((tid, lines[tid]))
+            continue
+        if p.status in SHOWN and status != p.status:
+            out.moves.append((tid, p.status, status, lines[tid]))
+        elif p.status not in SHOWN and status != p.status:
+            out.moves.append((tid, p.status, status, lines[tid]))
+    for p in packets.values():
+        if p.status in SHOWN and p.id not in where:
+            done_hidden = p.status is Status.DONE
+            if not done_hidden:
+                out.missing.append(p.id)
+    out.new = board.new_cards()
+    return out

@@ -1,0 +1,256 @@
+"""board/config.yaml (SPEC 6): one schema check into frozen dataclasses.
+
+Every problem is reported with its key path and what would be valid; the store adds the line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from batty.core.packet import PacketProblem as ConfigProblem
+from batty.paths import SEAT_RE
+
+
+@dataclass(frozen=True)
+class Seat:
+    name: str
+    agent: str
+    role: str = "engineer"  # engineer | planner
+
+
+@dataclass(frozen=True)
+class Gates:
+    test: str = "pytest -q"
+    test_timeout_s: int = 1800
+    protected: tuple[str, ...] = ()
+    trusted_tests: tuple[str, ...] = ("tests/**",)
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class Health:
+    stall_after_s: int = 600
+    max_runtime_s: int = 7200
+    respawn_cooldown_s: int = 120
+    max_respawns: int = 3
+
+
+@dataclass(frozen=True)
+class Merge:
+    mode: str = "auto"
+    strategy: str = "rebase"
+    min_confidence: float = 0.7
+    batch: int = 1
+
+
+@dataclass(frozen=True)
+class Planner:
+    min_complexity: int = 4
+    max_children: int = 8
+
+
+@dataclass(frozen=True)
+class Notify:
+    url_env: str
+    on: tuple[str, ...] = ("escalation.raised",)
+
+
+@dataclass(frozen=True)
+class Disk:
+    min_free_mb: int = 1024
+    keep_runs_days: int = 14
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    preempt: bool = False
+
+
+@dataclass(frozen=True)
+class Escalations:
+    window_s: int = 86400  # the same task and reason again inside this is folded into the open one
+
+
+@dataclass(frozen=True)
+class Config:
+    base: str = "main"
+    seats: tuple[Seat, ...] = ()
+    agents: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    runner: str = "process"
+    gates: Gates = Gates()
+    health: Health = Health()
+    merge: Merge = Merge()
+    planner: Planner = Planner()
+    notify: tuple[Notify, ...] = ()
+    disk: Disk = Disk()
+    telemetry: Telemetry = Telemetry()
+    dispatch: Dispatch = Dispatch()
+    escalations: Escalations = Escalations()
+
+    def seat(self, name: str) -> Seat | None:
+        return next((s for s in self.seats if s.name == name), None)
+
+    def agent_entry(self, agent: str) -> Mapping[str, Any]:
+        return self.agents.get(agent, {})
+
+    @property
+    def secret_names(self) -> frozenset[str]:
+        """Environment variables batty treats as secrets: never passed to an agent."""
+        return frozenset(n.url_env for n in self.notify)
+
+
+SECTIONS = {"gates": Gates, "health": Health, "merge": Merge, "planner": Planner, "disk": Disk,
+            "telemetry": Telemetry, "dispatch": Dispatch, "escalations": Escalations}
+CHOICES = {("runner",): ("process", "tmux"), ("merge", "mode"): ("auto", "approve"),
+           ("merge", "strategy"): ("rebase", "squash", "merge"),
+           ("seat", "role"): ("engineer", "planner")}
+TOP = ("base", "seats", "agents", "runner", "notify", *SECTIONS)
+
+
+def _section(cls: type, data: Any, name: str) -> Any:
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigProblem((name,), f"{name} must be a mapping", f"{name}: {{...}}")
+    defaults = cls()
+    fields = cls.__dataclass_fields__
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ConfigProblem((name, key), f"unknown key {name}.{key}",
+                                "one of " + ", ".join(fields))
+        want = getattr(defaults, key)
+        path = (name, key)
+        if isinstance(want, bool):
+            if not isinstance(value, bool):
+                raise ConfigProblem(path, f"{name}.{key} must be true or false", "true or false")
+        elif isinstance(want, int) and not isinstance(want, bool) and not isinstance(want, float):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigProblem(path, f"{name}.{key} must be a whole number >= 0, not {value!r}",
+                                    "a whole number")
+        elif isinstance(want, float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ConfigProblem(path, f"{name}.{key} must be a number from 0 to 1, not {value!r}",
+                                    "0..1")
+            value = float(value)
+        elif isinstance(want, tuple):
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigProblem(path, f"{name}.{key} must be a list of text", "[a, b]")
+            value = tuple(value)
+        elif isinstance(want, str):
+            if not isinstance(value, str):
+                raise ConfigProblem(path, f"{name}.{key} must be text, not {value!r}", "text")
+        choices = CHOICES.get(path)
+        if choices and value not in choices:
+            raise ConfigProblem(path, f"{name}.{key} {value!r} is not valid", " or ".join(choices))
+        kwargs[key] = value
+    if name == "telemetry" and "timezone" in kwargs:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(kwargs["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigProblem((name, "timezone"), f"unknown time zone {kwargs['timezone']!r}",
+                                "an IANA zone like Europe/Paris or UTC") from None
+    if name == "gates" and kwargs.get("max_attempts", 1) < 1:
+        raise ConfigProblem((name, "max_attempts"), "gates.max_attempts must be at least 1", ">= 1")
+    return cls(**kwargs)
+
+
+def validate(data: Any, *, check_agents: bool = True) -> Config:
+    """The configuration in ``data`` (parsed YAML), or ConfigProblem naming the key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigProblem((), "config must be a YAML mapping", "base: main\nseats: [...]")
+    for key in data:
+        if key not in TOP:
+            raise ConfigProblem((str(key),), f"unknown key {key!r}", "one of " + ", ".join(TOP))
+    base = data.get("base", "main")
+    if not isinstance(base, str) or not base or base.startswith("-") or " " in base:
+        raise ConfigProblem(("base",), f"base {base!r} is not a branch name", "base: main")
+    runner = data.get("runner", "process")
+    if runner not in CHOICES[("runner",)]:
+        raise ConfigProblem(("runner",), f"runner {runner!r} is not valid", "process or tmux")
+
+    agents_raw = data.get("agents") or {}
+    if not isinstance(agents_raw, dict):
+        raise ConfigProblem(("agents",), "agents must be a mapping of name -> settings", "agents: {claude: {}}")
+    try:
+        from batty.agents import BUILTIN, validate_agent
+    except ModuleNotFoundError:  # TEMP: until batty/agents lands (helper); removed after
+        BUILTIN = frozenset({"claude", "codex", "aider", "gemini", "shell"})
+
+        def validate_agent(name: str, entry: Any) -> list:  # type: ignore[misc]
+            return []
+
+    for name, entry in agents_raw.items():
+        if entry is None:
+            agents_raw[name] = entry = {}
+        if not isinstance(entry, dict):
+            raise ConfigProblem(("agents", name), f"agents.{name} must be a mapping", "{model: ..., args: [...]}")
+        if check_agents:
+            problems = validate_agent(str(name), entry)
+            if problems:
+                key, what, valid = problems[0]
+                path = tuple(key.split(".")) if key else ("agents", name)
+                raise ConfigProblem(path, what, valid)
+
+    seats_raw = data.get("seats") or []
+    if not isinstance(seats_raw, list):
+        raise ConfigProblem(("seats",), "seats must be a list", "seats: [{name: eng-1, agent: claude}]")
+    seats: list[Seat] = []
+    for i, s in enumerate(seats_raw):
+        if not isinstance(s, dict):
+            raise ConfigProblem(("seats", i), "a seat must be a mapping", "{name: eng-1, agent: claude}")
+        for key in s:
+            if key not in ("name", "agent", "role"):
+                raise ConfigProblem(("seats", i, key), f"unknown seat key {key!r}", "name, agent, role")
+        name, agent, role = s.get("name"), s.get("agent"), s.get("role", "engineer")
+        if not isinstance(name, str) or not SEAT_RE.match(name):
+            raise ConfigProblem(("seats", i, "name"), f"seat name {name!r} is not valid",
+                                "letters, digits, - _ .")
+        if any(x.name == name for x in seats):
+            raise ConfigProblem(("seats", i, "name"), f"seat {name} is listed twice", "unique names")
+        if not isinstance(agent, str) or (agent not in BUILTIN and agent not in agents_raw):
+            raise ConfigProblem(("seats", i, "agent"), f"seat {name}: unknown agent {agent!r}",
+                                "a built-in (" + ", ".join(sorted(BUILTIN)) + ") or one under agents:")
+        if role not in CHOICES[("seat", "role")]:
+            raise ConfigProblem(("seats", i, "role"), f"seat {name}: role {role!r} is not valid",
+                                "engineer or planner")
+        seats.append(Seat(name, agent, role))
+
+    notify_raw = data.get("notify") or []
+    if not isinstance(notify_raw, list):
+        raise ConfigProblem(("notify",), "notify must be a list", "[{url_env: BATTY_NOTIFY_URL}]")
+    notify: list[Notify] = []
+    for i, n in enumerate(notify_raw):
+        if not isinstance(n, dict):
+            raise ConfigProblem(("notify", i), "a notify entry must be a mapping", "{url_env: NAME, on: [...]}")
+        for key in n:
+            if key not in ("url_env", "on"):
+                hint = "secrets are read from the environment: use url_env: NAME" if key == "url" else "url_env, on"
+                raise ConfigProblem(("notify", i, key), f"unknown notify key {key!r}", hint)
+        env = n.get("url_env")
+        if not isinstance(env, str) or not env.replace("_", "").isalnum():
+            raise ConfigProblem(("notify", i, "url_env"), "url_env must name an environment variable",
+                                "url_env: BATTY_NOTIFY_URL")
+        on = n.get("on", ["escalation.raised"])
+        if isinstance(on, str):
+            on = [on]
+        if not isinstance(on, list) or not all(isinstance(x, str) for x in on):
+            raise ConfigProblem(("notify", i, "on"), "on must be a list of event kinds", "[escalation.raised]")
+        notify.append(Notify(env, tuple(on)))
+
+    sections = {name: _section(cls, data.get(name), name) for name, cls in SECTIONS.items()}
+    return Config(base=base, seats=tuple(seats), agents=dict(agents_raw), runner=runner,
+                  notify=tuple(notify), **sections)

@@ -1,0 +1,78 @@
+"""YAML text -> data, plus where each key stands, so that errors can name a line.
+
+Reads use PyYAML's C loader (fast); the line map is built only when something needs a line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from batty.errors import InvalidInput
+
+try:
+    Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    Loader = yaml.SafeLoader
+
+Path_ = tuple[str | int, ...]
+
+
+def decode(data: bytes, file: str) -> str:
+    """UTF-8 text, or one clear error naming the line of the first bad byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise InvalidInput(f"byte 0x{data[e.start]:02x} is not UTF-8", file=file, line=line,
+                           valid="save the file as UTF-8") from None
+
+
+def load(text: str, file: str) -> Any:
+    try:
+        return yaml.load(text, Loader=Loader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InvalidInput(f"not valid YAML: {problem}", file=file, line=line,
+                           valid="fix the YAML syntax") from None
+
+
+def lines(text: str, file: str, *, strict: bool = False) -> dict[Path_, int]:
+    """Line of every mapping key and sequence item, by path. ``strict`` refuses duplicate keys."""
+    try:
+        root = yaml.compose(text, Loader=Loader)
+    except yaml.YAMLError:
+        return {}
+    out: dict[Path_, int] = {}
+
+    def walk(node: Any, path: Path_) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                k = key.value
+                if strict and k in seen:
+                    raise InvalidInput(f"duplicate key {k!r}", file=file,
+                                       line=key.start_mark.line + 1, valid="each key once")
+                seen.add(k)
+                out[(*path, k)] = key.start_mark.line + 1
+                walk(value, (*path, k))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                out[(*path, i)] = item.start_mark.line + 1
+                walk(item, (*path, i))
+
+    if root is not None:
+        walk(root, ())
+    return out
+
+
+def line_of(table: dict[Path_, int], path: Path_) -> int | None:
+    """The line of ``path``, or of its nearest parent that has one."""
+    while path:
+        if path in table:
+            return table[path]
+        path = path[:-1]
+    return 1 if table else None

@@ -1,0 +1,280 @@
+"""One command run's view of the repository: config, packets, transitions, the board, one commit.
+
+Commands load state here, ask the core for a plan, and apply it through :class:`State`, whose
+every status change is checked against the lifecycle table and logged as one ``task.status``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from batty import clock
+from batty.core import board as boardmod
+from batty.core.kinds import Kind
+from batty.core.lifecycle import Actor, Status, check
+from batty.core.packet import Packet
+from batty.errors import InvalidInput
+from batty.store import atomic, locks
+from batty.store import packets as store
+
+if TYPE_CHECKING:
+    from batty.cli import App
+    from batty.core.config import Config
+
+BOARD_LOCK = "board"
+
+
+@dataclass
+class BoardReport:
+    applied: list[str] = field(default_factory=list)   # what people's edits changed
+    warnings: list[str] = field(default_factory=list)
+    problems: list[InvalidInput] = field(default_factory=list)
+    written: bool = False
+
+
+class State:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.paths = app.paths
+        self.events = app.events
+        self.notes: list[str] = []
+        self._packets: store.Packets | None = None
+        self._touched: set[str] = set()
+
+    # ------------------------------------------------------------------ reading
+
+    @cached_property
+    def config(self) -> Config:
+        from batty.config import load
+
+        return load(self.paths)
+
+    @property
+    def packets(self) -> store.Packets:
+        if self._packets is None:
+            self._packets = store.load_all(self.paths)
+            self._report_invalid(self._packets)
+        return self._packets
+
+    def reload(self) -> store.Packets:
+        self._packets = None
+        return self.packets
+
+    def _report_invalid(self, packets: store.Packets) -> None:
+        """Warn about each broken packet; log `packet.invalid` once per distinct problem."""
+        seen_path = self.paths.cache / "invalid.json"
+        seen = set((atomic.read_json(seen_path) or {}).get("seen", []))
+        now = {str(p) for p in packets.problems}
+        for problem in packets.problems:
+            if not self.app.quiet:
+                self.app.warn(str(problem))
+            if str(problem) not in seen:
+                self.events.emit(Kind.PACKET_INVALID, task=_stem(problem.file), file=problem.file,
+                                 line=problem.line, error=problem.what)
+        if now != seen:
+            try:
+                atomic.write_json(seen_path, {"seen": sorted(now)})
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------------ writing
+
+    def _fresh(self, task_id: str) -> Packet:
+        path = self.paths.packet(task_id)
+        return store.parse_file(path, self.paths.rel(path))
+
+    def update(self, packet: Packet, **changes: Any) -> Packet:
+        """Write batty's fields of one packet (no status change)."""
+        with locks.hold(self.paths.state, BOARD_LOCK, cmd=self.app.cmd):
+            fresh = self._fresh(packet.id)
+            changes.setdefault("updated", clock.now_iso())
+            new = store.save(self.paths, fresh, changes)
+        self._remember(new)
+        return new
+
+    def transition(self, packet: Packet, to: Status, actor: Actor, why: str, *,
+                   note: str | None = None, **changes: Any) -> Packet:
+        """Move a task through the lifecycle: checked, written, logged, noted for the commit."""
+        with locks.hold(self.paths.state, BOARD_LOCK, cmd=self.app.cmd):
+            fresh = self._fresh(packet.id)
+            check(fresh.status, to, actor)
+            changes["status"] = to.value
+            changes.setdefault("updated", clock.now_iso())
+            new = store.save(self.paths, fresh, changes)
+        self.events.emit(Kind.TASK_STATUS, task=new.id, attempt=new.attempt or None,
+                         seat=new.assignee, **{"from": fresh.status.value, "to": to.value,
+                                               "by": actor.value, "why": why})
+        if fresh.status is not to:
+            self.notes.append(note or f"{new.id} {fresh.status.value} -> {to.value}"
+                              + (f" ({new.assignee})" if to is Status.IN_PROGRESS and new.assignee else ""))
+        self._remember(new)
+        return new
+
+    def create(self, title: str, *, status: Status = Status.TODO, by: str = "human",
+               prefix: str = "T", **fields: Any) -> Packet:
+        with locks.hold(self.paths.state, BOARD_LOCK, cmd=self.app.cmd):
+            task_id = store.next_id(self.paths, prefix)
+            now = clock.now_iso()
+            packet = store.create(self.paths, {"id": task_id, "title": title, "status": status.value,
+                                               **fields, "created": now, "updated": now})
+        self.events.emit(Kind.TASK_CREATED, task=task_id, title=title, status=status.value, by=by)
+        self.notes.append(f"{task_id} created ({status.value})")
+        self._remember(packet)
+        return packet
+
+    def _remember(self, packet: Packet) -> None:
+        self._touched.add(f"board/tasks/{packet.id}.yaml")
+        if self._packets is not None:
+            self._packets.by_id[packet.id] = packet
+
+    # ------------------------------------------------------------------ the board
+
+    def sync_board(self, *, dry_run: bool = False) -> BoardReport:
+        """The board part of reconcile (SPEC 3): apply what people changed in BOARD.md since
+        batty last rendered it (a three-way comparison, so batty's own changes are never taken
+        for a person's), then render it again from the packets."""
+        report = BoardReport()
+        with locks.hold(self.paths.state, BOARD_LOCK, cmd=self.app.cmd):
+            path = self.paths.board_md
+            base_path = self.paths.cache / "board.base.md"
+            try:
+                current_text = store.yamlx.decode(path.read_bytes(), "board/BOARD.md")
+            except FileNotFoundError:
+                current_text = ""
+            except InvalidInput as e:
+                report.problems.append(e)
+                return report
+            current = boardmod.parse(current_text)
+            if current.problems:
+                for line, what, valid in current.problems:
+                    report.problems.append(InvalidInput(what, file="board/BOARD.md", line=line, valid=valid))
+                return report  # a garbled board is left as it is until a person mends it
+            try:
+                base = boardmod.parse(base_path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                base = current
+            packets = self.packets
+            self._apply_people(current, base, packets, report, dry_run)
+            seen: set[str] = set()
+            for col in current.columns:
+                for card in col.cards:
+                    if card.id and card.id in seen:
+                        report.warnings.append(f"board/BOARD.md:{card.line}: card {card.id} appears"
+                                               " twice; the first one counts")
+                    seen.add(card.id or "")
+            unknown_cols = [c.name for c in current.columns if c.status is None]
+            for name in unknown_cols:
+                report.warnings.append(f"board/BOARD.md: unknown column {name!r} left alone")
+            text = boardmod.render(self.packets, current)
+            if text != current_text:
+                report.written = True
+                if not dry_run:
+                    atomic.write_text(path, text)
+            if not dry_run and (not base_path.exists() or base_path.read_text(encoding="utf-8") != text):
+                atomic.write_text(base_path, text)
+        return report
+
+    def _apply_people(self, current: boardmod.Board, base: boardmod.Board,
+                      packets: store.Packets, report: BoardReport, dry_run: bool) -> None:
+        was = base.column_of()
+        now = current.column_of()
+        lines = {c.id: c.line for col in current.columns for c in col.cards if c.id}
+        for tid, col in now.items():
+            p = packets.get(tid)
+            if p is None:
+                if tid not in packets.invalid_ids:
+                    report.warnings.append(f"board/BOARD.md:{lines[tid]}: card {tid} has no packet;"
+                                           " dropped from the board")
+                continue
+            moved = was.get(tid) != col if tid in was else col != p.status
+            if not moved or col == p.status:
+                continue
+            try:
+                check(p.status, col, Actor.HUMAN)
+            except InvalidInput as e:
+                report.warnings.append(f"board/BOARD.md:{lines[tid]}: {tid} cannot move "
+                                       f"{p.status.value} -> {col.value} ({e.valid}); card moved back")
+                continue
+            report.applied.append(f"{tid} {p.status.value} -> {col.value} (board)")
+            if not dry_run:
+                self.transition(p, col, Actor.HUMAN, "moved on the board")
+        for tid in was:
+            if tid not in now and tid in packets.by_id and packets.by_id[tid].status in boardmod.SHOWN:
+                if packets.by_id[tid].status is Status.DONE:
+                    continue
+                report.warnings.append(f"board/BOARD.md: card {tid} was deleted; a deleted card is not"
+                                       " a deleted task (archive it instead), rendered back")
+        for status, card in current.new_cards():
+            if status not in (Status.BACKLOG, Status.TODO):
+                report.warnings.append(f"board/BOARD.md:{card.line}: new card {card.title!r} in "
+                                       f"{status.value}; created in todo instead")
+                status = Status.TODO
+            report.applied.append(f"new task {card.title!r} ({status.value})")
+            if not dry_run:
+                self.create(card.title, status=status, by="human")
+
+    # ------------------------------------------------------------------ finishing
+
+    def valid_board_paths(self) -> set[str]:
+        """board/ files whose content validates: the ones a commit may take."""
+        ok = {"board/BOARD.md", "board/INBOX.md", "board/config.yaml", "board/tasks/.gitkeep"}
+        for p in self.packets:
+            ok.add(f"board/tasks/{p.id}.yaml")
+        try:
+            _ = self.config
+        except InvalidInput:
+            ok.discard("board/config.yaml")
+        return ok
+
+    def finish(self, *, commit: bool = True) -> str | None:
+        """End of the command run: at most one board commit (SPEC 1)."""
+        if not commit or not (self.notes or self._touched):
+            return None
+        from batty.store.boardgit import commit_board
+
+        try:
+            base = self.config.base
+        except InvalidInput:
+            return None
+        self.sync_board()
+        return commit_board(self.paths.root, base, self.notes, valid=self.valid_board_paths())
+
+
+def _stem(file: str) -> str | None:
+    name = file.rsplit("/", 1)[-1]
+    stem = name[:-5] if name.endswith(".yaml") else name
+    from batty.paths import ID_RE
+
+    return stem if ID_RE.match(stem) else None
+
+
+def ready(packets: Iterable[Packet], order: Mapping[str, int] | None = None) -> list[Packet]:
+    """The ready queue: todo, every dependency done; by priority, then board order, then id."""
+    by_id = {p.id: p for p in packets}
+    order = order or {}
+    out = [p for p in by_id.values() if p.status is Status.TODO
+           and all(d in by_id and by_id[d].status is Status.DONE for d in p.depends_on)]
+
+    def key(p: Packet) -> tuple:
+        head, _, num = p.id.rpartition("-")
+        return (p.priority, order.get(p.id, 1 << 30), head, int(num))
+
+    return sorted(out, key=key)
+
+
+def board_order(paths: Any) -> dict[str, int]:
+    """Card positions in BOARD.md's Todo column (people reorder cards there)."""
+    try:
+        text = paths.board_md.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    parsed = boardmod.parse(text)
+    return {tid: i for i, tid in enumerate(parsed.order().get(Status.TODO, []))}
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=str, ensure_ascii=False)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from batty import clock
+from batty import clock, failpoints
 from batty.core import board as boardmod
 from batty.core.kinds import Kind
 from batty.core.lifecycle import Actor, Status, check
@@ -105,6 +105,7 @@ class State:
             changes["status"] = to.value
             changes.setdefault("updated", clock.now_iso())
             new = store.save(self.paths, fresh, changes)
+        failpoints.point("state.after-packet-write")
         self.events.emit(Kind.TASK_STATUS, task=new.id, attempt=new.attempt or None,
                          seat=new.assignee, **{"from": fresh.status.value, "to": to.value,
                                                "by": actor.value, "why": why})
@@ -241,6 +242,7 @@ class State:
         except InvalidInput:
             return None
         self.sync_board()
+        failpoints.point("state.before-board-commit")
         return commit_board(self.paths.root, base, self.notes, valid=self.valid_board_paths())
 
 

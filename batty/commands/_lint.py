@@ -27,8 +27,15 @@ def lint_all(paths: Paths) -> list[str]:
         problems.append(str(e))
     try:
         text = yamlx.decode(paths.board_md.read_bytes(), "board/BOARD.md")
-        for line, what, valid in boardmod.parse(text).problems:
+        parsed = boardmod.parse(text)
+        for line, what, valid in parsed.problems:
             problems.append(str(InvalidInput(what, file="board/BOARD.md", line=line, valid=valid)))
+        known = ", ".join(name for _, name in boardmod.COLUMNS)
+        for col in parsed.columns:
+            if col.status is None:
+                problems.append(str(InvalidInput(f"unknown column {col.name!r} (left alone)",
+                                                 file="board/BOARD.md", line=col.line,
+                                                 valid=f"batty's columns are {known}")))
     except FileNotFoundError:
         pass
     except InvalidInput as e:

@@ -185,13 +185,7 @@ def validate(data: Any, *, check_agents: bool = True) -> Config:
     agents_raw = data.get("agents") or {}
     if not isinstance(agents_raw, dict):
         raise ConfigProblem(("agents",), "agents must be a mapping of name -> settings", "agents: {claude: {}}")
-    try:
-        from batty.agents import BUILTIN, validate_agent
-    except ModuleNotFoundError:  # TEMP: until batty/agents lands (helper); removed after
-        BUILTIN = frozenset({"claude", "codex", "aider", "gemini", "shell"})
-
-        def validate_agent(name: str, entry: Any) -> list:  # type: ignore[misc]
-            return []
+    from batty.agents import BUILTIN, validate_agent
 
     for name, entry in agents_raw.items():
         if entry is None:

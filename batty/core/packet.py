@@ -226,7 +226,7 @@ def find_cycles(packets: Iterable[Packet]) -> list[list[str]]:
     deps = {p.id: p.depends_on for p in packets}
     color: dict[str, int] = {}
     cycles: list[list[str]] = []
-    for start in deps:
+    for start in sorted(deps):  # deterministic: the same report every run
         if color.get(start):
             continue
         stack: list[tuple[str, int]] = [(start, 0)]

@@ -33,7 +33,8 @@ def load(text: str, file: str) -> Any:
     try:
         return yaml.load(text, Loader=Loader)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        # context_mark is where the broken construct began (an unclosed bracket), else the problem
+        mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise InvalidInput(f"not valid YAML: {problem}", file=file, line=line,

@@ -129,3 +129,31 @@ def read(path: Path, *, counts: dict[str, int] | None = None) -> Iterator[dict[s
                 continue
             if isinstance(event, dict) and "kind" in event:
                 yield event
+
+
+def last_of(path: Path, kinds: set[str], *, max_bytes: int = 4 << 20) -> dict[str, Any] | None:
+    """The newest event of one of ``kinds``, reading the log backwards from its end."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    with f:
+        end = f.seek(0, 2)
+        pos, tail, chunk = end, b"", 64 << 10
+        while pos > 0 and end - pos < max_bytes:
+            step = min(chunk, pos)
+            pos -= step
+            f.seek(pos)
+            tail = f.read(step) + tail
+            lines = tail.split(b"\n")
+            tail = lines[0] if pos > 0 else b""
+            for raw in reversed(lines[1:] if pos > 0 else lines):
+                if not raw.strip():
+                    continue
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and event.get("kind") in kinds:
+                    return event
+    return None

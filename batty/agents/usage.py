@@ -43,7 +43,7 @@ CONTEXT_MARKER = "BATTY: context exhausted"
 CONTEXT_PATTERNS: dict[str, re.Pattern[str]] = {
     "claude": re.compile(
         r"prompt is too long|reached its context window limit|context limit reached"
-        r"|exceed context limit|model_context_window_exceeded", re.I),
+        r"|exceed context limit|model_context_window_exceeded|prompt_too_long", re.I),
     "codex": re.compile(
         r"ran out of room in the model's context window|context_length_exceeded"
         r"|context window exceeded", re.I),
@@ -150,7 +150,7 @@ def _claude_input(usage: Mapping[str, Any]) -> int:
 def _codex(text: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     u = empty()
     inp = out = cached = turns = 0
-    failed = completed = False
+    failed = completed = errors = False
     for obj in json_lines(text):
         kind = obj.get("type")
         if kind == "turn.completed":
@@ -160,12 +160,14 @@ def _codex(text: str, entry: Mapping[str, Any]) -> dict[str, Any]:
             inp += int(usage.get("input_tokens") or 0)
             cached += int(usage.get("cached_input_tokens") or 0)
             out += int(usage.get("output_tokens") or 0)
-        elif kind in ("turn.failed", "error"):
+        elif kind == "turn.failed":
             failed = True
+        elif kind == "error":
+            errors = True  # also "Reconnecting... 1/5", which a later success outlives
     if completed:
         u.update(input_tokens=inp, output_tokens=out, turns=turns)
-    if failed or completed:
-        u["is_error"] = failed
+    if failed or completed or errors:
+        u["is_error"] = failed or not completed
     return priced(u, entry, cached=cached)
 
 
@@ -176,7 +178,7 @@ _AIDER_COST = re.compile(r"Cost: \$(?P<message>[\d.]+) message, \$(?P<session>[\
 # How aider reports a failed model call (it exits 0 all the same).
 _AIDER_ERROR = re.compile(
     r"^(litellm\.\w+(Error|Exception)\b|The API provider is not reachable|"
-    r"Unable to get the model|API provider's servers are down)", re.M)
+    r"Model .+ has hit a token limit!)", re.M)
 
 
 def _aider_count(value: str | None) -> int:

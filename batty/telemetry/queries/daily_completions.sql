@@ -1,0 +1,10 @@
+-- title: Daily completions
+-- description: Tasks completed end-to-end on each local day (telemetry.timezone).
+SELECT day, count(DISTINCT task) AS completions
+FROM events
+WHERE kind = 'task.status'
+  AND json_extract(data, '$.to') = 'done'
+  AND json_extract(data, '$.by') = 'merge'
+  AND ts >= :since
+GROUP BY day
+ORDER BY day

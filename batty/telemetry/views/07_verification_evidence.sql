@@ -1,0 +1,6 @@
+-- title: Verification evidence collections
+-- description: Test runs whose evidence verify kept under .batty/evidence/ (verify.evidence).
+SELECT count(*) AS value
+FROM events
+WHERE kind = 'verify.evidence'
+  AND ts >= :since

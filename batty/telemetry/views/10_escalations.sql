@@ -1,0 +1,6 @@
+-- title: Escalations
+-- description: Problems handed to the human (escalation.raised).
+SELECT count(*) AS value
+FROM events
+WHERE kind = 'escalation.raised'
+  AND ts >= :since

@@ -1,0 +1,6 @@
+-- title: Worktree reconciliations
+-- description: Worktrees reconcile created, removed or repaired to match the board (reconcile.worktree).
+SELECT count(*) AS value
+FROM events
+WHERE kind = 'reconcile.worktree'
+  AND ts >= :since

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 
 def status_report(app: App) -> dict[str, Any]:
+    from batty import runner
     from batty.state import State, board_order, ready
-    from batty.store import atomic
     from batty.store.events import last_of
 
     st = State(app)
@@ -25,8 +25,8 @@ def status_report(app: App) -> dict[str, Any]:
         p = busy.get(seat.name)
         state = "free"
         if p is not None:
-            run = atomic.read_json(st.paths.run_dir(p.id, p.attempt) / "run.json") if p.attempt else None
-            state = "running" if run and run.get("exit_code") is None else "finished" if run else "assigned"
+            state = {"running": "running", "exited": "finished", "dead": "dead"}.get(
+                runner.run_state(st.paths.run_dir(p.id, p.attempt)), "assigned") if p.attempt else "assigned"
         seats.append({"seat": seat.name, "agent": seat.agent, "role": seat.role,
                       "task": p.id if p else None, "state": state})
     counts = {s.value: 0 for s in Status}
@@ -44,3 +44,27 @@ def status_report(app: App) -> dict[str, Any]:
         "escalations": escalations,
         "problems": [str(p) for p in packets.problems],
     }
+
+
+def agents_report(app: App) -> list[dict[str, Any]]:
+    from batty import runner
+    from batty.state import State
+
+    st = State(app)
+    busy = {p.assignee: p for p in st.packets if p.status is Status.IN_PROGRESS and p.assignee}
+    rows = []
+    for seat in st.config.seats:
+        p = busy.get(seat.name)
+        row: dict[str, Any] = {"seat": seat.name, "agent": seat.agent, "role": seat.role,
+                               "task": p.id if p else None, "attempt": p.attempt if p else None,
+                               "state": "free", "pid": None, "silent_s": None, "cost_usd": None}
+        if p and p.attempt:
+            run_dir = st.paths.run_dir(p.id, p.attempt)
+            row["state"] = runner.run_state(run_dir)
+            run = runner.read_run(run_dir) or {}
+            row["pid"] = run.get("agent_pid")
+            if row["state"] == "running":
+                row["silent_s"] = runner.last_output_age(run_dir)
+            row["cost_usd"] = (run.get("usage") or {}).get("cost_usd")
+        rows.append(row)
+    return rows

@@ -1,0 +1,50 @@
+# batty's Makefile: everything a fresh machine needs is installed from here (venv, package,
+# test tools, Debian packages, the real agent CLIs for the integration tests).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench lint fuzz soak sysdeps agent-clis install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+# Debian packages the tests drive for real: tmux (the tmux runner), cron (the cron test),
+# chromium (the dashboard screenshot). Installed with apt-get only where missing.
+sysdeps:
+	bin/ensure-sysdeps
+
+# Claude Code, Codex and Aider, installed once into a cache outside the repository.
+agent-clis:
+	bin/install-agent-clis
+
+demo: $(STAMP)
+	$(BIN)/batty demo
+
+test: $(STAMP) sysdeps agent-clis
+	BATTY_REQUIRE_CLIS=1 BATTY_REQUIRE_SYSDEPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check batty tests benchmarks
+	$(BIN)/mypy batty
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+fuzz: $(STAMP)
+	BATTY_FUZZ_PROFILE=deep $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
+
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

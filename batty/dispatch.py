@@ -1,0 +1,193 @@
+"""dispatch (issue 3): ready tasks to free seats: worktree, branch, prompt, agent launched.
+
+Crash-safe order for each assignment: the worktree (idempotent), the prompt, the claim (the
+packet's todo -> in-progress, the commit point), then the launch. A crash after the claim and
+before the launch leaves an in-progress attempt with no run, which the next dispatch launches:
+run twice after a crash, still one agent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING, Any
+
+from batty import clock, failpoints, runner
+from batty.core import planning, prompt
+from batty.core.kinds import Kind
+from batty.core.lifecycle import Actor, Status
+from batty.core.packet import Packet
+from batty.errors import BattyError
+from batty.paths import branch_of
+from batty.store import locks, worktrees
+
+if TYPE_CHECKING:
+    from batty.cli import App
+    from batty.state import State
+
+
+def relaunch_needed(st: State) -> dict[str, int]:
+    """In-progress tasks whose next attempt must start: task -> attempt number."""
+    out: dict[str, int] = {}
+    for p in st.packets:
+        if p.status is not Status.IN_PROGRESS:
+            continue
+        if p.attempt == 0:
+            out[p.id] = 1
+            continue
+        state = runner.run_state(st.paths.run_dir(p.id, p.attempt))
+        if state == "none":
+            out[p.id] = p.attempt  # claimed, never launched (a crash in between)
+        elif state == "exited" and _judged(p):
+            out[p.id] = p.attempt + 1  # the gate (or merge) sent it back
+    return out
+
+
+def _judged(p: Packet) -> bool:
+    v = p.verification or {}
+    return int(v.get("attempt") or 0) == p.attempt
+
+
+def disk_pause(st: State) -> str | None:
+    free_mb = shutil.disk_usage(st.paths.root).free // (1 << 20)
+    if free_mb < st.config.disk.min_free_mb:
+        return f"disk: {free_mb} MB free, under disk.min_free_mb {st.config.disk.min_free_mb}"
+    return None
+
+
+def dispatch(app: App, *, dry_run: bool = False) -> list[planning.Assign]:
+    from batty.state import State, board_order
+    from batty.state import ready as ready_queue
+
+    with locks.hold(app.paths.state, "dispatch", cmd=app.cmd):
+        st = State(app)
+        cfg = st.config
+        _check_binaries(st)
+        paused = disk_pause(st)
+        if paused:
+            app.warn(f"dispatch paused: {paused}")
+        queue = ready_queue(st.packets, board_order(st.paths))
+        the_plan = planning.plan(cfg, st.packets.by_id, queue, relaunch_needed(st), paused=paused)
+        if dry_run:
+            for x in the_plan.preempt:
+                click_echo(f"would preempt {x.task} on {x.seat} for {x.for_task}")
+            for a in the_plan.assign:
+                click_echo(f"would dispatch {a.task} attempt {a.attempt} to {a.seat}")
+            return list(the_plan.assign)
+        for x in the_plan.preempt:
+            preempt(st, x)
+        done: list[planning.Assign] = []
+        for a in the_plan.assign:
+            try:
+                launch_one(st, a)
+                done.append(a)
+            except BattyError as e:
+                app.warn(f"{a.task}: {e}")
+        st.finish()
+        for a in done:
+            app.say(f"{a.task} -> {a.seat} (attempt {a.attempt})")
+        return done
+
+
+def click_echo(text: str) -> None:
+    import click
+
+    click.echo(text)
+
+
+def _check_binaries(st: State) -> None:
+    from batty.agents import binary_of
+
+    for seat in st.config.seats:
+        binary = binary_of(seat.agent, st.config.agent_entry(seat.agent))
+        if binary and not shutil.which(binary) and not os.path.isfile(binary):
+            from batty.errors import InvalidInput
+
+            raise InvalidInput(f"seat {seat.name}: agent binary {binary!r} is not on PATH",
+                               file="board/config.yaml",
+                               valid=f"install {binary}, or give agents.{seat.agent}.binary")
+
+
+def launch_one(st: State, a: planning.Assign) -> None:
+    from batty.agents import build_launch
+
+    cfg = st.config
+    seat = cfg.seat(a.seat)
+    assert seat is not None
+    p = st.packets.require(a.task)
+    wt = worktrees.ensure(st.paths, p.id, cfg.base)
+    failpoints.point("dispatch.after-worktree")
+    run_dir = st.paths.run_dir(p.id, a.attempt)
+    if runner.run_state(run_dir) in ("running", "launching"):
+        return  # already launched by a run that crashed before it could say so
+    run_dir.mkdir(parents=True, exist_ok=True)
+    test = p.test or cfg.gates.test
+    text = prompt.render(p, test=test, protected=cfg.gates.protected, attempt=a.attempt,
+                         max_attempts=cfg.gates.max_attempts)
+    prompt_file = run_dir / "prompt.md"
+    from batty.store import atomic
+
+    atomic.write_text(prompt_file, text)
+    changes: dict[str, Any] = {"assignee": seat.name, "attempt": a.attempt, "branch": branch_of(p.id)}
+    if p.preempted:
+        changes["preempted"] = None
+    if a.claim:
+        p = st.transition(p, Status.IN_PROGRESS, Actor.DISPATCH, f"dispatched to {seat.name}",
+                          note=f"{p.id} {p.status.value} -> in-progress ({seat.name})", **changes)
+    else:
+        p = st.update(p, **changes)
+    failpoints.point("dispatch.after-claim")
+    st.events.emit(Kind.TASK_DISPATCHED, task=p.id, seat=seat.name, attempt=a.attempt,
+                   agent=seat.agent, branch=branch_of(p.id), worktree=st.paths.rel(wt))
+    entry = cfg.agent_entry(seat.agent)
+    launch = build_launch(seat.agent, entry, prompt_file=prompt_file, task=p.id, attempt=a.attempt,
+                          worktree=wt, seat_home=st.paths.seat_home(seat.name), environ=os.environ,
+                          secrets=cfg.secret_names, script=list(p.script) or None)
+    for key, value in (("GIT_AUTHOR_NAME", f"{seat.name} (batty agent)"),
+                       ("GIT_AUTHOR_EMAIL", f"{seat.name}@batty.localhost")):
+        # commits on the task branch say which seat made them
+        launch.env.setdefault(key, value)
+        launch.env.setdefault(key.replace("AUTHOR", "COMMITTER"), value)
+    meta = {"task": p.id, "attempt": a.attempt, "seat": seat.name, "agent": seat.agent,
+            "entry": dict(entry)}
+    runner.start(run_dir, launch=launch, meta=meta, runner=cfg.runner, root=st.paths.root)
+    failpoints.point("dispatch.after-launch")
+
+
+def preempt(st: State, x: planning.Preempt) -> None:
+    """Stop a lower-priority task for a priority-0 one: it keeps its worktree and branch, goes
+    back to todo with a hand-off note, and resumes on the same branch later."""
+    p = st.packets.require(x.task)
+    run_dir = st.paths.run_dir(p.id, p.attempt)
+    runner.stop(run_dir)
+    st.events.emit(Kind.AGENT_STOPPED, task=p.id, seat=x.seat, attempt=p.attempt, reason="preempted")
+    note = handoff_note(st, p, why=f"stopped for {x.for_task} (priority 0)")
+    st.transition(p, Status.TODO, Actor.DISPATCH, f"preempted by {x.for_task}", assignee=None,
+                  preempted=True, handoff=note, verification={"attempt": p.attempt, "result": "preempted",
+                                                               "at": clock.now_iso()})
+
+
+def handoff_note(st: State, p: Packet, *, why: str) -> str:
+    """What the next agent needs: why, the diff so far, the last output, the feedback."""
+    from batty.store import git
+
+    wt = st.paths.worktree(p.id)
+    stat = ""
+    if wt.exists():
+        stat = git.out(wt, "diff", "--stat", f"{st.config.base}...HEAD", check=False)[-2000:]
+        dirty = git.out(wt, "status", "--short", check=False)[-1000:]
+        if dirty:
+            stat += "\nUncommitted:\n" + dirty
+    log = st.paths.run_dir(p.id, p.attempt) / "agent.log"
+    try:
+        last = log.read_bytes()[-1500:].decode("utf-8", errors="replace")
+    except OSError:
+        last = ""
+    parts = [f"Attempt {p.attempt} was {why}. Carry on from where it stopped: the branch keeps its work."]
+    if stat.strip():
+        parts += ["", "Changes so far:", stat.strip()]
+    if last.strip():
+        parts += ["", "Its last output:", last.strip()]
+    if p.feedback:
+        parts += ["", "The feedback it had:", p.feedback.strip()]
+    return "\n".join(parts) + "\n"

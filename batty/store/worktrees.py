@@ -1,0 +1,71 @@
+"""Task worktrees, ``.batty/worktrees/<ID>`` on branch ``batty/<ID>`` (issue 3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from batty.errors import GitError
+from batty.paths import Paths, branch_of
+from batty.store import git
+
+
+@dataclass(frozen=True)
+class Worktree:
+    path: Path
+    head: str | None
+    branch: str | None
+    prunable: bool
+
+
+def listing(root: Path) -> list[Worktree]:
+    text = git.out(root, "worktree", "list", "--porcelain")
+    out: list[Worktree] = []
+    cur: dict[str, str] = {}
+    for line in [*text.splitlines(), ""]:
+        if not line:
+            if cur:
+                branch = cur.get("branch", "")
+                out.append(Worktree(Path(cur["worktree"]), cur.get("HEAD"),
+                                    branch.removeprefix("refs/heads/") or None, "prunable" in cur))
+            cur = {}
+            continue
+        key, _, value = line.partition(" ")
+        cur[key] = value
+    return out
+
+
+def ensure(paths: Paths, task_id: str, base: str) -> Path:
+    """The task's worktree, made (from the base) or reused (the next attempt, the same branch)."""
+    wt = paths.worktree(task_id)
+    branch = branch_of(task_id)
+    root = paths.root
+    if wt.exists() and (wt / ".git").exists():
+        current = git.head_branch(wt) if _valid(wt) else None
+        if current == branch:
+            return wt
+        raise GitError(f"worktree {paths.rel(wt)} is not on {branch} (doctor repairs it)")
+    git.run(root, "worktree", "prune")
+    paths.worktrees.mkdir(parents=True, exist_ok=True)
+    if git.rev(root, f"refs/heads/{branch}"):
+        git.run(root, "worktree", "add", "-f", str(wt), branch)
+    else:
+        git.run(root, "worktree", "add", "-f", "-b", branch, str(wt), base)
+    return wt
+
+
+def _valid(wt: Path) -> bool:
+    return git.run(wt, "rev-parse", "--is-inside-work-tree", check=False).returncode == 0
+
+
+def remove(paths: Paths, task_id: str, *, branch: bool = True) -> None:
+    wt = paths.worktree(task_id)
+    if wt.exists():
+        git.run(paths.root, "worktree", "remove", "--force", "--force", str(wt), check=False)
+        if wt.exists():
+            import shutil
+
+            shutil.rmtree(wt, ignore_errors=True)
+    git.run(paths.root, "worktree", "prune", check=False)
+    if branch:
+        git.run(paths.root, "branch", "-D", branch_of(task_id), check=False)

@@ -27,7 +27,7 @@ def command(app: App, seat: str, print_only: bool) -> None:
         raise NotFound(f"no seat {seat!r}", valid="one of " + ", ".join(s.name for s in cfg.seats))
     if cfg.runner != "tmux":
         raise InvalidInput("attach needs runner: tmux", file="board/config.yaml",
-                           valid=f"set runner: tmux, or read .batty/runs/<ID>/<attempt>/agent.log")
+                           valid="set runner: tmux, or read .batty/runs/<ID>/<attempt>/agent.log")
     if seat not in runner.tmux_windows(st.paths.root):
         raise NotFound(f"seat {seat} has no window now (no agent running)", valid="see `batty agents`")
     argv = runner.tmux_attach_argv(st.paths.root, seat)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-_HEADER = re.compile(r"^--\s*(title|description|shape|format):\s*(.*?)\s*$")
+_HEADER = re.compile(r"^--\s*(title|description|shape|format|view):\s*(.*?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Query:
     figure: bool  # a headline figure of SPEC 7 (views/) or a supporting query (queries/)
     shape: str = "value"  # value: one row, its `value` column (and an optional `detail`); rows
     format: str | None = None
+    has_view: bool = True  # false for a query with parameters other than :since (trace)
 
     @property
     def view(self) -> str:
@@ -57,7 +58,8 @@ def _parse(path: Path, figure: bool) -> Query:
         raise ValueError(f"{path}: needs -- title: and -- description: lines")
     return Query(name=name, title=meta["title"], description=meta["description"],
                  sql="\n".join(body).strip().rstrip(";"), figure=figure,
-                 shape=meta.get("shape", "value"), format=meta.get("format"))
+                 shape=meta.get("shape", "value"), format=meta.get("format"),
+                 has_view=meta.get("view", "yes") != "no")
 
 
 @cache
@@ -81,7 +83,8 @@ def query(name: str) -> Query:
 
 def install_views(conn: Any) -> bool:
     """(Re)create one view per query when the package's SQL changed; True when it did."""
-    digest = hashlib.sha256("\n".join(q.view + q.view_sql for q in all_queries()).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join(q.view + q.view_sql for q in all_queries()
+                                      if q.has_view).encode()).hexdigest()
     row = conn.execute("SELECT value FROM meta WHERE key = 'views'").fetchone()
     if row and row[0] == digest:
         return False
@@ -90,14 +93,15 @@ def install_views(conn: Any) -> bool:
     for (name,) in stale.fetchall():
         conn.execute(f'DROP VIEW "{name}"')
     for q in all_queries():
-        conn.execute(f'CREATE VIEW "{q.view}" AS\n{q.view_sql}')
+        if q.has_view:
+            conn.execute(f'CREATE VIEW "{q.view}" AS\n{q.view_sql}')
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('views', ?)", (digest,))
     return True
 
 
-def rows(conn: Any, name: str, since: str | None = None) -> list[dict[str, Any]]:
+def rows(conn: Any, name: str, since: str | None = None, **params: Any) -> list[dict[str, Any]]:
     """The rows of query ``name`` over events at or after ``since`` (None: all of them)."""
-    cur = conn.execute(query(name).sql, {"since": since or ""})
+    cur = conn.execute(query(name).sql, {"since": since or "", **params})
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 

@@ -68,9 +68,11 @@ class LoadReport:
 
 
 def default_files(state: Path) -> list[Path]:
-    """This machine's log and its rotated copies (``events.jsonl.1``, ``events.jsonl.2.gz``)."""
+    """This machine's log and its rotated copies (``events.jsonl.1``, ``events.jsonl.2.gz``),
+    oldest first (by modification time, whatever the rotation's naming)."""
     live = state / "events.jsonl"
-    rotated = sorted(p for p in state.glob("events.jsonl.*") if p.is_file())
+    rotated = sorted((p for p in state.glob("events.jsonl.*") if p.is_file()),
+                     key=lambda p: (p.stat().st_mtime, p.name))
     return [p for p in (*rotated, live) if p.is_file()]
 
 
@@ -161,7 +163,7 @@ def _bigger_than(path: Path, size: int) -> bool:
         return False
 
 
-def _open(path: Path) -> IO[bytes]:
+def open_log(path: Path) -> IO[bytes]:
     if path.suffix == ".gz":
         return gzip.open(path, "rb")
     return open(path, "rb")
@@ -170,7 +172,7 @@ def _open(path: Path) -> IO[bytes]:
 def _load_file(conn: Any, path: Path, sources: dict[str, list[int]], local_day: Any) -> FileReport:
     rep = FileReport(path=str(path))
     try:
-        f = _open(path)
+        f = open_log(path)
     except FileNotFoundError:
         from batty.errors import NotFound
 

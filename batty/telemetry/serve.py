@@ -39,7 +39,8 @@ def metadata(db_name: str, zone: str) -> dict[str, Any]:
     }
     queries: dict[str, Any] = {}
     for q in all_queries():
-        tables[q.view] = {"title": q.title, "description": q.description + " (all events)"}
+        if q.has_view:
+            tables[q.view] = {"title": q.title, "description": q.description + " (all events)"}
         queries[q.name] = {"title": q.title, "description": q.description, "sql": q.sql + "\n"}
     return {
         "title": "batty telemetry",

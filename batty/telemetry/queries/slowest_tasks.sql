@@ -1,5 +1,5 @@
 -- title: Slowest tasks
--- description: Tasks completed end-to-end, longest first: hours from their first dispatch to done.
+-- description: Tasks completed end-to-end, longest first: seconds from their first dispatch to done.
 WITH done AS (
   SELECT task, max(ts) AS done_at
   FROM events
@@ -15,7 +15,7 @@ WITH done AS (
   GROUP BY task
 )
 SELECT done.task, started.started_at, done.done_at,
-       round((julianday(done.done_at) - julianday(started.started_at)) * 24, 2) AS hours
+       round((julianday(done.done_at) - julianday(started.started_at)) * 86400, 1) AS seconds
 FROM done JOIN started USING (task)
-ORDER BY hours DESC, done.task
+ORDER BY seconds DESC, done.task
 LIMIT 10

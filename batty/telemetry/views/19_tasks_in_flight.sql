@@ -1,5 +1,5 @@
 -- title: Tasks in flight
--- description: Tasks whose latest status is in-progress or review, at the end of the log (a snapshot: --since does not apply).
+-- description: Tasks whose latest status (task.status) is in-progress or review, at the end of the log: a snapshot, --since does not apply.
 SELECT count(*) AS value
 FROM (
   -- SQLite takes the bare column from the row holding max(ts)

@@ -1,0 +1,86 @@
+"""telemetry serve: Datasette as a real subprocess on 127.0.0.1 answering every canned query
+with the figures stats prints; immutable; arbitrary SQL only with --allow-sql (issue 6)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from batty.telemetry import figures
+from tests.telemetry import story
+from tests.telemetry.helpers import make_repo, stats_json, write
+
+
+def repo_with_story(tmp_path: Path) -> Path:
+    root = make_repo(tmp_path / "r")
+    write(root / ".batty" / "events.jsonl", story.events())
+    return root
+
+
+def test_every_canned_query_answers_with_the_figures_stats_prints(tmp_path: Path, serve) -> None:  # type: ignore[no-untyped-def]
+    root = repo_with_story(tmp_path)
+    expected = stats_json(root)
+    doc = expected.pop("_doc")
+    server = serve(root)
+    for q in figures.figures():
+        rows = server.json(f"/telemetry/{q.name}.json?_shape=array")
+        if q.shape == "rows":
+            assert {r["seat"]: r["value"] for r in rows} == expected[q.name], q.name
+        else:
+            assert rows[0]["value"] == expected[q.name], q.name
+    # with since, as the dashboard asks
+    rows = server.json("/telemetry/tasks_completed.json?_shape=array&since=2026-11-21")
+    assert rows == [{"value": story.EXPECTED_SINCE_21["tasks_completed"]}]
+    # the supporting queries
+    by_seat = server.json("/telemetry/usage_by_seat.json?_shape=array")
+    assert by_seat == doc["usage"]["by_seat"]
+    daily = server.json("/telemetry/daily_completions.json?_shape=array")
+    assert daily == [{"day": "2026-11-20", "completions": 1}, {"day": "2026-11-21", "completions": 2}]
+    trace = server.json("/telemetry/trace.json?_shape=array&task=T-4")
+    assert {r["kind"] for r in trace[-2:]} == {"task.status", "escalation.raised"}
+    for q in figures.all_queries():
+        status, _ = server.get(f"/telemetry/{q.name}.json?_shape=array&task=T-1")
+        assert status == 200, q.name
+
+
+def test_metadata_titles_and_descriptions(tmp_path: Path, serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve(repo_with_story(tmp_path))
+    meta = server.json("/-/metadata.json")
+    queries = meta["databases"]["telemetry"]["queries"]
+    for q in figures.all_queries():
+        assert queries[q.name]["title"] == q.title
+        assert queries[q.name]["description"] == q.description
+    tables = meta["databases"]["telemetry"]["tables"]
+    assert tables["figure_tasks_completed"]["title"] == "Tasks completed end-to-end"
+    page = server.get("/telemetry/tasks_completed")[1].decode()
+    assert "Tasks completed end-to-end" in page and "Distinct tasks that merge moved to done" in page
+
+
+def test_the_database_is_immutable_and_sql_is_off(tmp_path: Path, serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve(repo_with_story(tmp_path))
+    dbs = server.json("/-/databases.json")
+    assert [(d["name"], d["is_mutable"]) for d in dbs] == [("telemetry", False)]
+    status, _ = server.get("/telemetry.json?sql=select+count(*)+from+events")
+    assert status == 403
+    assert server.json("/telemetry/events.json?_shape=array&kind=escalation.raised")[0]["task"] is None
+
+
+def test_allow_sql_turns_arbitrary_sql_on(tmp_path: Path, serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve(repo_with_story(tmp_path), "--allow-sql")
+    rows = server.json("/telemetry.json?sql=select+count(*)+as+n+from+events&_shape=array")
+    assert rows == [{"n": len(story.events())}]
+
+
+def test_the_dashboard_loads_nothing_from_elsewhere(tmp_path: Path, serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve(repo_with_story(tmp_path))
+    status, body = server.get("/dashboard")
+    page = body.decode()
+    assert status == 200 and "batty dashboard" in page
+    assets = re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="([^"]+)"', page)
+    assert assets and all(a.startswith("/") for a in assets), assets
+    for asset in ("/batty-static/dashboard.js", "/batty-static/dashboard.css"):
+        status, body = server.get(asset)
+        assert status == 200
+        text = body.decode()
+        # the one absolute URL allowed is the SVG namespace, which is never fetched
+        assert re.findall(r"https?://[^\"' ]+", text.replace("http://www.w3.org/2000/svg", "")) == []

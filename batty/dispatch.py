@@ -56,11 +56,21 @@ def disk_pause(st: State) -> str | None:
 
 
 def dispatch(app: App, *, dry_run: bool = False) -> list[planning.Assign]:
-    from batty.state import State, board_order
+    from batty.state import State
+
+    st = State(app)
+    done = run(st, dry_run=dry_run)
+    st.finish()
+    return done
+
+
+def run(st: State, *, dry_run: bool = False) -> list[planning.Assign]:
+    """The dispatch step on a shared State (tick commits once at the end)."""
+    from batty.state import board_order
     from batty.state import ready as ready_queue
 
+    app = st.app
     with locks.hold(app.paths.state, "dispatch", cmd=app.cmd):
-        st = State(app)
         cfg = st.config
         _check_binaries(st)
         paused = disk_pause(st)
@@ -83,7 +93,6 @@ def dispatch(app: App, *, dry_run: bool = False) -> list[planning.Assign]:
                 done.append(a)
             except BattyError as e:
                 app.warn(f"{a.task}: {e}")
-        st.finish()
         for a in done:
             app.say(f"{a.task} -> {a.seat} (attempt {a.attempt})")
         return done

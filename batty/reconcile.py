@@ -5,17 +5,35 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from batty.core.kinds import Kind
-from batty.store import locks
+from batty.core.lifecycle import Actor, Status
+from batty.paths import Paths, branch_of
+from batty.store import git, locks
 
 if TYPE_CHECKING:
     from batty.cli import App
+    from batty.state import State
 
 
 def reconcile(app: App, *, dry_run: bool = False) -> int:
+    from batty.errors import InvalidInput
     from batty.state import State
 
-    with locks.hold(app.paths.state, "reconcile", cmd="reconcile"):
-        st = State(app)
+    st = State(app)
+    rc = run(st, dry_run=dry_run)
+    try:
+        _ = st.config
+    except InvalidInput as e:
+        app.warn(str(e))
+        return 1
+    if not dry_run:
+        st.finish(commit=True, force=True)
+    return rc
+
+
+def run(st: State, *, dry_run: bool = False) -> int:
+    """The reconcile step on a shared State: 0, or 1 when the board could not be read."""
+    app = st.app
+    with locks.hold(app.paths.state, "reconcile", cmd=app.cmd):
         report = st.sync_board(dry_run=dry_run)
         for change in report.applied:
             app.say(("would apply: " if dry_run else "") + change)
@@ -29,22 +47,108 @@ def reconcile(app: App, *, dry_run: bool = False) -> int:
             if report.written:
                 app.say("would re-render board/BOARD.md")
             return 1 if report.problems else 0
-        if report.written and not st.notes:
-            st.notes.append("board re-rendered")
-            st._touched.add("board/BOARD.md")
-        from batty.store.boardgit import commit_board
-
-        try:
-            base = st.config.base
-        except Exception as e:  # a broken config is reported, the board still reconciled
-            app.warn(str(e))
-            return 1
-        commit_board(st.paths.root, base, st.notes or ["board files updated"],
-                     valid=st.valid_board_paths()) if (st.notes or _dirty(st)) else None
+        git_state(st, dry_run=dry_run)
         return 1 if report.problems else 0
 
 
-def _dirty(st: object) -> bool:
-    from batty.store import git
+def git_state(st: State, *, dry_run: bool = False) -> None:
+    """Packets with git and the log (issue 5): a landing cut short by a crash is completed, a
+    verified branch already in the base is done, a status whose event was lost is logged."""
+    from batty.errors import InvalidInput
 
-    return bool(git.changed_paths(st.paths.root, ["board/"]))  # type: ignore[attr-defined]
+    try:
+        cfg = st.config
+    except InvalidInput:
+        return
+    finish_landing(st, dry_run=dry_run)
+    root = st.paths.root
+    base_sha = git.rev(root, f"refs/heads/{cfg.base}")
+    for p in list(st.packets):
+        if p.status not in (Status.IN_PROGRESS, Status.REVIEW) or base_sha is None:
+            continue
+        head = git.rev(root, f"refs/heads/{branch_of(p.id)}")
+        verified = (p.verification or {}).get("sha")
+        if head and verified == head and head != base_sha and git.is_ancestor(root, head, base_sha):
+            st.app.say(f"{p.id}: its verified branch is in {cfg.base} already: done")
+            if not dry_run:
+                st.transition(p, Status.DONE, Actor.RECONCILE, f"{branch_of(p.id)} is in {cfg.base}")
+    with locks.hold(st.paths.state, "board", cmd=st.app.cmd):
+        lost_events(st, dry_run=dry_run)
+
+
+def finish_landing(st: State, *, dry_run: bool = False) -> None:
+    """merge writes an intent before it moves the base; if the base holds the intent's commit,
+    the landing happened and its bookkeeping is finished here; otherwise the intent is void."""
+    from batty.merge import complete_intent
+
+    complete_intent(st, dry_run=dry_run)
+
+
+def lost_events(st: State, *, dry_run: bool = False) -> None:
+    """A packet whose status differs from its last status event gets a reconcile.state."""
+    last = last_status(st.paths)
+    for p in st.packets:
+        known = last.get(p.id)
+        if known == p.status.value:
+            continue
+        st.app.say(f"{p.id}: status {p.status.value} has no event (last: {known}); logged")
+        if not dry_run:
+            st.events.emit(Kind.RECONCILE_STATE, task=p.id, **{"from": known, "to": p.status.value,
+                           "why": "a status written without its event (a crash in between, or an edit)"})
+            last[p.id] = p.status.value
+    if not dry_run:
+        _save_last(st.paths, last)
+
+
+def last_status(paths: Paths) -> dict[str, str]:
+    """Each task's last status by the log (task.status, task.created, reconcile.state), read
+    incrementally from where the last call stopped."""
+    import json
+    import os
+
+    from batty.store import atomic
+
+    cache = paths.cache / "last-status.json"
+    saved = atomic.read_json(cache) or {}
+    offset = int(saved.get("offset", 0))
+    last: dict[str, str] = dict(saved.get("last", {}))
+    try:
+        size = os.path.getsize(paths.events)
+    except FileNotFoundError:
+        return last
+    if size < offset or saved.get("inode") != os.stat(paths.events).st_ino:
+        offset, last = 0, {}  # the log was replaced: read it again
+    with open(paths.events, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1
+    for raw in data[:end].splitlines():
+        if b'"task.status"' not in raw and b'"reconcile.state"' not in raw and b'"task.created"' not in raw:
+            continue
+        try:
+            e = json.loads(raw)
+        except ValueError:
+            continue
+        task, kind, d = e.get("task"), e.get("kind"), e.get("data") or {}
+        if not task:
+            continue
+        if kind in ("task.status", "reconcile.state") and d.get("to"):
+            last[task] = d["to"]
+        elif kind == "task.created" and d.get("status"):
+            last[task] = d["status"]
+    _state = {"offset": offset + end, "inode": os.stat(paths.events).st_ino, "last": last}
+    last_status.pending = _state  # type: ignore[attr-defined]
+    return last
+
+
+def _save_last(paths: Paths, last: dict[str, str]) -> None:
+    from batty.store import atomic
+
+    state = getattr(last_status, "pending", None)
+    if state is None:
+        return
+    state["last"] = last
+    try:
+        atomic.write_json(paths.cache / "last-status.json", state)
+    except OSError:
+        pass

@@ -105,11 +105,12 @@ class State:
             changes["status"] = to.value
             changes.setdefault("updated", clock.now_iso())
             new = store.save(self.paths, fresh, changes)
-        failpoints.point("state.after-packet-write")
-        self.events.emit(Kind.TASK_STATUS, task=new.id, attempt=new.attempt or None,
-                         seat=new.assignee, **{"from": fresh.status.value, "to": to.value,
-                                               "by": actor.value, "why": why})
-        if fresh.status is not to:
+            failpoints.point("state.after-packet-write")
+            # inside the board lock: reconcile never sees the packet without its event but for a crash
+            self.events.emit(Kind.TASK_STATUS, task=new.id, attempt=new.attempt or None,
+                             seat=new.assignee, **{"from": fresh.status.value, "to": to.value,
+                                                   "by": actor.value, "why": why})
+        if note or fresh.status is not to:
             self.notes.append(note or f"{new.id} {fresh.status.value} -> {to.value}"
                               + (f" ({new.assignee})" if to is Status.IN_PROGRESS and new.assignee else ""))
         self._remember(new)
@@ -122,7 +123,7 @@ class State:
             now = clock.now_iso()
             packet = store.create(self.paths, {"id": task_id, "title": title, "status": status.value,
                                                **fields, "created": now, "updated": now})
-        self.events.emit(Kind.TASK_CREATED, task=task_id, title=title, status=status.value, by=by)
+            self.events.emit(Kind.TASK_CREATED, task=task_id, title=title, status=status.value, by=by)
         self.notes.append(f"{task_id} created ({status.value})")
         self._remember(packet)
         return packet
@@ -231,10 +232,18 @@ class State:
             ok.discard("board/config.yaml")
         return ok
 
-    def finish(self, *, commit: bool = True) -> str | None:
-        """End of the command run: at most one board commit (SPEC 1)."""
-        if not commit or not (self.notes or self._touched):
+    def finish(self, *, commit: bool = True, force: bool = False) -> str | None:
+        """End of the command run: at most one board commit (SPEC 1). ``force`` commits board
+        files that changed outside batty too (reconcile: board, packets and git agree)."""
+        if not commit:
             return None
+        if not (self.notes or self._touched):
+            if not force:
+                return None
+            from batty.store import git
+
+            if not git.changed_paths(self.paths.root, ["board/"]):
+                return None
         from batty.store.boardgit import commit_board
 
         try:

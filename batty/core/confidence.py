@@ -1,0 +1,57 @@
+"""The merge confidence score (SPEC 8; the parts are documented in docs/gates.md).
+
+It starts at 1 and loses a documented amount for each sign that a person should look first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from batty.core.globs import matches
+
+DEPENDENCY_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "requirements*.txt", "Pipfile*",
+                    "poetry.lock", "uv.lock", "package.json", "package-lock.json", "yarn.lock",
+                    "pnpm-lock.yaml", "Cargo.toml", "Cargo.lock", "go.mod", "go.sum", "Gemfile*",
+                    "Makefile", "Dockerfile", "*.ini", "tox.ini", ".pre-commit-config.yaml",
+                    ".gitattributes", ".gitmodules", ".github/**", ".ci/**")
+TEST_FILES = ("tests/**", "test/**", "**/test_*.py", "**/*_test.py", "**/conftest.py", "**/*.test.*",
+              "**/*.spec.*")
+
+PER_RETRY, MAX_RETRY = 0.10, 0.30
+PER_RESPAWN, MAX_RESPAWN = 0.05, 0.15
+BIG_DIFF, HUGE_DIFF = (200, 0.10), (1000, 0.20)
+NO_SCOPE = 0.10
+TESTS_CHANGED = 0.15
+CONFIG_CHANGED = 0.20
+
+
+@dataclass(frozen=True)
+class Score:
+    score: float
+    parts: dict[str, float]
+
+
+def score(*, attempt: int, respawns: int, lines_changed: int, files: Sequence[str],
+          scope: Sequence[str], trusted: Sequence[str]) -> Score:
+    parts: dict[str, float] = {}
+    if attempt > 1:
+        parts["retries"] = -min(PER_RETRY * (attempt - 1), MAX_RETRY)
+    if respawns:
+        parts["respawns"] = -min(PER_RESPAWN * respawns, MAX_RESPAWN)
+    if lines_changed > HUGE_DIFF[0]:
+        parts["diff_size"] = -HUGE_DIFF[1]
+    elif lines_changed > BIG_DIFF[0]:
+        parts["diff_size"] = -BIG_DIFF[1]
+    if not scope:
+        parts["outside_scope"] = -NO_SCOPE  # no scope: nothing bounded what it touched
+    else:
+        outside = [f for f in files if not matches(f, scope)]
+        if outside:  # (the fence refuses these; kept for a task whose scope changed since)
+            parts["outside_scope"] = -min(0.05 * len(outside), 0.3)
+    if any(matches(f, (*TEST_FILES, *trusted)) for f in files):
+        parts["tests_changed"] = -TESTS_CHANGED
+    if any(matches(f, DEPENDENCY_FILES) for f in files):
+        parts["config_changed"] = -CONFIG_CHANGED
+    total = max(0.0, min(1.0, 1.0 + sum(parts.values())))
+    return Score(round(total, 3), {k: round(v, 3) for k, v in parts.items()})

@@ -1,0 +1,261 @@
+"""What verify and merge share: the fence, scratch trees, the trusted test run, evidence.
+
+The test step never runs in the agent's worktree: it runs in a scratch checkout of the exact
+commit, so nothing the agent left uncommitted or ignored (a planted sitecustomize.py, a
+.pth file, a stray conftest.py) can reach it, with the trusted tests put back as the base has
+them, under the test command as the base has it, with no secret in its environment, killed
+with its whole process group when over time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batty.core.globs import matches
+from batty.core.prompt import ALWAYS_PROTECTED
+from batty.paths import Paths
+from batty.store import git
+
+# Files that configure the test runner itself are trusted whatever gates.trusted_tests says:
+# a new conftest.py can make every test pass.
+ALWAYS_TRUSTED = ("**/conftest.py", "pytest.ini", "**/pytest.ini")
+TEST_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TERM", "TZ")
+OUTPUT_TAIL = 40
+
+
+@dataclass(frozen=True)
+class Change:
+    status: str          # A M D R C T (type change)
+    path: str
+    old_path: str | None
+    old_mode: str
+    new_mode: str
+
+
+@dataclass
+class Fence:
+    ok: bool
+    reason: str | None = None     # protected | scope | symlink | submodule
+    detail: str = ""
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TestRun:
+    passed: bool
+    reason: str | None            # tests | timeout | no-tests | error
+    exit_code: int | None
+    duration_s: float
+    output_tail: str
+    command: str
+    log: Path | None = None
+
+
+def changes(root: Path, a: str, b: str) -> list[Change]:
+    """Every change from ``a`` to ``b``: renames (both names), deletions, mode changes, links."""
+    raw = git.run(root, "diff", "--raw", "-z", "-M", "--no-abbrev", "--no-ext-diff", a, b).stdout
+    items = raw.split("\0")
+    out: list[Change] = []
+    i = 0
+    while i < len(items) - 1:
+        head = items[i]
+        if not head.startswith(":"):
+            i += 1
+            continue
+        old_mode, new_mode, _o, _n, status = head[1:].split(" ")
+        letter = status[0]
+        if letter in "RC":
+            out.append(Change(letter, items[i + 2], items[i + 1], old_mode, new_mode))
+            i += 3
+        else:
+            out.append(Change(letter, items[i + 1], None, old_mode, new_mode))
+            i += 2
+    return out
+
+
+def touched(chs: Sequence[Change]) -> list[str]:
+    paths: list[str] = []
+    for c in chs:
+        paths.append(c.path)
+        if c.old_path:
+            paths.append(c.old_path)
+    return sorted(set(paths))
+
+
+def fence(root: Path, chs: Sequence[Change], head: str, *, scope: Sequence[str],
+          protected: Sequence[str]) -> Fence:
+    files = touched(chs)
+    guarded = (*ALWAYS_PROTECTED, *protected)
+    bad = [f for f in files if matches(f, guarded)]
+    if bad:
+        return Fence(False, "protected", "touches protected paths: " + ", ".join(bad[:10]), files)
+    for c in chs:
+        if c.new_mode == "160000":
+            return Fence(False, "submodule", f"adds a submodule at {c.path}", files)
+        if c.new_mode == "120000":
+            target = git.run(root, "cat-file", "blob", f"{head}:{c.path}").stdout
+            resolved = os.path.normpath(os.path.join(os.path.dirname(c.path), target))
+            if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
+                return Fence(False, "symlink", f"{c.path} links out of the repository ({target})", files)
+            if matches(resolved, guarded):
+                return Fence(False, "symlink", f"{c.path} links into a protected path ({target})", files)
+            if scope and not matches(resolved, scope):
+                return Fence(False, "scope", f"{c.path} links outside the scope ({target})", files)
+    if scope:
+        outside = [f for f in files if not matches(f, scope)]
+        if outside:
+            return Fence(False, "scope", "changes outside the scope: " + ", ".join(outside[:10]), files)
+    return Fence(True, files=files)
+
+
+@contextmanager
+def scratch(paths: Paths, name: str, sha: str) -> Iterator[Path]:
+    """A detached checkout of ``sha`` under .batty/scratch/, removed afterwards."""
+    folder = paths.state / "scratch" / name
+    if folder.exists():
+        git.run(paths.root, "worktree", "remove", "--force", "--force", str(folder), check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+        git.run(paths.root, "worktree", "prune", check=False)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    git.run(paths.root, "worktree", "add", "--detach", "-f", str(folder), sha)
+    try:
+        yield folder
+    finally:
+        git.run(paths.root, "worktree", "remove", "--force", "--force", str(folder), check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+        git.run(paths.root, "worktree", "prune", check=False)
+
+
+def trusted_globs(trusted: Sequence[str]) -> tuple[str, ...]:
+    return (*trusted, *ALWAYS_TRUSTED)
+
+
+def put_back_trusted(tree: Path, base_sha: str, trusted: Sequence[str]) -> list[str]:
+    """Make every trusted file in ``tree`` exactly what it is at ``base_sha``: changed ones
+    restored, deleted ones brought back, added ones removed. Returns what it changed."""
+    globs = trusted_globs(trusted)
+    here = set(git.out(tree, "ls-files", "-z").split("\0")) - {""}
+    there = set(git.out(tree, "ls-tree", "-r", "-z", "--name-only", base_sha).split("\0")) - {""}
+    ours = {f for f in here if matches(f, globs)}
+    theirs = {f for f in there if matches(f, globs)}
+    changed: list[str] = []
+    for f in sorted(ours - theirs):
+        (tree / f).unlink(missing_ok=True)
+        changed.append(f)
+    restore = sorted(theirs)
+    if restore:
+        differ = set(git.out(tree, "diff", "--name-only", "-z", base_sha, "HEAD", "--", *restore).split("\0")) - {""}
+        differ |= theirs - ours
+        if differ:
+            git.run(tree, "checkout", base_sha, "--", *sorted(differ))
+            changed += sorted(differ)
+    return changed
+
+
+def base_test_command(root: Path, base_sha: str, task_id: str, default: str) -> str:
+    """The test command as the base branch has it: the packet's `test`, else gates.test."""
+    import yaml
+
+    from batty.core.yamlx import Loader
+
+    proc = git.run(root, "show", f"{base_sha}:board/tasks/{task_id}.yaml", check=False)
+    if proc.returncode == 0:
+        try:
+            data = yaml.load(proc.stdout, Loader=Loader) or {}
+            if isinstance(data, dict) and isinstance(data.get("test"), str) and data["test"].strip():
+                return str(data["test"])
+        except yaml.YAMLError:
+            pass
+    proc = git.run(root, "show", f"{base_sha}:board/config.yaml", check=False)
+    if proc.returncode == 0:
+        try:
+            data = yaml.load(proc.stdout, Loader=Loader) or {}
+            gates = data.get("gates") or {}
+            if isinstance(gates, dict) and isinstance(gates.get("test"), str):
+                return str(gates["test"])
+        except yaml.YAMLError:
+            pass
+    return default
+
+
+def test_env(home: Path) -> dict[str, str]:
+    """No secret reaches code under test: the test runs the agent's code."""
+    env = {k: os.environ[k] for k in TEST_ENV_KEYS if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    env.update(HOME=str(home), CI="1", PYTHONDONTWRITEBYTECODE="1", BATTY_GATE="1")
+    return env
+
+
+def run_tests(tree: Path, command: str, *, timeout_s: float, log_path: Path) -> TestRun:
+    """``command`` (a command line from the base branch, run by bash) in ``tree``; fails closed."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="batty-gate-home-") as home, open(log_path, "wb") as log:
+        log.write(f"$ {command}\n".encode())
+        log.flush()
+        try:
+            proc = subprocess.Popen(["bash", "-c", command], cwd=tree, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, env=test_env(Path(home)),
+                                    start_new_session=True, close_fds=True)
+        except OSError as e:
+            return TestRun(False, "error", None, 0.0, str(e), command, log_path)
+        reason: str | None = None
+        try:
+            code: int | None = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            reason, code = "timeout", None
+        # the whole process group goes, whatever it started (passing or not)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                break
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                continue
+            if sig == signal.SIGTERM:
+                time.sleep(0.05)
+        if code is None:
+            proc.wait()
+    duration = round(time.monotonic() - start, 3)
+    tail = _tail(log_path)
+    if reason is None:
+        if code == 0:
+            return TestRun(True, None, code, duration, tail, command, log_path)
+        reason = "no-tests" if code == 5 else "tests"
+    return TestRun(False, reason, code, duration, tail, command, log_path)
+
+
+def _tail(path: Path, lines: int = OUTPUT_TAIL) -> str:
+    try:
+        data = path.read_bytes()[-16000:].decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def feedback(gate: str, reason: str | None, detail: str, tail: str = "") -> str:
+    text = f"The {gate} gate failed: {reason}. {detail}".strip()
+    if tail:
+        text += "\n\nLast lines of output:\n" + tail
+    return text + "\n"
+
+
+def evidence(dirpath: Path, result: dict[str, Any]) -> Path:
+    from batty.store import atomic
+
+    dirpath.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(dirpath / "result.json", result)
+    return dirpath / "result.json"

@@ -1,0 +1,351 @@
+"""merge (SPEC 8): land reviewed tasks, tested on the exact merge result, base moved by CAS.
+
+The base branch only ever moves to a tree that passed. With ``merge.batch: N`` the reviewed
+tasks are built on top of each other and tested together; a failing batch is bisected to its
+culprit, so N green tasks cost one test run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from batty import clock, failpoints, gate
+from batty.core import confidence
+from batty.core.kinds import Kind, SkipReason
+from batty.core.lifecycle import Actor, Status
+from batty.core.packet import Packet
+from batty.errors import BattyError, Busy
+from batty.paths import branch_of
+from batty.store import atomic, git, locks, worktrees
+
+if TYPE_CHECKING:
+    from batty.cli import App
+    from batty.state import State
+
+BATTY_COMMITTER = {"GIT_COMMITTER_NAME": "batty", "GIT_COMMITTER_EMAIL": "batty@localhost"}
+MAX_CAS_RETRIES = 3
+
+
+@dataclass
+class Candidate:
+    packet: Packet
+    head: str
+    merge_base: str
+    score: confidence.Score
+
+
+def skip(st: State, task: str, reason: SkipReason, detail: str = "", p: Packet | None = None) -> None:
+    st.events.emit(Kind.MERGE_SKIPPED, task=task, seat=p.assignee if p else None,
+                   attempt=p.attempt if p else None, reason=reason.value, detail=detail[:500])
+    st.app.say(f"{task}: merge skipped ({reason.value}){': ' + detail if detail else ''}")
+
+
+def merge(app: App, task_id: str | None = None, *, dry_run: bool = False) -> list[str]:
+    from batty.state import State
+
+    st = State(app)
+    landed = run(st, task_id, dry_run=dry_run)
+    st.finish()
+    return landed
+
+
+def run(st: State, task_id: str | None = None, *, dry_run: bool = False) -> list[str]:
+    """The merge step on a shared State (tick commits once at the end)."""
+    try:
+        with locks.hold(st.paths.state, "merge", cmd=st.app.cmd):
+            return _merge(st, task_id, dry_run)
+    except Busy:
+        skip(st, task_id or "-", SkipReason.LOCKED, "another merge holds the merge lock")
+        raise
+
+
+def _merge(st: State, task_id: str | None, dry_run: bool) -> list[str]:
+    cfg = st.config
+    if task_id:
+        p = st.packets.get(task_id)
+        if p is None:
+            skip(st, task_id, SkipReason.MISSING_PACKET, f"no packet board/tasks/{task_id}.yaml")
+            return []
+        if p.status is not Status.REVIEW:
+            skip(st, task_id, SkipReason.WRONG_STATUS, f"{task_id} is {p.status.value}", p)
+            return []
+        reviewed = [p]
+    else:
+        reviewed = sorted((p for p in st.packets if p.status is Status.REVIEW),
+                          key=lambda p: (p.priority, p.id))
+    ready: list[Candidate] = []
+    for p in reviewed:
+        c = _precheck(st, p)
+        if c is not None:
+            ready.append(c)
+    if dry_run:
+        import click
+
+        for c in ready:
+            click.echo(f"would merge {c.packet.id} (confidence {c.score.score})")
+        return []
+    landed: list[str] = []
+    batch = max(1, cfg.merge.batch)
+    while ready:
+        group, ready = ready[:batch], ready[batch:]
+        try:
+            landed += _land(st, group)
+        except BattyError as e:
+            st.app.warn(str(e))
+    return landed
+
+
+def _precheck(st: State, p: Packet) -> Candidate | None:
+    cfg = st.config
+    root = st.paths.root
+    head = git.rev(root, f"refs/heads/{branch_of(p.id)}")
+    if head is None:
+        skip(st, p.id, SkipReason.NO_BRANCH, f"{branch_of(p.id)} does not exist", p)
+        return None
+    v = p.verification or {}
+    if v.get("result") != "pass" or v.get("sha") != head:
+        skip(st, p.id, SkipReason.STALE_EVIDENCE, "the branch moved since it was verified; verifying again", p)
+        # back to the gate: verify judges the branch as it is now (no seat needed)
+        st.transition(p, Status.IN_PROGRESS, Actor.MERGE, "stale evidence: verify again",
+                      assignee=None, verification={**v, "attempt": 0, "stale": True})
+        return None
+    base_sha = git.rev(root, f"refs/heads/{cfg.base}")
+    assert base_sha is not None
+    merge_base = git.out(root, "merge-base", base_sha, head, check=False) or base_sha
+    files = gate.touched(gate.changes(root, merge_base, head))
+    numstat = git.out(root, "diff", "--numstat", merge_base, head)
+    lines = sum(int(a) + int(b) for a, b, *_ in (row.split("\t") for row in numstat.splitlines())
+                if a.isdigit() and b.isdigit())
+    score = confidence.score(attempt=p.attempt, respawns=p.respawns, lines_changed=lines, files=files,
+                             scope=p.scope, trusted=gate.trusted_globs(cfg.gates.trusted_tests))
+    known = p.merge or {}
+    if known.get("for_sha") != head:
+        st.events.emit(Kind.MERGE_CONFIDENCE, task=p.id, seat=p.assignee, attempt=p.attempt,
+                       score=score.score, parts=score.parts)
+        p = st.update(p, merge={"for_sha": head, "confidence": score.score, "parts": score.parts,
+                                "at": clock.now_iso()})
+    if cfg.merge.mode == "approve" and not p.approved:
+        skip(st, p.id, SkipReason.NOT_APPROVED, "merge.mode is approve: `batty approve " + p.id + "`", p)
+        return None
+    if score.score < cfg.merge.min_confidence and not p.approved:
+        skip(st, p.id, SkipReason.LOW_CONFIDENCE,
+             f"confidence {score.score} < {cfg.merge.min_confidence}: `batty approve {p.id}` to land it", p)
+        return None
+    return Candidate(p, head, merge_base, score)
+
+
+def _apply(tree: Path, c: Candidate, strategy: str) -> str | None:
+    """Put task ``c`` on top of the scratch tree's HEAD; the new HEAD, or None on a conflict."""
+    p = c.packet
+    seat = p.assignee or "agent"
+    author = {"GIT_AUTHOR_NAME": f"{seat} (batty agent)", "GIT_AUTHOR_EMAIL": f"{seat}@batty.localhost"}
+    onto = git.out(tree, "rev-parse", "HEAD")
+    if strategy == "rebase":
+        proc = git.run(tree, "rebase", "--empty=drop", "--onto", onto, c.merge_base, c.head,
+                       env=BATTY_COMMITTER, check=False)
+        if proc.returncode != 0:
+            git.run(tree, "rebase", "--abort", check=False)
+            git.run(tree, "checkout", "-q", "--detach", onto, check=False)
+            return None
+    else:
+        args = (["merge", "--squash", c.head] if strategy == "squash" else
+                ["merge", "--no-ff", "--no-edit", "-m", f"Merge {branch_of(p.id)}: {p.title}", c.head])
+        proc = git.run(tree, *args, env={**BATTY_COMMITTER, **author}, check=False)
+        if proc.returncode != 0:
+            git.run(tree, "merge", "--abort", check=False)
+            git.run(tree, "reset", "-q", "--hard", onto, check=False)
+            return None
+        if strategy == "squash":
+            if git.run(tree, "diff", "--cached", "--quiet", check=False).returncode == 0:
+                return onto  # nothing left to add: the change is in the base already
+            git.run(tree, "commit", "-q", "--no-verify", "-m", f"{p.id}: {p.title}",
+                    env={**BATTY_COMMITTER, **author})
+    return git.out(tree, "rev-parse", "HEAD")
+
+
+def _conflict_files(st: State, c: Candidate, onto: str) -> list[str]:
+    proc = git.run(st.paths.root, "merge-tree", "--write-tree", "--name-only", "--no-messages", onto, c.head,
+                   check=False)
+    lines = proc.stdout.splitlines()
+    return lines[1:] if proc.returncode == 1 else []
+
+
+def _test_tree(st: State, tree: Path, base_sha: str, name: str) -> gate.TestRun:
+    """The gate's test step on this exact tree; when the tree's trusted files differ from the
+    base, the base's trusted tests must pass on it too."""
+    cfg = st.config
+    command = gate.base_test_command(st.paths.root, base_sha, name, cfg.gates.test)
+    log = st.paths.state / "merge-logs" / f"{name}.log"
+    run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
+    if not run.passed:
+        return run
+    restored = gate.put_back_trusted(tree, base_sha, cfg.gates.trusted_tests)
+    if restored:
+        run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
+        git.run(tree, "checkout", "-q", "--", ".", check=False)
+        git.run(tree, "clean", "-qfd", check=False)
+    return run
+
+
+def _land(st: State, group: list[Candidate]) -> list[str]:
+    cfg = st.config
+    root = st.paths.root
+    for _ in range(MAX_CAS_RETRIES):
+        base_sha = git.rev(root, f"refs/heads/{cfg.base}")
+        assert base_sha is not None
+        name = group[0].packet.id if len(group) == 1 else f"batch-{group[0].packet.id}"
+        with gate.scratch(st.paths, f"merge-{name}", base_sha) as tree:
+            final, landed, bounced = _try(st, tree, group, base_sha, base_sha)
+        failpoints.point("merge.after-test")
+        if final == base_sha:
+            break
+        if _dirty_in_the_way(st, base_sha, final):
+            for c in landed:
+                skip(st, c.packet.id, SkipReason.DIRTY_BASE,
+                     "local changes in the control checkout are in the way; commit or stash them", c.packet)
+            return []
+        commits = int(git.out(root, "rev-list", "--count", f"{base_sha}..{final}") or 0)
+        intent = st.paths.state / "merge-intent.json"
+        # write-ahead: if we die after the base moved, reconcile finishes the bookkeeping
+        atomic.write_json(intent, {"from": base_sha, "to": final, "commits": commits, "tasks": [
+            {"id": c.packet.id, "head": c.head, "merge_base": c.merge_base, "score": c.score.score,
+             "parts": c.score.parts} for c in landed]})
+        failpoints.point("merge.before-cas")
+        if _move_base(st, base_sha, final):
+            failpoints.point("merge.after-cas")
+            for c in landed:
+                _done(st, c, final, base_sha, commits if len(landed) == 1 else None)
+            intent.unlink(missing_ok=True)
+            break
+        intent.unlink(missing_ok=True)
+        st.app.say(f"{cfg.base} moved while merging; building again")  # compare-and-swap lost
+    else:
+        raise BattyError(f"{cfg.base} kept moving; merge gave up for now")
+    for c, reason, text in bounced:
+        _bounce(st, c, reason, text)
+    return [c.packet.id for c in landed] if final != base_sha else []
+
+
+def _try(st: State, tree: Path, group: list[Candidate], base_sha: str,
+         onto: str) -> tuple[str, list[Candidate], list[tuple[Candidate, SkipReason, str]]]:
+    """Build ``group`` on ``onto`` and test it; bisect a failing group to its culprits."""
+    cfg = st.config
+    git.run(tree, "checkout", "-q", "--detach", onto)
+    git.run(tree, "clean", "-qfdx", check=False)
+    built: list[Candidate] = []
+    bounced: list[tuple[Candidate, SkipReason, str]] = []
+    for c in group:
+        before = git.out(tree, "rev-parse", "HEAD")
+        new = _apply(tree, c, cfg.merge.strategy)
+        if new is None:
+            files = _conflict_files(st, c, before)
+            skip(st, c.packet.id, SkipReason.CONFLICT, ", ".join(files[:10]), c.packet)
+            st.events.emit(Kind.MERGE_CONFLICT, task=c.packet.id, seat=c.packet.assignee,
+                           attempt=c.packet.attempt, files=files)
+            bounced.append((c, SkipReason.CONFLICT, gate.feedback(
+                "merge", "conflict", f"your branch conflicts with {cfg.base} in: {', '.join(files) or '?'}. "
+                f"Rebase it on {cfg.base} (`git rebase {cfg.base}`) and resolve the conflict.")))
+            continue
+        built.append(c)
+    if not built:
+        return onto, [], bounced
+    head = git.out(tree, "rev-parse", "HEAD")
+    run = _test_tree(st, tree, base_sha, built[0].packet.id if len(built) == 1 else f"batch-{built[0].packet.id}")
+    if run.passed:
+        return head, built, bounced
+    if len(built) == 1:
+        c = built[0]
+        skip(st, c.packet.id, SkipReason.TESTS_FAILED_ON_MERGE, f"`{run.command}` exited {run.exit_code}", c.packet)
+        bounced.append((c, SkipReason.TESTS_FAILED_ON_MERGE, gate.feedback(
+            "merge", "tests-failed-on-merge", f"the tests fail on your branch merged onto {cfg.base}. "
+            f"Bring {cfg.base} into your branch and fix what breaks.", run.output_tail)))
+        return onto, [], bounced
+    half = len(built) // 2
+    mid, left, b1 = _try(st, tree, built[:half], base_sha, onto)
+    final, right, b2 = _try(st, tree, built[half:], base_sha, mid)
+    return final, left + right, bounced + b1 + b2
+
+
+def _dirty_in_the_way(st: State, old: str, new: str) -> bool:
+    root = st.paths.root
+    if git.head_branch(root) != st.config.base:
+        return False
+    moving = set(git.out(root, "diff", "--name-only", "-z", old, new).split("\0")) - {""}
+    dirty = set(git.changed_paths(root, ["."]))
+    return bool(moving & dirty)
+
+
+def _move_base(st: State, old: str, new: str) -> bool:
+    """Compare-and-swap the base from ``old`` to ``new``; the control checkout's working tree
+    moves with it when it has the base checked out (never left showing staged reversals)."""
+    root = st.paths.root
+    base = st.config.base
+    if git.head_branch(root) == base:
+        if git.rev(root, "HEAD") != old:
+            return False
+        proc = git.run(root, "merge", "--ff-only", "-q", new, check=False)
+        return proc.returncode == 0 and git.rev(root, "HEAD") == new
+    return git.update_ref(root, f"refs/heads/{base}", new, old, f"batty: merge to {new[:12]}")
+
+
+def _done(st: State, c: Candidate, sha: str, base_sha: str, commits: int | None) -> None:
+    p = c.packet
+    cfg = st.config
+    auto = not p.approved
+    st.events.emit(Kind.MERGE_MERGED, task=p.id, seat=p.assignee, attempt=p.attempt, sha=sha,
+                   base=cfg.base, strategy=cfg.merge.strategy, auto=auto, confidence=c.score.score,
+                   commits=commits if commits is not None else 1, from_sha=base_sha)
+    st.transition(p, Status.DONE, Actor.MERGE, f"merged into {cfg.base} at {sha[:12]}",
+                  merge={"sha": sha, "confidence": c.score.score, "parts": c.score.parts, "auto": auto,
+                         "strategy": cfg.merge.strategy, "for_sha": c.head, "at": clock.now_iso()})
+    failpoints.point("merge.after-done")
+    worktrees.remove(st.paths, p.id, branch=True)
+
+
+def _bounce(st: State, c: Candidate, reason: SkipReason, text: str) -> None:
+    """Back to the agent with feedback (conflict, or the tests failed on the merge result)."""
+    from batty.verify import block
+
+    p = st.packets.require(c.packet.id)
+    if p.attempt >= st.config.gates.max_attempts:
+        block(st, p, f"merge failed ({reason.value}) after {p.attempt} attempts", text,
+              reason=f"merge-{reason.value}", actor=Actor.MERGE)
+        return
+    st.transition(p, Status.IN_PROGRESS, Actor.MERGE, f"merge: {reason.value}", assignee=None, feedback=text)
+
+
+def complete_intent(st: State, *, dry_run: bool = False) -> None:
+    """Finish a landing a crash cut short (see _land), or drop an intent that never landed."""
+    intent_path = st.paths.state / "merge-intent.json"
+    intent = atomic.read_json(intent_path)
+    if intent is None:
+        return
+    root = st.paths.root
+    base_now = git.rev(root, f"refs/heads/{st.config.base}")
+    if base_now and git.rev(root, intent["to"]) and git.is_ancestor(root, intent["to"], base_now):
+        for t in intent["tasks"]:
+            p = st.packets.get(t["id"])
+            if p is None or p.status is not Status.REVIEW:
+                continue
+            st.app.say(f"{p.id}: its landing was cut short; finishing it")
+            if not dry_run:
+                c = Candidate(p, t["head"], t["merge_base"], confidence.Score(t["score"], t["parts"]))
+                _done(st, c, intent["to"], intent["from"], intent["commits"] if len(intent["tasks"]) == 1 else None)
+    if not dry_run:
+        intent_path.unlink(missing_ok=True)
+
+
+def approve(st: State, task_id: str) -> Packet:
+    p = st.packets.require(task_id)
+    if p.status is not Status.REVIEW:
+        from batty.errors import InvalidInput
+
+        raise InvalidInput(f"{task_id} is {p.status.value}, not review", valid="approve a task in review")
+    new = st.update(p, approved=True)
+    st.events.emit(Kind.MERGE_APPROVED, task=p.id, seat=p.assignee, attempt=p.attempt, by="human")
+    st.notes.append(f"{p.id} approved")
+    return new
+
+

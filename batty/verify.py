@@ -1,0 +1,188 @@
+"""verify (SPEC 8): gate a finished attempt. collect, fence, test, evidence; feedback on failure."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from batty import clock, failpoints, gate, runner
+from batty.core.kinds import Kind
+from batty.core.lifecycle import Actor, Status
+from batty.core.packet import Packet
+from batty.errors import BattyError
+from batty.paths import branch_of
+from batty.store import git, locks
+
+if TYPE_CHECKING:
+    from batty.cli import App
+    from batty.state import State
+
+
+def pending(st: State) -> list[Packet]:
+    """In-progress attempts whose agent has exited and that no gate has judged yet."""
+    out = []
+    for p in st.packets:
+        if p.status is not Status.IN_PROGRESS or not p.attempt:
+            continue
+        if int((p.verification or {}).get("attempt") or 0) == p.attempt:
+            continue
+        run_dir = st.paths.run_dir(p.id, p.attempt)
+        if runner.run_state(run_dir) != "exited":
+            continue
+        run = runner.read_run(run_dir) or {}
+        if run.get("context_exhausted"):
+            continue  # doctor's: a fresh agent with a hand-off note
+        out.append(p)
+    return sorted(out, key=lambda p: (p.priority, p.id))
+
+
+def verify(app: App, task_id: str | None = None, *, dry_run: bool = False) -> list[tuple[str, bool]]:
+    from batty.state import State
+
+    st = State(app)
+    results = run(st, task_id, dry_run=dry_run)
+    st.finish()
+    return results
+
+
+def run(st: State, task_id: str | None = None, *, dry_run: bool = False) -> list[tuple[str, bool]]:
+    """The verify step on a shared State (tick commits once at the end)."""
+    app = st.app
+    with locks.hold(st.paths.state, "verify", cmd=app.cmd):
+        todo = pending(st)
+        if task_id:
+            todo = [p for p in todo if p.id == task_id]
+            if not todo:
+                p = st.packets.require(task_id)
+                app.say(f"{task_id} has no finished attempt to verify ({p.status.value})")
+        results = []
+        for p in todo:
+            if dry_run:
+                import click
+
+                click.echo(f"would verify {p.id} attempt {p.attempt}")
+                continue
+            try:
+                results.append((p.id, verify_one(st, p)))
+            except BattyError as e:
+                app.warn(f"{p.id}: {e}")
+        return results
+
+
+def _phase(st: State, p: Packet, phase: str, result: str, detail: str = "") -> None:
+    st.events.emit(Kind.VERIFY_PHASE, task=p.id, seat=p.assignee, attempt=p.attempt, phase=phase,
+                   result=result, detail=detail[:500])
+
+
+def verify_one(st: State, p: Packet) -> bool:
+    cfg = st.config
+    root = st.paths.root
+    wt = st.paths.worktree(p.id)
+    branch = branch_of(p.id)
+    started = clock.monotonic()
+    evidence_dir = st.paths.evidence_dir(p.id, p.attempt)
+    base_sha = git.rev(root, f"refs/heads/{cfg.base}")
+    if base_sha is None:
+        raise BattyError(f"base branch {cfg.base} does not exist", valid="base: in board/config.yaml")
+    record: dict[str, Any] = {"task": p.id, "attempt": p.attempt, "base": cfg.base, "base_sha": base_sha,
+                              "phases": {}}
+
+    def fail(phase: str, reason: str, detail: str, tail: str = "", sha: str | None = None) -> bool:
+        _phase(st, p, phase, "fail", detail)
+        record["phases"][phase] = "fail"
+        return _finish(st, p, passed=False, sha=sha, phase=phase, reason=reason, detail=detail, tail=tail,
+                       record=record, evidence_dir=evidence_dir, started=started)
+
+    # 1. collect: what the agent left uncommitted is committed on its branch
+    if not wt.exists() or git.head_branch(wt) != branch:
+        return fail("collect", "no-branch" if not wt.exists() else "wrong-branch",
+                    f"the worktree is not on {branch}")
+    dirty = git.out(wt, "status", "--porcelain", "--untracked-files=all")
+    if dirty:
+        git.run(wt, "add", "-A")
+        seat = p.assignee or "agent"
+        git.run(wt, "commit", "-q", "--no-verify", "-m", f"{p.id}: uncommitted work of attempt {p.attempt}",
+                env={"GIT_AUTHOR_NAME": f"{seat} (batty agent)", "GIT_AUTHOR_EMAIL": f"{seat}@batty.localhost",
+                     "GIT_COMMITTER_NAME": "batty", "GIT_COMMITTER_EMAIL": "batty@localhost"})
+    failpoints.point("verify.after-collect")
+    head = git.rev(wt, "HEAD")
+    assert head is not None
+    record["sha"] = head
+    merge_base = git.out(root, "merge-base", base_sha, head, check=False) or base_sha
+    chs = gate.changes(root, merge_base, head)
+    if not chs:
+        return fail("collect", "no-change", "the attempt changed nothing (only talk)", sha=head)
+    _phase(st, p, "collect", "pass", f"{len(chs)} paths changed")
+    record["phases"]["collect"] = "pass"
+
+    # 2. fence: protected paths, the scope, links and submodules
+    fenced = gate.fence(root, chs, head, scope=p.scope, protected=cfg.gates.protected)
+    record["files"] = fenced.files
+    if not fenced.ok:
+        return fail("fence", fenced.reason or "fence", fenced.detail, sha=head)
+    _phase(st, p, "fence", "pass")
+    record["phases"]["fence"] = "pass"
+
+    # 3. test: in a scratch checkout of the exact commit, trusted tests from the base
+    command = gate.base_test_command(root, base_sha, p.id, cfg.gates.test)
+    with gate.scratch(st.paths, f"verify-{p.id}", head) as tree:
+        restored = gate.put_back_trusted(tree, base_sha, cfg.gates.trusted_tests)
+        record["trusted_restored"] = restored
+        failpoints.point("verify.before-test")
+        run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s,
+                             log_path=evidence_dir / "test.log")
+    record.update(command=command, exit_code=run.exit_code, duration_s=run.duration_s)
+    if not run.passed:
+        detail = {"timeout": f"the tests ran past {cfg.gates.test_timeout_s}s and were killed",
+                  "no-tests": "the test command ran no test (pytest exit 5)",
+                  "error": "the test command could not start"}.get(run.reason or "", f"`{command}` exited {run.exit_code}")
+        return fail("test", run.reason or "tests", detail, tail=run.output_tail, sha=head)
+    _phase(st, p, "test", "pass", f"{run.duration_s}s")
+    record["phases"]["test"] = "pass"
+    return _finish(st, p, passed=True, sha=head, phase="test", reason=None, detail="", tail="",
+                   record=record, evidence_dir=evidence_dir, started=started)
+
+
+def _finish(st: State, p: Packet, *, passed: bool, sha: str | None, phase: str, reason: str | None,
+            detail: str, tail: str, record: dict[str, Any], evidence_dir: Any, started: float) -> bool:
+    cfg = st.config
+    duration = round(clock.monotonic() - started, 3)
+    record.update(result="pass" if passed else "fail", phase=phase, reason=reason, detail=detail,
+                  at=clock.now_iso(), verify_duration_s=duration)
+    path = gate.evidence(evidence_dir, record)
+    st.events.emit(Kind.VERIFY_PHASE, task=p.id, seat=p.assignee, attempt=p.attempt, phase="evidence",
+                   result="pass", detail=st.paths.rel(path))
+    st.events.emit(Kind.VERIFY_EVIDENCE, task=p.id, seat=p.assignee, attempt=p.attempt,
+                   path=st.paths.rel(evidence_dir), sha=sha, exit_code=record.get("exit_code"),
+                   duration_s=record.get("duration_s"))
+    verification = {"attempt": p.attempt, "sha": sha, "result": record["result"], "phase": phase,
+                    "reason": reason, "duration_s": duration, "evidence": st.paths.rel(evidence_dir),
+                    "at": record["at"]}
+    failpoints.point("verify.before-verdict")
+    if passed:
+        st.events.emit(Kind.VERIFY_PASSED, task=p.id, seat=p.assignee, attempt=p.attempt, sha=sha)
+        st.transition(p, Status.REVIEW, Actor.VERIFY, "verify passed", verification=verification,
+                      feedback=None)
+        return True
+    st.events.emit(Kind.VERIFY_FAILED, task=p.id, seat=p.assignee, attempt=p.attempt, sha=sha,
+                   reason=reason)
+    text = gate.feedback(phase, reason, detail, tail)
+    if p.attempt >= cfg.gates.max_attempts:
+        block(st, p, f"verify failed {p.attempt} times (last: {reason})", text,
+              reason=f"verify-{reason}", verification=verification, actor=Actor.VERIFY)
+    else:
+        st.transition(p, Status.IN_PROGRESS, Actor.VERIFY, f"verify failed: {reason}",
+                      note=f"{p.id} attempt {p.attempt} failed verify ({reason})",
+                      verification=verification, feedback=text)
+    return False
+
+
+def block(st: State, p: Packet, why: str, text: str, *, reason: str, actor: Actor,
+          **changes: Any) -> Packet:
+    """Attempts exhausted: the task is blocked and a person is told."""
+    new = st.transition(p, Status.BLOCKED, actor, why, feedback=text, **changes)
+    try:
+        from batty.escalations import raise_escalation
+    except ImportError:  # pragma: no cover - the escalation module ships with batty
+        return new
+    raise_escalation(st, tasks=[p.id], reason=reason, text=f"{why}\n\n{text}", source=actor.value)
+    return new

@@ -147,6 +147,9 @@ def test_garbage_is_not_an_error() -> None:
     ("aider", "aider-0.86.2-context.log", True),
     ("aider", "aider-0.86.2-success.log", False),
     ("aider", "aider-0.86.2-auth-error.log", False),
+    ("gemini", "gemini-0.61.0-context.jsonl", True),
+    ("gemini", "gemini-0.61.0-success.jsonl", False),
+    ("gemini", "gemini-0.61.0-auth-error.jsonl", False),
 ])
 def test_context_exhausted_on_real_output(name: str, file: str, expected: bool) -> None:
     assert context_exhausted(name, log(file)) is expected
@@ -161,6 +164,15 @@ def test_the_model_talking_about_context_windows_is_not_exhaustion() -> None:
     item = {"type": "item.completed", "item": {"type": "agent_message",
                                                "text": "context_length_exceeded is handled"}}
     assert not context_exhausted("codex", json.dumps(item))
+
+
+def test_gemini_captured_output() -> None:
+    u = parse_usage("gemini", log("gemini-0.61.0-success.jsonl"))
+    inp, out, _ = DEFAULT_PRICES["gemini-2.5-flash"]
+    assert u == {"input_tokens": 36854, "output_tokens": 58,
+                 "cost_usd": pytest.approx((36854 * inp + 58 * out) / 1e6), "turns": None,
+                 "is_error": False}
+    assert parse_usage("gemini", log("gemini-0.61.0-auth-error.jsonl"))["is_error"] is True
 
 
 def test_gemini_context_error() -> None:

@@ -38,6 +38,7 @@ CACHE = _cache_dir()
 BIN_DIRS = {
     "claude": CACHE / "npm" / "node_modules" / ".bin",
     "codex": CACHE / "npm" / "node_modules" / ".bin",
+    "gemini": CACHE / "npm" / "node_modules" / ".bin",
     "aider": CACHE / "aider-venv" / "bin",
 }
 

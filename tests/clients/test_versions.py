@@ -7,13 +7,11 @@ Code's help): when a pin is bumped, this is the test that says which flag went.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from batty.agents import aider, claude, codex
+from batty.agents import aider, claude, codex, gemini
 from tests.clients.conftest import pinned_versions, require_cli
 
 pytestmark = pytest.mark.clients
@@ -26,12 +24,13 @@ def output(argv: list[str]) -> str:
 
 
 def test_pins_are_recorded() -> None:
-    assert set(pinned_versions()) == {"claude", "codex", "aider"}
+    assert set(pinned_versions()) == {"claude", "codex", "gemini", "aider"}
 
 
 @pytest.mark.parametrize("name, argv, shows", [
     ("claude", ["--version"], "{v} (Claude Code)"),
     ("codex", ["--version"], "codex-cli {v}"),
+    ("gemini", ["--version"], "{v}"),
     ("aider", ["--version"], "aider {v}"),
 ])
 def test_installed_version_is_the_pinned_one(name: str, argv: list[str], shows: str) -> None:
@@ -71,11 +70,8 @@ def test_aider_takes_the_adapter_flags() -> None:
 
 
 def test_gemini_takes_the_adapter_flags() -> None:
-    """Gemini CLI is not installed by bin/install-agent-clis (the stand-in does not speak
-    its API); where someone has it, check the flags at least."""
-    found = shutil.which("gemini")
-    if not found:
-        pytest.skip("gemini is not on PATH (not part of bin/install-agent-clis)")
-    help_text = output([str(Path(found)), "--help"])
-    for flag in ("--output-format", "--approval-mode", "--prompt", "--model"):
+    help_text = output([str(require_cli("gemini") / "gemini"), "--help"])
+    for flag in ("--output-format", "--approval-mode", "--skip-trust", "--prompt", "--model"):
         assert flag in help_text, flag
+    assert '"yolo"' in help_text and '"stream-json"' in help_text
+    assert set(gemini.SETTINGS)

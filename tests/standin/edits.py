@@ -10,6 +10,8 @@ Each step is chosen by how many tool results the request already carries, so sid
   intercepts and applies itself, then ``exec_command`` git add + commit, then a text.
 - Aider (Chat wire): the whole file in Aider's "whole" edit format; its commit-message
   side call gets ``commit_message``. Aider commits by itself.
+- Gemini CLI (Gemini wire): ``write_file``, then ``run_shell_command`` git add + commit,
+  then a text.
 """
 
 from __future__ import annotations
@@ -63,6 +65,14 @@ def script_edit(standin: Standin, root: Path, rel: str, text: str,
     standin.add(Reply(text=f"Done: {rel} edited and committed."),
                 wire="responses", has_tools=True)
 
+    # Gemini CLI
+    standin.add(Reply(tool="write_file", input={"file_path": str(path), "content": text}),
+                wire="gemini", has_tools=True, tool_results=0)
+    standin.add(Reply(tool="run_shell_command", input={"command": f"{git_add} && {git_commit}",
+                                                       "description": "Commit the edit"}),
+                wire="gemini", has_tools=True, tool_results=1)
+    standin.add(Reply(text=f"Done: {rel} edited and committed."), wire="gemini", has_tools=True)
+
     # Aider
     standin.add(Reply(text=commit_message), wire="chat", contains=AIDER_COMMIT_PROMPT)
     body = text if text.endswith("\n") else text + "\n"
@@ -76,6 +86,8 @@ def script_context_exhausted(standin: Standin) -> None:
     message = ("Your input exceeds the context window of this model. "
                "Please adjust your input and try again.")
     standin.add(Reply(error=message, error_code="context_length_exceeded"), wire="responses")
+    standin.add(Reply(error="The input token count (1200000) exceeds the maximum number of "
+                            "tokens allowed (1048576)."), wire="gemini")
     standin.add(Reply(error="This model's maximum context length is 8192 tokens. However, your "
                             "messages resulted in 9000 tokens.",
                       error_code="context_length_exceeded"), wire="chat")

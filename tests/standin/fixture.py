@@ -42,6 +42,8 @@ class StandinFixture(Standin):
             "OPENAI_BASE_URL": self.openai_url,
             "OPENAI_API_BASE": self.openai_url,  # Aider (litellm) reads this spelling
             "OPENAI_API_KEY": API_KEY,
+            "GOOGLE_GEMINI_BASE_URL": self.url,
+            "GEMINI_API_KEY": API_KEY,
         }
 
     def log(self) -> list[dict[str, object]]:

@@ -3,6 +3,8 @@
 - Anthropic Messages ``POST /v1/messages`` (Claude Code): SSE, text and tool_use blocks.
 - OpenAI Responses ``POST /v1/responses`` (Codex): SSE, messages and function calls.
 - OpenAI Chat Completions ``POST /v1/chat/completions`` (Aider): streamed or not.
+- Gemini ``POST /v1beta/models/M:streamGenerateContent?alt=sse`` (Gemini CLI): SSE, text
+  and functionCall parts.
 
 Replies come from rules matched by what a request looks like (its wire format, whether
 it offers tools, how many tool results it carries, what its body contains), never by
@@ -24,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-WIRES = ("anthropic", "responses", "chat")
+WIRES = ("anthropic", "responses", "chat", "gemini")
 
 
 @dataclass
@@ -46,6 +48,8 @@ class Request:
             return "responses"
         if self.path.endswith("/chat/completions"):
             return "chat"
+        if self.path.endswith((":streamGenerateContent", ":generateContent")):
+            return "gemini"
         return None
 
     @property
@@ -59,11 +63,14 @@ class Request:
     @property
     def model(self) -> str:
         model = self.body.get("model") if isinstance(self.body, dict) else None
+        if not model and self.wire == "gemini":  # /v1beta/models/MODEL:streamGenerateContent
+            model = self.path.rsplit("/", 1)[-1].split(":", 1)[0]
         return str(model or "standin-model")
 
     @property
     def streamed(self) -> bool:
-        # The Responses API streams for Codex whatever it says; the others say so.
+        if self.wire == "gemini":
+            return self.path.endswith(":streamGenerateContent")
         return isinstance(self.body, dict) and bool(self.body.get("stream"))
 
     def tool_calls(self) -> list[tuple[str, str]]:
@@ -76,6 +83,9 @@ class Request:
                 calls.append((str(item.get("call_id")), str(item.get("name"))))
             for call in item.get("tool_calls") or []:  # chat
                 calls.append((str(call.get("id")), str((call.get("function") or {}).get("name"))))
+            if isinstance(item.get("functionCall"), dict):  # gemini: matched by name
+                name = str(item["functionCall"].get("name"))
+                calls.append((str(item["functionCall"].get("id") or name), name))
         return calls
 
     def tool_results(self) -> list[str]:
@@ -89,6 +99,9 @@ class Request:
                 ids.append(str(item.get("call_id")))
             elif item.get("role") == "tool":
                 ids.append(str(item.get("tool_call_id")))
+            elif isinstance(item.get("functionResponse"), dict):
+                response = item["functionResponse"]
+                ids.append(str(response.get("id") or response.get("name")))
         return ids
 
     @property
@@ -105,14 +118,14 @@ class Request:
         if not isinstance(self.body, dict):
             return []
         out: list[dict[str, Any]] = []
-        seq = self.body.get("messages") or self.body.get("input") or []
+        seq = self.body.get("messages") or self.body.get("input") or self.body.get("contents") or []
         if not isinstance(seq, list):
             return []
         for msg in seq:
             if not isinstance(msg, dict):
                 continue
             out.append(msg)
-            content = msg.get("content")
+            content = msg.get("content", msg.get("parts"))
             if isinstance(content, list):
                 out.extend(c for c in content if isinstance(c, dict))
         return out
@@ -291,6 +304,9 @@ class _Handler(BaseHTTPRequestHandler):
         if req.path.endswith("/count_tokens"):
             self.standin.answer(req)
             return self._json(200, {"input_tokens": tokens(raw)})
+        if req.path.endswith(":countTokens"):
+            self.standin.answer(req)
+            return self._json(200, {"totalTokens": tokens(raw)})
         if req.wire is None:
             self.standin.answer(req)
             return self._json(404, {"error": {"message": f"no such endpoint {req.path}",
@@ -299,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.error is not None:
             return self._error(req, reply)
         writer = {"anthropic": self._anthropic, "responses": self._responses,
-                  "chat": self._chat}[req.wire]
+                  "chat": self._chat, "gemini": self._gemini}[req.wire]
         writer(req, reply)
 
     # --- plumbing
@@ -328,6 +344,9 @@ class _Handler(BaseHTTPRequestHandler):
         if req.wire == "anthropic":
             data: dict[str, Any] = {"type": "error", "error": {"type": "invalid_request_error",
                                                                "message": reply.error}}
+        elif req.wire == "gemini":
+            data = {"error": {"code": reply.status, "message": reply.error,
+                              "status": "INVALID_ARGUMENT"}}
         else:
             data = {"error": {"message": reply.error, "type": "invalid_request_error",
                               "param": None, "code": reply.error_code}}
@@ -442,3 +461,24 @@ class _Handler(BaseHTTPRequestHandler):
             (None, "[DONE]"),
         ]
         self._send(200, sse(events), "text/event-stream")
+
+    # --- Gemini generateContent
+    def _gemini(self, req: Request, reply: Reply) -> None:
+        if reply.tool:
+            part: dict[str, Any] = {"functionCall": {"name": reply.tool, "args": reply.input}}
+            out_tokens = tokens(json.dumps(reply.input))
+        else:
+            part = {"text": reply.text}
+            out_tokens = tokens(reply.text)
+        in_tokens = tokens(req.raw)
+        data = {
+            "candidates": [{"content": {"role": "model", "parts": [part]},
+                            "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": in_tokens, "candidatesTokenCount": out_tokens,
+                              "totalTokenCount": in_tokens + out_tokens},
+            "modelVersion": req.model,
+            "responseId": self.standin.next_id("gem"),
+        }
+        if not req.streamed:
+            return self._json(200, data)
+        self._send(200, sse([(None, data)]), "text/event-stream")

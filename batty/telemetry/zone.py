@@ -31,7 +31,8 @@ def timezone_of(paths: Any) -> ZoneInfo:
         from batty.config import load as load_config  # the lead's config module, once it exists
     except ImportError:
         return zone_named(_zone_from_yaml(paths.config))
-    return zone_named(load_config(paths).telemetry.timezone or "UTC")
+    # telemetry needs no agent binary: a missing one is dispatch's problem, not the figures'
+    return zone_named(load_config(paths, check_agents=False).telemetry.timezone or "UTC")
 
 
 def _zone_from_yaml(config: Path) -> str:

@@ -192,8 +192,9 @@ def _send(url: str, title: str, body: str, timeout: float, result: dict[str, Any
         asset = apprise.AppriseAsset(storage_mode="memory")
         plugin = apprise.Apprise.instantiate(url, asset=asset)
         if plugin is None:
-            result.update(ok=False, retry=False, error=(captured[-1] if captured else
-                          "apprise does not understand this URL (see https://appriseit.com/services/)"))
+            why = f" ({captured[-1]})" if captured else ""
+            result.update(ok=False, retry=False, error="apprise does not know this URL" + why
+                          + "; see https://appriseit.com/services/")
             return
         plugin.socket_connect_timeout = timeout
         plugin.socket_read_timeout = timeout

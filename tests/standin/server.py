@@ -202,8 +202,9 @@ class Standin:
         handler = type("Handler", (_Handler,), {"standin": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="standin",
-                                        daemon=True)
+        # A short poll interval: shutdown() waits for one, at every test's teardown.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="standin", daemon=True)
         self._thread.start()
         return self
 

@@ -123,8 +123,11 @@ def kill_group(pgid: int, *, grace_s: float = 5.0) -> None:
     def members() -> list[psutil.Process]:
         out = []
         for p in psutil.process_iter(["pid"]):
-            if _pgid(p.pid) == pgid:
-                out.append(p)
+            try:
+                if _pgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+                    out.append(p)
+            except psutil.NoSuchProcess:  # gone between the listing and the look
+                continue
         return out
 
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -134,8 +137,7 @@ def kill_group(pgid: int, *, grace_s: float = 5.0) -> None:
             return
         deadline = time.monotonic() + (grace_s if sig == signal.SIGTERM else 2)
         while time.monotonic() < deadline:
-            left = [p for p in members() if p.status() != psutil.STATUS_ZOMBIE]
-            if not left:
+            if not members():
                 return
             time.sleep(0.05)
 

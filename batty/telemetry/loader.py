@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import json
 import os
+import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,10 +77,14 @@ def default_files(state: Path) -> list[Path]:
     return [p for p in (*rotated, live) if p.is_file()]
 
 
-def open_db(path: Path) -> Any:
-    import sqlite_utils
+def _pending_migrations(conn: sqlite3.Connection) -> bool:
+    from batty.telemetry.migrations import MIGRATIONS
 
-    return sqlite_utils.Database(path)
+    try:
+        done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
+    except sqlite3.OperationalError:
+        return True
+    return any(fn.__name__ not in done for fn in MIGRATIONS)
 
 
 def load(db_path: Path, files: Iterable[Path], zone: ZoneInfo, *, rebuild: bool = False) -> LoadReport:
@@ -98,14 +103,21 @@ def load(db_path: Path, files: Iterable[Path], zone: ZoneInfo, *, rebuild: bool 
         target = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
         target.unlink(missing_ok=True)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    db = open_db(target)
+    conn = sqlite3.connect(target)
     try:
-        _load_into(db, files, zone, report)
-        db.conn.close()
+        if _pending_migrations(conn):
+            # sqlite-utils only when the schema moves: the every-minute load stays light
+            import sqlite_utils
+
+            from batty.telemetry.migrations import migrate
+
+            report.migrations = migrate(sqlite_utils.Database(conn))
+        _load_into(conn, files, zone, report)
+        conn.close()
         if target != db_path:
             os.replace(target, db_path)
     except BaseException:
-        db.conn.close()
+        conn.close()
         if target != db_path:
             target.unlink(missing_ok=True)
         raise
@@ -125,12 +137,10 @@ def _known_files(db_path: Path) -> list[Path]:
     return [Path(r[0]) for r in rows if Path(r[0]).is_file()]
 
 
-def _load_into(db: Any, files: list[Path], zone: ZoneInfo, report: LoadReport) -> None:
+def _load_into(conn: sqlite3.Connection, files: list[Path], zone: ZoneInfo, report: LoadReport) -> None:
     from batty.telemetry import figures
-    from batty.telemetry.migrations import INDEXES, migrate
+    from batty.telemetry.migrations import INDEXES
 
-    report.migrations = migrate(db)
-    conn = db.conn
     local_day = day_function(zone)
     sources = {row[0]: [row[1], row[2]] for row in
                conn.execute('SELECT key, "offset", torn FROM sources')}

@@ -125,3 +125,9 @@ def test_a_bad_since_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert res.stderr.startswith("batty: --since 'last tuesday' is neither a duration nor a date")
     assert "Traceback" not in res.stderr
     json.dumps(res.stderr)
+
+
+def test_the_docs_list_every_query_with_its_sentence() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "telemetry.md").read_text()
+    for q in figures.all_queries():
+        assert f"| `{q.name}` | {q.title} | {q.description} |" in doc, q.name

@@ -155,7 +155,7 @@ def raise_escalation(st: State, *, tasks: list[str], reason: str, text: str, sou
         window = st.config.escalations.window_s
         folded = next((r for r in inbox.order(records)[0] if _foldable(r, tasks, reason, window)), None)
         if folded is not None:
-            record = {**folded, "count": int(folded.get("count") or 1) + 1, "last_at": now}
+            record = {**folded, "count": inbox.count_of(folded) + 1, "last_at": now}
         else:
             record = {"id": _next_id(st, records), "at": now, "reason": reason, "text": text,
                       "state": inbox.OPEN, "source": source, "tasks": tasks, "count": 1,
@@ -191,6 +191,22 @@ def _close(st: State, packets: Packets, record: Mapping[str, Any], state: str, n
     return closed
 
 
+def stale(records: Iterable[Mapping[str, Any]], packets: Packets) -> list[dict[str, Any]]:
+    """The open escalations :func:`demote_stale` would demote (doctor --check reports these)."""
+    out = []
+    for r in inbox.order(records)[0]:
+        tasks = list(r.get("tasks") or [])
+        if not tasks or any(t in packets.invalid_ids for t in tasks):
+            continue
+        if all(packets.get(t) is None or packets.by_id[t].status in GONE for t in tasks):
+            out.append(r)
+    return out
+
+
+def stale_escalations(st: State) -> list[dict[str, Any]]:
+    return stale(_records(st), st.packets)
+
+
 def demote_stale(st: State) -> list[dict]:
     """Open escalations whose tasks are all done or archived stop being actionable (SPEC 9
     escalation-demote): state ``demoted`` and one ``escalation.demoted`` each. Returns them.
@@ -201,13 +217,8 @@ def demote_stale(st: State) -> list[dict]:
     changed: list[dict] = []
     with locks.hold(st.paths.state, BOARD_LOCK, cmd=st.app.cmd):
         packets = _fresh_packets(st)
-        for r in inbox.order(_records(st, packets))[0]:
-            tasks = list(r.get("tasks") or [])
-            if not tasks or any(t in packets.invalid_ids for t in tasks):
-                continue
-            if all(packets.get(t) is None or packets.by_id[t].status in GONE for t in tasks):
-                changed.append(_close(st, packets, r, inbox.DEMOTED,
-                                      "its tasks are all done or archived"))
+        for r in stale(_records(st, packets), packets):
+            changed.append(_close(st, packets, r, inbox.DEMOTED, "its tasks are all done or archived"))
         if changed:
             render_inbox(st, note="inbox: " + ", ".join(r["id"] for r in changed) + " demoted")
     for r in changed:

@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 
 TEST_EVENT = "notify.test"
 
-# URLs that timed out in this process: skipped for the rest of the run (keyed by the URL itself,
-# never written anywhere).
-_unanswered: set[str] = set()
+# URLs that timed out in this process -> when (monotonic): skipped for SKIP_S, which outlasts
+# a command run but not a `batty run` loop. Keyed by the URL itself, never written anywhere.
+_unanswered: dict[str, float] = {}
+SKIP_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -111,9 +112,10 @@ def send_one(st: State, url_env: str, event: str, *, title: str, body: str,
     """One URL, with retries and a time budget; logged as notify.sent or notify.failed."""
     policy = policy or Policy.from_env()
     url = os.environ.get(url_env, "").strip()
+    silent_since = _unanswered.get(url)
     if not url:
         outcome = Outcome(url_env, None, False, 0, f"{url_env} is not set in the environment")
-    elif url in _unanswered:
+    elif silent_since is not None and time.monotonic() - silent_since < SKIP_S:
         outcome = Outcome(url_env, scheme_of(url), False, 0,
                           f"skipped: {url_env} did not answer earlier in this run")
     else:
@@ -138,7 +140,7 @@ def _deliver(url_env: str, url: str, title: str, body: str, policy: Policy) -> O
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             error = f"gave up after {policy.budget_s:g}s: {error}"
-            _unanswered.add(url)
+            _unanswered[url] = time.monotonic()
             break
         attempts += 1
         timeout = min(policy.timeout_s, remaining)
@@ -150,7 +152,7 @@ def _deliver(url_env: str, url: str, title: str, body: str, policy: Policy) -> O
         if time.monotonic() - began >= 0.9 * timeout:
             # It used its whole timeout: a hanging endpoint. Trying again would hang again.
             error = f"no answer within {timeout:g}s ({error})"
-            _unanswered.add(url)
+            _unanswered[url] = time.monotonic()
             break
         if not retry or attempts >= policy.attempts or time.monotonic() + wait >= deadline:
             break

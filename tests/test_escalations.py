@@ -298,3 +298,12 @@ def test_an_escalation_of_two_tasks_is_listed_once(repo: Paths, batty) -> None:
 
     data = json.loads(batty("escalations", "--json").out)
     assert len(data["escalations"]) == 1  # one escalation, though it is kept in two packets
+
+
+def test_a_hand_edited_record_still_renders() -> None:
+    """People may edit packets (SPEC 2): odd values are read generously, never a crash."""
+    odd = {"id": "E-7", "at": "not a time", "reason": "multi\nline", "tasks": "T-4", "count": "lots"}
+    [merged] = inbox.merge([odd])
+    assert merged["tasks"] == ["T-4"] and merged["count"] == 1
+    text = inbox.render([merged])
+    assert "### E-7 · T-4 · multi line" in text and "raised not a time by batty" in text

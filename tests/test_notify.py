@@ -266,6 +266,42 @@ def test_a_hanging_endpoint_costs_one_timeout_per_run(repo: Paths, batty, endpoi
     assert len(events(repo, "escalation.raised")) == 3
 
 
+@pytest.mark.parametrize("mode", ["fail", "hang"])
+def test_a_broken_endpoint_does_not_stop_the_tick(repo: Paths, batty, endpoint, fast, mode: str) -> None:
+    """The whole pass cron runs: an attempt that changed nothing is blocked at once
+    (max_attempts 1), verify escalates, the notification fails, and the tick carries on."""
+    import time
+
+    bad = endpoint(mode)
+    text = repo.config.read_text(encoding="utf-8").replace("max_attempts: 3", "max_attempts: 1")
+    repo.config.write_text(text, encoding="utf-8")
+    configure(repo, [("BATTY_TEST_HOOK", ["escalation.raised"])])
+    env = {"BATTY_TEST_HOOK": bad.url(), **fast}
+    res = batty("task", "add", "Do nothing", "--script", "true")
+    tid = res.out.strip()
+    for _ in range(60):  # until the agent has exited and verify has judged it
+        res = batty("tick", env=env, timeout=60)
+        assert res.code == 0, res.err
+        if packet_status(repo, tid) == "blocked":
+            break
+        time.sleep(0.5)
+    assert packet_status(repo, tid) == "blocked"
+    kinds = [e["kind"] for e in events(repo)]
+    raised = kinds.index("escalation.raised")
+    assert "notify.failed" in kinds[raised:]
+    assert "tick.finished" in kinds[raised:]  # the tick went on after the failed notification
+    assert "notify.sent" not in kinds
+    assert bad.hits >= 1
+    assert "### E-1 · " + tid in repo.inbox.read_text(encoding="utf-8")
+    assert git(repo.root, "status", "--porcelain", "board/") == ""
+
+
+def packet_status(repo: Paths, tid: str) -> str:
+    import yaml
+
+    return yaml.safe_load(repo.packet(tid).read_text(encoding="utf-8"))["status"]
+
+
 def test_a_missing_environment_variable_is_notify_failed(repo: Paths, batty, fast, monkeypatch) -> None:
     configure(repo, [("BATTY_NOT_SET_ANYWHERE", ["escalation.raised"])])
     monkeypatch.delenv("BATTY_NOT_SET_ANYWHERE", raising=False)

@@ -49,7 +49,8 @@ def merge(copies: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         have = by_id.get(esc_id)
         if have is None:
             rec = dict(copy)
-            rec["tasks"] = list(copy.get("tasks") or [])
+            rec["tasks"] = _tasks(copy)
+            rec["count"] = count_of(copy)
             if isinstance(rec.get("text"), str):
                 rec["text"] = rec["text"].rstrip("\n")  # a YAML literal block adds one
             by_id[esc_id] = rec
@@ -58,13 +59,26 @@ def merge(copies: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             for key in ("state", "closed_at", "note"):
                 if key in copy:
                     have[key] = copy[key]
-        have["count"] = max(int(have.get("count") or 1), int(copy.get("count") or 1))
+        have["count"] = max(count_of(have), count_of(copy))
         if str(copy.get("last_at") or "") > str(have.get("last_at") or ""):
             have["last_at"] = copy["last_at"]
-        for t in copy.get("tasks") or []:
+        for t in _tasks(copy):
             if t not in have["tasks"]:
                 have["tasks"].append(t)
     return list(by_id.values())
+
+
+def _tasks(record: Mapping[str, Any]) -> list[str]:
+    # People may edit packets by hand: `tasks: T-1` means a list of one.
+    tasks = record.get("tasks") or []
+    return [tasks] if isinstance(tasks, str) else [str(t) for t in tasks] if isinstance(tasks, list) else []
+
+
+def count_of(record: Mapping[str, Any]) -> int:
+    try:
+        return max(1, int(record.get("count") or 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 def order(records: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -145,7 +159,7 @@ def render(records: Iterable[Mapping[str, Any]], *, tz: str = "UTC") -> str:
         esc_id = one_line(r.get("id"))
         out += [f"### {esc_id} · {tasks_of(r)} · {one_line(r.get('reason')) or 'escalated'}", ""]
         out.append(f"- raised {when(r.get('at'), tz)} by {one_line(r.get('source')) or 'batty'}")
-        count = int(r.get("count") or 1)
+        count = count_of(r)
         if count > 1:
             out.append(f"- seen {count} times, last {when(r.get('last_at'), tz)}")
         out += [f"- resolve: `batty escalations resolve {esc_id}`", ""]

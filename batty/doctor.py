@@ -1,0 +1,732 @@
+"""doctor (SPEC 9): find faults and heal them, each heal one ``doctor.action`` event.
+
+The stages run in order, each one finding what is wrong (a list of :class:`Finding`, each with
+the fix it would apply) and then, unless ``check``, applying the fixes: the tamper check, leaked
+batty locks, stale git ``index.lock`` files, worktrees, orphan branches, in-progress attempts
+(requeue, context reset, kill past the runtime limit, respawn or escalate: decided by
+:mod:`batty.core.health`), old runs and evidence, stale escalations. A later stage sees what an
+earlier one healed (a re-added worktree is not requeued). docs/doctor.md tells every rule.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from batty import clock, runner
+from batty.core import health
+from batty.core.kinds import DoctorAction, Kind
+from batty.core.lifecycle import Actor, Status
+from batty.core.packet import Packet
+from batty.errors import BattyError
+from batty.paths import ID_RE, branch_of
+from batty.store import atomic, git, locks, worktrees
+
+if TYPE_CHECKING:
+    from batty.cli import App
+    from batty.state import State
+
+LOCK = "doctor"
+GIT_LOCK_AGE_S = 60          # an index.lock younger than this may belong to a git still starting
+RESPAWN_FILE = "respawn.json"  # in the run dir: when doctor last respawned this attempt
+ROTATED = ("run.json", "agent.log", "launch.json", "wrapper.log", "env.json")
+A = DoctorAction
+
+
+@dataclass
+class Finding:
+    """One fault. ``fix`` heals it and may return extra event data; ``wait`` means doctor saw
+    it but holds off on purpose (a respawn cooldown): nothing to heal yet."""
+
+    action: DoctorAction
+    detail: str
+    task: str | None = None
+    attempt: int | None = None
+    seat: str | None = None
+    fix: Callable[[], dict[str, Any] | None] | None = None
+    wait: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        head = ("wait " if self.wait else "") + self.action.value
+        return f"{head}{' ' + self.task if self.task else ''}: {self.detail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action.value, "task": self.task, "attempt": self.attempt,
+                "detail": self.detail, "wait": self.wait, **self.data}
+
+
+@dataclass
+class Report:
+    found: list[Finding] = field(default_factory=list)
+    applied: list[Finding] = field(default_factory=list)
+    failed: list[tuple[Finding, str]] = field(default_factory=list)
+
+    @property
+    def faults(self) -> list[Finding]:
+        return [f for f in self.found if not f.wait]
+
+
+def doctor(app: App, *, check: bool = False, accept: bool = False) -> Report:
+    """``batty doctor``: every stage, then the run's one board commit; ``check`` only reports."""
+    from batty.state import State
+
+    st = State(app)
+    report = run(st, check=check, accept=accept)
+    if not check:
+        st.finish()
+    return report
+
+
+def run(st: State, *, check: bool = False, accept: bool = False) -> Report:
+    """The doctor step on a shared State (tick commits once at the end), under the doctor lock."""
+    with locks.hold(st.paths.state, LOCK, cmd=st.app.cmd, wait_s=getattr(st, "step_wait", None)):
+        doc = Doctor(st, check=check)
+        if accept:
+            from batty import tamper
+
+            tamper.record(st.paths)
+            st.app.say("doctor: the current git settings and hooks are the tamper baseline now")
+        for stage in STAGES:
+            for f in stage(doc):
+                doc.report.found.append(f)
+                if not check and not f.wait:
+                    doc.apply(f)
+        return doc.report
+
+
+class Doctor:
+    def __init__(self, st: State, *, check: bool) -> None:
+        self.st = st
+        self.check = check
+        self.paths = st.paths
+        self.root = st.paths.root
+        self.report = Report()
+
+    @property
+    def cfg(self):  # type: ignore[no-untyped-def]
+        return self.st.config
+
+    def apply(self, f: Finding) -> None:
+        assert f.fix is not None
+        try:
+            extra = f.fix() or {}
+        except BattyError as e:
+            self.st.app.warn(f"doctor: {f.line()}: not healed: {e}")
+            self.report.failed.append((f, str(e)))
+            return
+        self.st.events.emit(Kind.DOCTOR_ACTION, task=f.task, attempt=f.attempt or None, seat=f.seat,
+                            action=f.action.value, detail=f.detail, **f.data, **extra)
+        self.report.applied.append(f)
+        self.st.app.say(f"doctor: {f.line()}")
+
+    def escalate(self, p: Packet | None, *, reason: str, text: str, tasks: list[str] | None = None) -> None:
+        try:
+            from batty.escalations import raise_escalation
+        except ImportError:  # pragma: no cover - the escalation module ships with batty
+            return
+        raise_escalation(self.st, tasks=tasks if tasks is not None else [p.id] if p else [],
+                         reason=reason, text=text, source="doctor")
+
+    def block(self, p: Packet, why: str, *, reason: str, text: str, **changes: Any) -> None:
+        """Heal no more: the task is blocked and the human is told (SPEC 4, 9)."""
+        self.st.transition(p, Status.BLOCKED, Actor.DOCTOR, why, **changes)
+        self.escalate(p, reason=reason, text=f"{why}\n\n{text}".strip())
+
+
+# ================================================================== stages
+
+
+def tamper_stage(doc: Doctor) -> list[Finding]:
+    from batty import tamper
+
+    if tamper.load(doc.paths) is None:
+        if not doc.check:
+            tamper.record(doc.paths)  # the first doctor run: what is there now is the baseline
+        return []
+    changes = tamper.check(doc.paths)
+    if not changes:
+        return []
+    listed = [str(c) for c in changes]
+
+    def fix() -> dict[str, Any]:
+        quarantine = tamper.revert(doc.paths, changes)
+        suspects = sorted(p.id for p in doc.st.packets if p.status is Status.IN_PROGRESS)
+        doc.escalate(None, tasks=suspects, reason="tamper",
+                     text="git settings or hooks that can run code were changed outside batty, "
+                          "and put back as they were:\n" + "\n".join(f"- {x}" for x in listed)
+                          + f"\n\nWhat was taken out is kept in {doc.paths.rel(quarantine)}. If a "
+                          "person made the change on purpose: make it again, then run "
+                          "`batty doctor --accept`.")
+        return {"changes": listed, "quarantine": doc.paths.rel(quarantine)}
+
+    return [Finding(A.TAMPER_REVERT, "; ".join(listed), fix=fix)]
+
+
+def stale_lock_stage(doc: Doctor) -> list[Finding]:
+    """A batty lock held although the process that took it is gone: its descriptor leaked into a
+    process that outlived it. (A free lock with an old owner file is the normal leftover of a
+    finished run, not a fault: kernel locks are released when their holder dies.)"""
+    out = []
+    folder = locks.lock_dir(doc.paths.state)
+    for owner_file in sorted(folder.glob("*.owner")):
+        name = owner_file.name[: -len(".owner")]
+        if name == LOCK:
+            continue
+        info = atomic.read_json(owner_file) or {}
+        if _owner_alive(info) or not locks.is_held(doc.paths.state, name):
+            continue
+        time.sleep(0.3)  # a new holder may be between taking the lock and writing its owner file
+        if (atomic.read_json(owner_file) or {}) != info or not locks.is_held(doc.paths.state, name):
+            continue
+        holders = _holders(folder / f"{name}.lock")
+        pid = info.get("pid")
+
+        def fix(name: str = name, pid: Any = pid, holders: list[int] = holders) -> dict[str, Any]:
+            # The leaked holder keeps its lock on the old file; the next run locks a new one.
+            (folder / f"{name}.lock").unlink(missing_ok=True)
+            (folder / f"{name}.owner").unlink(missing_ok=True)
+            doc.st.events.emit(Kind.LOCK_BROKEN, lock=name, holder_pid=pid, held_by=holders)
+            return {"lock": name, "holder_pid": pid}
+
+        out.append(Finding(A.STALE_LOCK, f"the {name} lock is held although its owner (pid {pid},"
+                           f" {info.get('cmd')}) is gone; held by pid {holders or '?'}", fix=fix))
+    return out
+
+
+def _owner_alive(info: dict[str, Any]) -> bool:
+    pid = info.get("pid")
+    if not pid:
+        return False
+    started = runner.identity(int(pid))
+    if started is None:
+        return False
+    since = info.get("since")
+    try:
+        # a process that started after the owner took the lock is a reused pid
+        return not since or started <= clock.parse(since).timestamp() + 1
+    except ValueError:
+        return True
+
+
+def _holders(path: Path) -> list[int]:
+    import psutil
+
+    target = str(path.resolve())
+    out = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if any(f.path == target for f in proc.open_files()):
+                out.append(proc.pid)
+        except (psutil.Error, OSError):
+            continue
+    return out
+
+
+def git_lock_stage(doc: Doctor) -> list[Finding]:
+    """An ``index.lock`` older than a minute that no live git holds: a git died mid-write, and
+    every git command in that checkout now fails until it goes."""
+    from batty import tamper
+
+    gitdir = tamper.common_dir(doc.root)
+    candidates = [gitdir / "index.lock", *sorted((gitdir / "worktrees").glob("*/index.lock"))]
+    out = []
+    for lock in candidates:
+        try:
+            st = lock.stat()
+        except FileNotFoundError:
+            continue
+        age = time.time() - st.st_mtime
+        if age < GIT_LOCK_AGE_S:
+            continue
+        users = _git_users(lock, doc.root)
+        where = doc.paths.rel(lock) if lock.is_relative_to(doc.root) else str(lock)
+        if users:
+            out.append(Finding(A.GIT_LOCK, f"{where} is {age:.0f} s old but git pid {users} still"
+                               " runs here; left alone", wait=True))
+            continue
+
+        def fix(lock: Path = lock, ino: int = st.st_ino, where: str = where) -> dict[str, Any]:
+            # under batty's own locks, so no batty command is running git here meanwhile
+            with locks.hold(doc.paths.state, "board", cmd=doc.st.app.cmd), \
+                    locks.hold(doc.paths.state, "merge", cmd=doc.st.app.cmd):
+                try:
+                    if lock.stat().st_ino != ino or _git_users(lock, doc.root):
+                        raise BattyError(f"{where} changed hands meanwhile")
+                except FileNotFoundError:
+                    return {"path": where, "gone": True}
+                lock.unlink()
+            return {"path": where}
+
+        out.append(Finding(A.GIT_LOCK, f"{where} left {age:.0f} s ago by a git that is gone",
+                           fix=fix))
+    return out
+
+
+def _git_users(lock: Path, root: Path) -> list[int]:
+    """Live processes that hold ``lock`` open, or git processes working in this repository."""
+    import psutil
+
+    target = str(lock.resolve())
+    top = str(root.resolve())
+    out = []
+    for proc in psutil.process_iter(["pid", "name"]):
+        try:
+            if proc.pid == os.getpid():
+                continue
+            name = proc.info.get("name") or ""
+            if name == "git" or name.startswith("git-"):
+                cwd = proc.cwd()
+                if cwd == top or cwd.startswith(top + os.sep):
+                    out.append(proc.pid)
+                    continue
+            if name.startswith("git") and any(f.path == target for f in proc.open_files()):
+                out.append(proc.pid)
+        except (psutil.Error, OSError):
+            continue
+    return out
+
+
+def worktree_stage(doc: Doctor) -> list[Finding]:
+    """Metadata without a folder (pruned); a folder without metadata (re-added on its branch,
+    keeping its files; or, with no active task, moved to .batty/lost/); a worktree on the wrong
+    branch (switched back, keeping commits made elsewhere); an in-progress task's folder gone
+    (re-added from its branch)."""
+    out: list[Finding] = []
+    listing = worktrees.listing(doc.root)
+    prunable = [w for w in listing if w.prunable]
+    if prunable:
+        gone = [doc.paths.rel(w.path) for w in prunable]
+
+        def prune() -> dict[str, Any]:
+            git.run(doc.root, "worktree", "prune")
+            for path in gone:
+                doc.st.events.emit(Kind.RECONCILE_WORKTREE, action="prune", path=path)
+            return {"paths": gone}
+
+        out.append(Finding(A.WORKTREE_PRUNE, "git metadata without a folder: " + ", ".join(gone),
+                           fix=prune))
+    known = {_real(w.path): w for w in listing if not w.prunable}
+    packets = doc.st.packets
+    active = (Status.IN_PROGRESS, Status.REVIEW)
+    folders = sorted(f for f in doc.paths.worktrees.iterdir() if f.is_dir() and not
+                     f.name.startswith(".")) if doc.paths.worktrees.is_dir() else []
+    for folder in folders:
+        name = folder.name
+        p = packets.get(name) if ID_RE.match(name) else None
+        w = known.get(_real(folder))
+        if w is None:
+            if p is not None and p.status in active:
+                out.append(Finding(A.WORKTREE_REPAIR, f"{doc.paths.rel(folder)} has no git metadata;"
+                                   f" re-added on {branch_of(name)} keeping its files", task=name,
+                                   fix=lambda name=name: _readd(doc, name)))
+            elif name not in packets.invalid_ids:
+                out.append(Finding(A.WORKTREE_PRUNE, f"{doc.paths.rel(folder)} has no git metadata"
+                                   " and no active task; moved to .batty/lost/", task=None,
+                                   fix=lambda folder=folder: _lose(doc, folder)))
+        elif p is not None and w.branch != branch_of(name):
+            out.append(Finding(A.WORKTREE_REPAIR, f"{doc.paths.rel(folder)} is on "
+                               f"{w.branch or 'a detached HEAD'}, not {branch_of(name)}; switched back",
+                               task=name, fix=lambda name=name: _switch(doc, name)))
+    for p in packets:
+        wt = doc.paths.worktree(p.id)
+        if p.status is Status.IN_PROGRESS and not wt.exists() and _branch_exists(doc, p.id):
+            out.append(Finding(A.WORKTREE_REPAIR, f"{doc.paths.rel(wt)} is gone; re-added from "
+                               f"{branch_of(p.id)}", task=p.id, attempt=p.attempt, seat=p.assignee,
+                               fix=lambda p=p: _ensure(doc, p.id)))
+    return out
+
+
+def _real(path: Path) -> str:
+    return os.path.realpath(path)
+
+
+def _branch_exists(doc: Doctor, task_id: str) -> bool:
+    return git.rev(doc.root, f"refs/heads/{branch_of(task_id)}") is not None
+
+
+def _ensure(doc: Doctor, task_id: str) -> dict[str, Any]:
+    wt = worktrees.ensure(doc.paths, task_id, doc.cfg.base)
+    doc.st.events.emit(Kind.RECONCILE_WORKTREE, task=task_id, action="add", path=doc.paths.rel(wt))
+    return {"path": doc.paths.rel(wt)}
+
+
+def _readd(doc: Doctor, task_id: str) -> dict[str, Any]:
+    """Move the folder aside, add the worktree again on its branch, put the folder's files back
+    over it (what the agent left uncommitted survives), drop files the agent had deleted."""
+    folder = doc.paths.worktree(task_id)
+    aside = folder.with_name(f".repair-{task_id}-{os.getpid()}")
+    os.rename(folder, aside)
+    try:
+        wt = worktrees.ensure(doc.paths, task_id, doc.cfg.base)
+    except BattyError:
+        os.rename(aside, folder)
+        raise
+    tracked = git.out(wt, "ls-files", "-z").split("\0")
+    for rel in tracked:
+        if rel and not (aside / rel).exists() and not (aside / rel).is_symlink():
+            (wt / rel).unlink(missing_ok=True)
+    for src in sorted(aside.rglob("*")):
+        rel_path = src.relative_to(aside)
+        if rel_path.parts[0] == ".git":
+            continue
+        dest = wt / rel_path
+        if src.is_dir() and not src.is_symlink():
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        if dest.is_symlink() or dest.exists():
+            if dest.is_dir() and not dest.is_symlink():
+                shutil.rmtree(dest)
+            else:
+                dest.unlink()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            os.symlink(os.readlink(src), dest)
+        else:
+            shutil.copy2(src, dest)
+    shutil.rmtree(aside, ignore_errors=True)
+    doc.st.events.emit(Kind.RECONCILE_WORKTREE, task=task_id, action="repair", path=doc.paths.rel(wt))
+    return {"path": doc.paths.rel(wt)}
+
+
+def _lose(doc: Doctor, folder: Path) -> dict[str, Any]:
+    lost = doc.paths.state / "lost"
+    lost.mkdir(parents=True, exist_ok=True)
+    dest = lost / f"{folder.name}.{clock.now().strftime('%Y%m%dT%H%M%S')}"
+    shutil.move(str(folder), str(dest))
+    doc.st.events.emit(Kind.RECONCILE_WORKTREE, action="lost", path=doc.paths.rel(folder))
+    return {"path": doc.paths.rel(folder), "moved_to": doc.paths.rel(dest)}
+
+
+def _switch(doc: Doctor, task_id: str) -> dict[str, Any]:
+    wt = doc.paths.worktree(task_id)
+    want = branch_of(task_id)
+    head = git.rev(wt, "HEAD")
+    tip = git.rev(doc.root, f"refs/heads/{want}")
+    kept = None
+    if head and tip is None:
+        git.run(doc.root, "branch", want, head)
+    elif head and tip and head != tip and git.is_ancestor(doc.root, tip, head):
+        # the agent committed on another branch or a detached HEAD: that work is the task's
+        if git.update_ref(doc.root, f"refs/heads/{want}", head, tip, "batty doctor: keep work"):
+            kept = head
+    git.run(wt, "checkout", "-q", want)
+    doc.st.events.emit(Kind.RECONCILE_WORKTREE, task=task_id, action="switch", path=doc.paths.rel(wt))
+    return {"path": doc.paths.rel(wt), "kept": kept}
+
+
+def orphan_branch_stage(doc: Doctor) -> list[Finding]:
+    """A ``batty/<ID>`` branch with no packet: deleted when it is fully merged into the base, or
+    else renamed to ``batty-orphan/<ID>`` (never lose work). Uncommitted work in its worktree is
+    committed on it first."""
+    out = []
+    packets = doc.st.packets
+    names = git.out(doc.root, "for-each-ref", "--format=%(refname:short)", "refs/heads/batty/")
+    for branch in names.splitlines():
+        tid = branch.removeprefix("batty/")
+        if not ID_RE.match(tid) or tid in packets.by_id or tid in packets.invalid_ids:
+            continue
+        if doc.paths.packet(tid).exists():
+            continue  # a packet that did not load: nobody knows yet
+        merged = git.is_ancestor(doc.root, f"refs/heads/{branch}", f"refs/heads/{doc.cfg.base}")
+        what = "fully merged: deleted" if merged else "not merged: renamed to batty-orphan/" + tid
+        out.append(Finding(A.ORPHAN_BRANCH, f"{branch} has no task; {what}",
+                           fix=lambda branch=branch, tid=tid: _orphan(doc, branch, tid)))
+    return out
+
+
+def _orphan(doc: Doctor, branch: str, tid: str) -> dict[str, Any]:
+    root = doc.root
+    wt = doc.paths.worktree(tid)
+    if wt.exists() and git.head_branch(wt) == branch:
+        if git.out(wt, "status", "--porcelain", check=False):
+            git.run(wt, "add", "-A")
+            git.run(wt, "commit", "-q", "--no-verify", "-m",
+                    f"batty doctor: uncommitted work left in the worktree of {tid}",
+                    env=git.BATTY_AUTHOR)
+        worktrees.remove(doc.paths, tid, branch=False)
+    tip = git.rev(root, f"refs/heads/{branch}")
+    if git.is_ancestor(root, f"refs/heads/{branch}", f"refs/heads/{doc.cfg.base}"):
+        git.run(root, "branch", "-D", branch)
+        return {"branch": branch, "result": "deleted", "sha": tip}
+    new = f"batty-orphan/{tid}"
+    n = 1
+    while git.rev(root, f"refs/heads/{new}"):
+        n += 1
+        new = f"batty-orphan/{tid}-{n}"
+    git.run(root, "branch", "-m", branch, new)
+    return {"branch": branch, "result": "renamed", "to": new, "sha": tip}
+
+
+# ------------------------------------------------------------------ attempts
+
+
+def attempt_stage(doc: Doctor) -> list[Finding]:
+    out = []
+    cfg = doc.cfg
+    for p in sorted(doc.st.packets, key=lambda p: (p.priority, p.id)):
+        if p.status is not Status.IN_PROGRESS:
+            continue
+        view = observe(doc, p)
+        verdict = health.judge(view, cfg.health, cfg.gates.max_attempts)
+        if verdict is None:
+            continue
+        action = A.ESCALATE if verdict.escalate else verdict.action or A.RESPAWN
+        data = {"reason": verdict.reason}
+        if verdict.escalate:
+            data["fault"] = (verdict.action or A.RESPAWN).value
+        f = Finding(action, verdict.detail, task=p.id, attempt=p.attempt, seat=p.assignee,
+                    wait=not verdict.heals, data=data)
+        if verdict.heals:
+            f.fix = lambda p=p, verdict=verdict: heal(doc, p, verdict)
+        out.append(f)
+    return out
+
+
+def observe(doc: Doctor, p: Packet) -> health.AttemptView:
+    now = time.time()
+    run_dir = doc.paths.run_dir(p.id, p.attempt) if p.attempt else None
+    state = runner.run_state(run_dir) if run_dir else "none"
+    run = (runner.read_run(run_dir) if run_dir else None) or {}
+    silent = runtime = since = None
+    output = False
+    if run_dir is not None:
+        if state == "running":
+            silent = runner.last_output_age(run_dir)
+            if run.get("started_epoch"):
+                runtime = now - float(run["started_epoch"])
+        record = atomic.read_json(run_dir / RESPAWN_FILE)
+        if record and record.get("at"):
+            since = now - float(record["at"])
+        try:
+            output = (run_dir / "agent.log").stat().st_size > 0
+        except OSError:
+            output = False
+    return health.AttemptView(
+        task=p.id, status=p.status, attempt=p.attempt,
+        judged=int((p.verification or {}).get("attempt") or 0) == p.attempt and p.attempt > 0,
+        state=state, silent_s=silent, runtime_s=runtime,
+        context_exhausted=bool(run.get("context_exhausted")), since_respawn_s=since,
+        output_since_respawn=output, respawns=p.respawns,
+        seat_known=p.assignee is None or doc.cfg.seat(p.assignee) is not None,
+        has_worktree=(doc.paths.worktree(p.id) / ".git").exists(),
+        has_branch=_branch_exists(doc, p.id))
+
+
+def heal(doc: Doctor, p: Packet, v: health.Verdict) -> dict[str, Any]:
+    st = doc.st
+    p = st.packets.require(p.id)
+    run_dir = st.paths.run_dir(p.id, p.attempt)
+    # no dispatch launches meanwhile
+    with locks.hold(st.paths.state, "dispatch", cmd=st.app.cmd, wait_s=getattr(st, "step_wait", None)):
+        if v.action is A.REQUEUE:
+            return _requeue(doc, p, v, run_dir)
+        if v.action is A.KILL_OVERTIME:
+            _stop(doc, p, run_dir, reason="overtime")
+        if v.escalate:
+            _stop(doc, p, run_dir, reason=v.reason)
+            reason = {"respawn": "respawns-exhausted", "context-reset": "context-exhausted",
+                      "kill-overtime": "overtime"}[v.action.value if v.action else "respawn"]
+            doc.block(p, f"doctor gave up: {v.detail}", reason=reason,
+                      text=_tail(run_dir / "agent.log"),
+                      verification={"attempt": p.attempt, "result": v.reason, "at": clock.now_iso()})
+            return {}
+        if v.action is A.RESPAWN:
+            return _respawn(doc, p, v, run_dir)
+        return _next_attempt(doc, p, v, run_dir)
+
+
+def _stop(doc: Doctor, p: Packet, run_dir: Path, *, reason: str) -> None:
+    if runner.stop(run_dir):
+        doc.st.events.emit(Kind.AGENT_STOPPED, task=p.id, seat=p.assignee, attempt=p.attempt,
+                           reason=reason)
+    if runner.run_state(run_dir) == "dead":
+        # The wrapper is gone without an exit record: write the one it could not, so that the
+        # attempt reads as over (dispatch starts the next one after a verdict).
+        run = runner.read_run(run_dir)
+        if run is not None:
+            run.update(ended=clock.now_iso(), stopped=True, stopped_by="doctor")
+            atomic.write_json(run_dir / "run.json", run)
+
+
+def _requeue(doc: Doctor, p: Packet, v: health.Verdict, run_dir: Path) -> dict[str, Any]:
+    from batty.dispatch import handoff_note
+
+    _stop(doc, p, run_dir, reason="requeued")
+    note = handoff_note(doc.st, p, why=f"requeued by doctor ({v.detail})") if v.reason != "lost" else None
+    doc.st.transition(p, Status.TODO, Actor.DOCTOR, v.detail, assignee=None, handoff=note,
+                      verification={"attempt": p.attempt, "result": "requeued", "at": clock.now_iso()})
+    return {}
+
+
+def _respawn(doc: Doctor, p: Packet, v: health.Verdict, run_dir: Path) -> dict[str, Any]:
+    """A fresh agent for the same attempt: the old one's files are kept in respawn.N/."""
+    from batty.dispatch import handoff_note
+
+    st = doc.st
+    if v.reason == "stalled":
+        age = runner.last_output_age(run_dir)
+        st.events.emit(Kind.AGENT_STALLED, task=p.id, seat=p.assignee, attempt=p.attempt,
+                       silent_s=round(age or 0, 1))
+    _stop(doc, p, run_dir, reason="respawn")
+    note = handoff_note(st, p, why=f"stopped by doctor ({v.reason}: {v.detail}) and is respawned")
+    n = 1
+    while (run_dir / f"respawn.{n}").exists():
+        n += 1
+    keep = run_dir / f"respawn.{n}"
+    keep.mkdir()
+    for name in ROTATED:
+        if (run_dir / name).exists():
+            os.replace(run_dir / name, keep / name)
+    respawns = p.respawns + 1
+    atomic.write_json(run_dir / RESPAWN_FILE, {"at": time.time(), "n": n, "reason": v.reason,
+                                               "respawns": respawns, "kept": keep.name})
+    p = st.update(p, respawns=respawns, handoff=note)
+    launched = _launch(doc, p, p.attempt)
+    st.events.emit(Kind.AGENT_RESPAWNED, task=p.id, seat=p.assignee, attempt=p.attempt,
+                   reason=v.reason, respawns=respawns)
+    return {"respawns": respawns, "kept": st.paths.rel(keep), "launched": launched}
+
+
+def _next_attempt(doc: Doctor, p: Packet, v: health.Verdict, run_dir: Path) -> dict[str, Any]:
+    """Context reset or kill-overtime: this attempt is over (a doctor verdict, so verify leaves
+    it); the next one starts with a hand-off note, here or by the next dispatch."""
+    from batty.dispatch import handoff_note
+
+    st = doc.st
+    if v.action is A.CONTEXT_RESET:
+        why, result, feedback = "stopped: its context window ran out", "context-exhausted", p.feedback
+    else:
+        runtime = (runner.read_run(run_dir) or {}).get("started_epoch")
+        secs = f"{time.time() - float(runtime):.0f}" if runtime else "?"
+        why = f"killed after {secs} s (health.max_runtime_s {doc.cfg.health.max_runtime_s})"
+        result, feedback = "killed", f"Attempt {p.attempt} was {why}. Work in smaller steps and finish sooner."
+    note = handoff_note(st, p, why=why)
+    p = st.transition(p, Status.IN_PROGRESS, Actor.DOCTOR, why, handoff=note, feedback=feedback,
+                      note=f"{p.id} attempt {p.attempt} {result}",
+                      verification={"attempt": p.attempt, "result": result, "at": clock.now_iso()})
+    launched = _launch(doc, p, p.attempt + 1)
+    return {"launched": launched, "next_attempt": p.attempt + 1}
+
+
+def _launch(doc: Doctor, p: Packet, attempt: int) -> bool:
+    """Start attempt ``attempt`` on the task's seat now; False leaves it to dispatch (disk low,
+    no seat)."""
+    from batty import dispatch
+    from batty.core.planning import Assign
+
+    if not p.assignee or doc.cfg.seat(p.assignee) is None:
+        return False
+    paused = dispatch.disk_pause(doc.st)
+    if paused:
+        doc.st.app.warn(f"{p.id}: not launched now: {paused}")
+        return False
+    import inspect
+
+    kw: dict[str, Any] = {}
+    if "announce" in inspect.signature(dispatch.launch_one).parameters:
+        kw["announce"] = attempt != p.attempt  # a respawn is not a new assignment
+    dispatch.launch_one(doc.st, Assign(p.id, p.assignee, attempt, claim=False), **kw)
+    return True
+
+
+def _tail(path: Path, limit: int = 1500) -> str:
+    try:
+        return path.read_bytes()[-limit:].decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+# ------------------------------------------------------------------ disk and escalations
+
+
+def disk_stage(doc: Doctor) -> list[Finding]:
+    """Runs and evidence older than ``disk.keep_runs_days`` of tasks that are done or archived."""
+    keep_s = doc.cfg.disk.keep_runs_days * 86400
+    now = time.time()
+    old: list[Path] = []
+    for p in doc.st.packets:
+        if p.status not in (Status.DONE, Status.ARCHIVED):
+            continue
+        for top in (doc.paths.runs_of(p.id), doc.paths.evidence_of(p.id)):
+            if not top.is_dir():
+                continue
+            for d in sorted(top.iterdir()):
+                if d.is_dir() and now - _newest(d) > keep_s:
+                    old.append(d)
+    if not old:
+        return []
+
+    def fix() -> dict[str, Any]:
+        freed = 0
+        removed = []
+        for d in old:
+            freed += _size(d)
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(doc.paths.rel(d))
+            try:
+                d.parent.rmdir()  # the task's folder, when it is empty now
+            except OSError:
+                pass
+        freed_mb = round(freed / (1 << 20), 3)
+        doc.st.events.emit(Kind.DISK_CLEANUP, removed=removed, freed_mb=freed_mb)
+        return {"removed": len(removed), "freed_mb": freed_mb}
+
+    return [Finding(A.DISK_CLEANUP, f"{len(old)} run or evidence folder(s) of finished tasks older"
+                    f" than disk.keep_runs_days {doc.cfg.disk.keep_runs_days}", fix=fix)]
+
+
+def _newest(folder: Path) -> float:
+    newest = folder.lstat().st_mtime
+    for f in folder.rglob("*"):
+        try:
+            newest = max(newest, f.lstat().st_mtime)
+        except OSError:
+            continue
+    return newest
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for f in folder.rglob("*"):
+        try:
+            if f.is_file() and not f.is_symlink():
+                total += f.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def escalation_stage(doc: Doctor) -> list[Finding]:
+    try:
+        from batty import escalations
+    except ImportError:  # pragma: no cover - the escalation module ships with batty
+        return []
+    packets = doc.st.packets
+    stale = []
+    for r in escalations.open_escalations(doc.st):
+        tasks = list(r.get("tasks") or [])
+        if tasks and not any(t in packets.invalid_ids for t in tasks) and all(
+                packets.get(t) is None or packets.by_id[t].status in (Status.DONE, Status.ARCHIVED)
+                for t in tasks):
+            stale.append(r)
+    if not stale:
+        return []
+
+    def fix() -> dict[str, Any]:
+        done = escalations.demote_stale(doc.st)
+        return {"escalations": [r["id"] for r in done]}
+
+    ids = ", ".join(str(r.get("id")) for r in stale)
+    return [Finding(A.ESCALATION_DEMOTE, f"{ids}: every task is done or archived; no longer "
+                    "shown as actionable", fix=fix)]
+
+
+STAGES: tuple[Callable[[Doctor], list[Finding]], ...] = (
+    tamper_stage, stale_lock_stage, git_lock_stage, worktree_stage, orphan_branch_stage,
+    attempt_stage, disk_stage, escalation_stage)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +190,11 @@ def test_aider_argv(place: dict[str, Any]) -> None:
     assert got.env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
     cache = seat / ".aider" / "caches" / "model_prices_and_context_window.json"
     assert json.loads(cache.read_text())  # non-empty: an empty {} is refetched
-    assert time.time() - cache.stat().st_mtime < 3600  # fresh: a day-old one is refetched
+    # touched at each launch: a day-old one is refetched
+    two_days_ago = cache.stat().st_mtime - 2 * 86400
+    os.utime(cache, (two_days_ago, two_days_ago))
+    launch("aider", entry, place)
+    assert cache.stat().st_mtime > two_days_ago + 86400
 
 
 def test_aider_refreshes_an_empty_price_cache(place: dict[str, Any]) -> None:

@@ -127,7 +127,8 @@ def _claude(text: str, entry: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(msg.get("usage"), dict):
                 by_message[str(msg.get("id"))] = msg["usage"]  # one message spans lines
     if result is not None:
-        usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
+        raw = result.get("usage")
+        usage: dict[str, Any] = raw if isinstance(raw, dict) else {}
         u["input_tokens"] = _claude_input(usage) if usage else None
         u["output_tokens"] = usage.get("output_tokens")
         u["cost_usd"] = result.get("total_cost_usd")

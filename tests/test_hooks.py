@@ -1,0 +1,171 @@
+"""batty hooks: real shims in .git/hooks, run by real git commits, checkouts and merges."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from batty import runner
+from batty.agents.behaviours import BEHAVIOURS
+from batty.hooks import HOOKS, ID_LINE
+from batty.paths import Paths
+from tests.conftest import git
+
+
+def hooks_dir(repo: Paths) -> Path:
+    return repo.root / ".git" / "hooks"
+
+
+def commit(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "commit", "-q", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def foreign(repo: Paths, name: str, body: str) -> Path:
+    hook = hooks_dir(repo) / name
+    hook.write_text(f"#!/bin/sh\n{body}\n")
+    hook.chmod(0o755)
+    return hook
+
+
+def test_install_writes_the_shims_and_is_idempotent(batty, repo: Paths) -> None:
+    assert batty("hooks", "install").code == 0
+    for name in HOOKS:
+        hook = hooks_dir(repo) / name
+        assert ID_LINE in hook.read_text().splitlines()[:3]
+        assert hook.stat().st_mode & 0o111
+    before = {n: (hooks_dir(repo) / n).read_bytes() for n in HOOKS}
+    res = batty("hooks", "install")
+    assert res.code == 0 and "nothing changed" in res.err
+    assert {n: (hooks_dir(repo) / n).read_bytes() for n in HOOKS} == before
+    assert not list(hooks_dir(repo).glob("*.legacy"))  # our own shim is never taken for foreign
+    assert batty("doctor", "--check").code == 0  # the tamper baseline knows batty's own hooks
+
+
+def test_a_foreign_hook_is_chained_and_put_back(batty, repo: Paths) -> None:
+    marker = repo.root.parent / "foreign-ran"
+    hook = foreign(repo, "pre-commit", f"echo ran >> {marker}")
+    original = hook.read_bytes()
+    assert batty("hooks", "install").code == 0
+    assert (hooks_dir(repo) / "pre-commit.legacy").read_bytes() == original
+    (repo.root / "a.txt").write_text("a\n")
+    git(repo.root, "add", "a.txt")
+    assert commit(repo.root, "-m", "a").returncode == 0
+    assert marker.read_text() == "ran\n"  # the foreign hook still runs
+
+    foreign_fails = foreign(repo, "pre-commit.legacy", "exit 7")
+    (repo.root / "b.txt").write_text("b\n")
+    git(repo.root, "add", "b.txt")
+    assert commit(repo.root, "-m", "b").returncode != 0  # its refusal still counts
+
+    foreign_fails.write_bytes(original)
+    assert batty("hooks", "uninstall").code == 0
+    assert hook.read_bytes() == original
+    assert not (hooks_dir(repo) / "pre-commit.legacy").exists()
+    assert not (hooks_dir(repo) / "post-merge").exists()
+
+
+def test_batty_own_commits_run_no_hook(batty, repo: Paths) -> None:
+    marker = repo.root.parent / "hook-ran"
+    assert batty("hooks", "install").code == 0
+    foreign(repo, "pre-commit.legacy", f"echo ran >> {marker}; exit 1")
+    res = batty("task", "add", "made by batty")
+    assert res.code == 0, res.err
+    assert git(repo.root, "log", "-1", "--format=%s") == "batty: T-1 created (todo)"
+    assert not marker.exists()
+
+
+def test_pre_commit_lints_board_files_in_the_control_checkout(batty, repo: Paths) -> None:
+    assert batty("task", "add", "x").code == 0
+    assert batty("hooks", "install").code == 0
+    packet = repo.tasks / "T-1.yaml"
+    good = packet.read_text()
+    packet.write_text(good.replace("priority: 2", "priority: 9"))
+    git(repo.root, "add", "board/tasks/T-1.yaml")
+    res = commit(repo.root, "-m", "bad packet")
+    assert res.returncode == 1
+    assert "board/tasks/T-1.yaml" in res.stderr and "priority" in res.stderr
+    packet.write_text(good.replace("title: x", "title: a better title"))
+    git(repo.root, "add", "board/tasks/T-1.yaml")
+    assert commit(repo.root, "-m", "good packet").returncode == 0
+    # a commit that does not touch board/ is not held up by a broken board
+    packet.write_text("id: [\n")
+    (repo.root / "c.txt").write_text("c\n")
+    git(repo.root, "add", "c.txt")
+    assert commit(repo.root, "-m", "unrelated").returncode == 0
+
+
+def test_pre_commit_refuses_board_changes_from_an_agent_worktree(batty, repo: Paths) -> None:
+    assert batty("hooks", "install").code == 0
+    args = ["task", "add", "touch the board"]
+    for cmd in BEHAVIOURS["touch-board"]:
+        args += ["--script", cmd]
+    assert batty(*args).code == 0
+    assert batty("dispatch").code == 0
+    run_dir = repo.run_dir("T-1", 1)
+    deadline = time.monotonic() + 30
+    while runner.run_state(run_dir) != "exited" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    run = runner.read_run(run_dir) or {}
+    assert run.get("exit_code") not in (None, 0)  # the agent's commit was refused
+    assert "an agent's worktree may not commit board/" in (run_dir / "agent.log").read_text()
+    wt = repo.worktree("T-1")
+    assert git(wt, "log", "-1", "--format=%s") != "touch-board: edit board/BOARD.md"
+    # the same worktree may commit anything else
+    git(wt, "reset", "-q")
+    git(wt, "checkout", "-q", "--", "board")
+    (wt / "src").mkdir(exist_ok=True)
+    (wt / "src" / "app.py").write_text("print('hi')\n")
+    git(wt, "add", "src/app.py")
+    assert commit(wt, "-m", "in scope").returncode == 0
+
+
+def move_card(repo: Paths, card: str, column: str) -> None:
+    text = repo.board_md.read_text()
+    assert card + "\n" in text
+    text = text.replace(card + "\n", "").replace(f"## {column}\n", f"## {column}\n\n{card}", 1)
+    repo.board_md.write_text(text)
+
+
+def status(batty, tid: str) -> str:  # type: ignore[no-untyped-def]
+    return json.loads(batty("task", "show", tid, "--json").out)["status"]
+
+
+def test_post_checkout_and_post_merge_reconcile_quietly(batty, repo: Paths) -> None:
+    assert batty("task", "add", "one").code == 0
+    assert batty("task", "add", "two").code == 0
+    assert batty("hooks", "install").code == 0
+    move_card(repo, "- [ ] T-1 one `P2`", "Backlog")
+    # a file checkout is no branch switch: no reconcile
+    git(repo.root, "checkout", "-q", "--", "README.md")
+    assert status(batty, "T-1") == "todo"
+    res = subprocess.run(["git", "checkout", "-q", "-b", "feature"], cwd=repo.root,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""  # quiet
+    assert status(batty, "T-1") == "backlog"
+
+    # post-merge: a merge runs a reconcile too (a card moved meanwhile is applied)
+    move_card(repo, "- [ ] T-2 two `P2`", "Backlog")
+    side = git(repo.root, "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "side")
+    git(repo.root, "branch", "side", side)
+    res = subprocess.run(["git", "merge", "-q", "--no-edit", "side"], cwd=repo.root,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert status(batty, "T-2") == "backlog"
+
+
+def test_install_refuses_when_core_hooks_path_is_set(batty, repo: Paths) -> None:
+    git(repo.root, "config", "core.hooksPath", ".githooks")
+    res = batty("hooks", "install")
+    assert res.code == 1 and "core.hooksPath is set" in res.err
+    assert not (hooks_dir(repo) / "pre-commit").exists()
+
+
+def test_install_refuses_to_overwrite_a_kept_legacy_hook(batty, repo: Paths) -> None:
+    foreign(repo, "pre-commit", "exit 0")
+    foreign(repo, "pre-commit.legacy", "exit 0")
+    res = batty("hooks", "install")
+    assert res.code == 1 and "both exist" in res.err

@@ -1,0 +1,137 @@
+"""bin/batty-cron under cron's bare environment, `batty cron install|uninstall|show` on the real
+crontab, and the real cron daemon ticking a repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+from batty import cron
+from batty.paths import Paths
+from batty.store import locks
+
+REQUIRE = os.environ.get("BATTY_REQUIRE_SYSDEPS") == "1"
+BARE = {"PATH": "/usr/bin:/bin", "HOME": "/root", "SHELL": "/bin/sh", "LOGNAME": "root"}
+
+
+def need(binary: str) -> str:
+    found = shutil.which(binary) or (f"/usr/sbin/{binary}" if os.path.exists(f"/usr/sbin/{binary}") else None)
+    if not found:
+        if REQUIRE:
+            pytest.fail(f"{binary} is not installed (make sysdeps installs it)")
+        pytest.skip(f"{binary} is not installed (make sysdeps installs it)")
+    return found
+
+
+def batty_cron(repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(cron.SCRIPT), str(repo)], env=env, capture_output=True, text=True,
+                          timeout=120, cwd="/")
+
+
+def events(repo: Paths) -> list[dict]:
+    if not repo.events.exists():
+        return []
+    return [json.loads(x) for x in repo.events.read_text().splitlines() if x.strip()]
+
+
+@pytest.fixture
+def crontab_kept() -> Iterator[list[str]]:
+    """The real crontab; whatever the test did, it is put back as it was."""
+    need("crontab")
+    before = cron.read()
+    yield before
+    cron.write(before)
+
+
+# ------------------------------------------------------------------ bin/batty-cron
+
+
+def test_batty_cron_ticks_under_a_bare_environment(repo: Paths) -> None:
+    res = batty_cron(repo.root, {**BARE, "BATTY_PYTHON": sys.executable})
+    log = (repo.state / "cron.log").read_text()
+    assert "batty-cron: tick" in log and "batty-cron: exit" in log
+    if find_spec("batty.commands.tick") is None:
+        return  # until `batty tick` exists the log shows that cron's script ran
+    assert res.returncode == 0, log
+    kinds = [e["kind"] for e in events(repo) if e["cmd"] == "tick"]
+    assert "tick.started" in kinds and "tick.finished" in kinds
+    assert res.stdout == ""  # everything goes to the log, nothing to cron's mail
+
+
+def test_busy_counts_as_success_and_a_real_error_does_not(repo: Paths, tmp_path: Path) -> None:
+    if find_spec("batty.commands.tick") is None:
+        pytest.skip("batty tick is not built yet")
+    env = {**BARE, "BATTY_PYTHON": sys.executable}
+    with locks.hold(repo.state, "reconcile"):  # another run holds a step's lock
+        res = batty_cron(repo.root, env)
+    log = (repo.state / "cron.log").read_text()
+    assert "batty-cron: exit 75" in log
+    assert res.returncode == 0
+    plain = tmp_path / "not-batty"
+    plain.mkdir()
+    res = batty_cron(plain, env)
+    assert res.returncode == 1
+    assert "no batty repository" in (plain / ".batty" / "cron.log").read_text()
+
+
+# ------------------------------------------------------------------ batty cron
+
+
+def test_install_show_uninstall_one_marked_line(batty, repo: Paths, crontab_kept: list[str]) -> None:
+    other = "17 3 * * * echo someone else's job"
+    cron.write([*crontab_kept, other])
+    assert batty("cron", "show").code == 1
+    res = batty("cron", "install")
+    assert res.code == 0, res.err
+    line = res.out.strip()
+    assert line.startswith("* * * * * ") and str(cron.SCRIPT) in line
+    assert cron.marker(repo.root) in line and str(repo.root) in line
+    assert batty("cron", "install").code == 0  # idempotent: still one line
+    now = cron.read()
+    assert now.count(line) == 1 and other in now and len(now) == len(crontab_kept) + 2
+    assert batty("cron", "show").out.strip() == line
+    assert batty("cron", "uninstall").code == 0
+    assert cron.read() == [*crontab_kept, other]
+    assert batty("cron", "show").code == 1
+
+
+def test_the_real_cron_daemon_ticks_the_repository(batty, repo: Paths, crontab_kept: list[str]) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("starting the cron daemon needs root")
+    daemon = need("cron")
+    import psutil
+
+    running = any(p.info["name"] == "cron" for p in psutil.process_iter(["name"]))
+    ours = None if running else subprocess.Popen([daemon, "-f"], stdout=subprocess.DEVNULL,
+                                                 stderr=subprocess.DEVNULL)
+    try:
+        assert batty("cron", "install").code == 0
+        log = repo.state / "cron.log"
+        deadline = time.monotonic() + 150  # cron wakes up on the minute
+        while time.monotonic() < deadline:
+            if log.exists() and "batty-cron: exit" in log.read_text():
+                break
+            time.sleep(1)
+        assert log.exists() and "batty-cron: exit" in log.read_text(), "cron never ran batty-cron"
+        if find_spec("batty.commands.tick") is not None:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                kinds = [e["kind"] for e in events(repo) if e["cmd"] == "tick"]
+                if "tick.finished" in kinds:
+                    break
+                time.sleep(0.5)
+            assert "tick.started" in kinds and "tick.finished" in kinds, log.read_text()
+    finally:
+        cron.uninstall(repo)
+        if ours is not None:
+            ours.terminate()
+            ours.wait(timeout=10)

@@ -70,7 +70,7 @@ def run(st: State, *, dry_run: bool = False) -> list[planning.Assign]:
     from batty.state import ready as ready_queue
 
     app = st.app
-    with locks.hold(app.paths.state, "dispatch", cmd=app.cmd):
+    with locks.hold(app.paths.state, "dispatch", cmd=app.cmd, wait_s=st.step_wait):
         cfg = st.config
         _check_binaries(st)
         paused = disk_pause(st)
@@ -117,7 +117,7 @@ def _check_binaries(st: State) -> None:
                                valid=f"install {binary}, or give agents.{seat.agent}.binary")
 
 
-def launch_one(st: State, a: planning.Assign) -> None:
+def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:
     from batty.agents import build_launch
 
     cfg = st.config
@@ -146,17 +146,19 @@ def launch_one(st: State, a: planning.Assign) -> None:
     else:
         p = st.update(p, **changes)
     failpoints.point("dispatch.after-claim")
-    st.events.emit(Kind.TASK_DISPATCHED, task=p.id, seat=seat.name, attempt=a.attempt,
-                   agent=seat.agent, branch=branch_of(p.id), worktree=st.paths.rel(wt))
+    if announce:  # doctor's respawn of the same attempt is not a new assignment
+        st.events.emit(Kind.TASK_DISPATCHED, task=p.id, seat=seat.name, attempt=a.attempt,
+                       agent=seat.agent, branch=branch_of(p.id), worktree=st.paths.rel(wt))
     entry = cfg.agent_entry(seat.agent)
     launch = build_launch(seat.agent, entry, prompt_file=prompt_file, task=p.id, attempt=a.attempt,
                           worktree=wt, seat_home=st.paths.seat_home(seat.name), environ=os.environ,
                           secrets=cfg.secret_names, script=list(p.script) or None)
     for key, value in (("GIT_AUTHOR_NAME", f"{seat.name} (batty agent)"),
                        ("GIT_AUTHOR_EMAIL", f"{seat.name}@batty.localhost")):
-        # commits on the task branch say which seat made them
-        launch.env.setdefault(key, value)
-        launch.env.setdefault(key.replace("AUTHOR", "COMMITTER"), value)
+        # commits on the task branch say which seat made them (config agents.X.env may say else)
+        for k in (key, key.replace("AUTHOR", "COMMITTER")):
+            if k not in (entry.get("env") or {}):
+                launch.env[k] = value
     meta = {"task": p.id, "attempt": a.attempt, "seat": seat.name, "agent": seat.agent,
             "entry": dict(entry)}
     runner.start(run_dir, launch=launch, meta=meta, runner=cfg.runner, root=st.paths.root)

@@ -33,8 +33,10 @@ def status_report(app: App) -> dict[str, Any]:
     for p in packets:
         counts[p.status.value] += 1
     tick = last_of(st.paths.events, {"tick.finished"})
-    escalations = [{"id": e.get("id"), "task": p.id, "reason": e.get("reason"), "at": e.get("at")}
-                   for p in packets for e in p.escalations if e.get("state", "open") == "open"]
+    from batty.escalations import open_escalations
+
+    escalations = [{"id": e.get("id"), "task": ",".join(e.get("tasks") or []), "reason": e.get("reason"),
+                    "at": e.get("at")} for e in open_escalations(st)]
     return {
         "version": 1,
         "seats": seats,

@@ -54,7 +54,7 @@ def merge(app: App, task_id: str | None = None, *, dry_run: bool = False) -> lis
 def run(st: State, task_id: str | None = None, *, dry_run: bool = False) -> list[str]:
     """The merge step on a shared State (tick commits once at the end)."""
     try:
-        with locks.hold(st.paths.state, "merge", cmd=st.app.cmd):
+        with locks.hold(st.paths.state, "merge", cmd=st.app.cmd, wait_s=st.step_wait):
             return _merge(st, task_id, dry_run)
     except Busy:
         skip(st, task_id or "-", SkipReason.LOCKED, "another merge holds the merge lock")
@@ -77,7 +77,7 @@ def _merge(st: State, task_id: str | None, dry_run: bool) -> list[str]:
                           key=lambda p: (p.priority, p.id))
     ready: list[Candidate] = []
     for p in reviewed:
-        c = _precheck(st, p)
+        c = _precheck(st, p, dry_run=dry_run)
         if c is not None:
             ready.append(c)
     if dry_run:
@@ -97,7 +97,7 @@ def _merge(st: State, task_id: str | None, dry_run: bool) -> list[str]:
     return landed
 
 
-def _precheck(st: State, p: Packet) -> Candidate | None:
+def _precheck(st: State, p: Packet, *, dry_run: bool = False) -> Candidate | None:
     cfg = st.config
     root = st.paths.root
     head = git.rev(root, f"refs/heads/{branch_of(p.id)}")
@@ -106,6 +106,9 @@ def _precheck(st: State, p: Packet) -> Candidate | None:
         return None
     v = p.verification or {}
     if v.get("result") != "pass" or v.get("sha") != head:
+        if dry_run:
+            st.app.say(f"{p.id}: would skip (stale-evidence)")
+            return None
         skip(st, p.id, SkipReason.STALE_EVIDENCE, "the branch moved since it was verified; verifying again", p)
         # back to the gate: verify judges the branch as it is now (no seat needed)
         st.transition(p, Status.IN_PROGRESS, Actor.MERGE, "stale evidence: verify again",
@@ -121,11 +124,15 @@ def _precheck(st: State, p: Packet) -> Candidate | None:
     score = confidence.score(attempt=p.attempt, respawns=p.respawns, lines_changed=lines, files=files,
                              scope=p.scope, trusted=gate.trusted_globs(cfg.gates.trusted_tests))
     known = p.merge or {}
-    if known.get("for_sha") != head:
+    if known.get("for_sha") != head and not dry_run:
         st.events.emit(Kind.MERGE_CONFIDENCE, task=p.id, seat=p.assignee, attempt=p.attempt,
                        score=score.score, parts=score.parts)
         p = st.update(p, merge={"for_sha": head, "confidence": score.score, "parts": score.parts,
                                 "at": clock.now_iso()})
+    if dry_run and ((cfg.merge.mode == "approve" and not p.approved) or
+                    (score.score < cfg.merge.min_confidence and not p.approved)):
+        st.app.say(f"{p.id}: would wait for `batty approve` (confidence {score.score})")
+        return None
     if cfg.merge.mode == "approve" and not p.approved:
         skip(st, p.id, SkipReason.NOT_APPROVED, "merge.mode is approve: `batty approve " + p.id + "`", p)
         return None
@@ -309,7 +316,7 @@ def _bounce(st: State, c: Candidate, reason: SkipReason, text: str) -> None:
     from batty.verify import block
 
     p = st.packets.require(c.packet.id)
-    if p.attempt >= st.config.gates.max_attempts:
+    if p.attempts_used >= st.config.gates.max_attempts:
         block(st, p, f"merge failed ({reason.value}) after {p.attempt} attempts", text,
               reason=f"merge-{reason.value}", actor=Actor.MERGE)
         return

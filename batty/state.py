@@ -44,6 +44,9 @@ class State:
         self.notes: list[str] = []
         self._packets: store.Packets | None = None
         self._touched: set[str] = set()
+        # How long a step waits for its own lock: None = the default; tick passes 0 (a busy
+        # step is skipped, the next tick takes it)
+        self.step_wait: float | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -103,6 +106,9 @@ class State:
             fresh = self._fresh(packet.id)
             check(fresh.status, to, actor)
             changes["status"] = to.value
+            if fresh.status is Status.BLOCKED and to is Status.TODO:
+                # a person unblocked it: a fresh budget of attempts, counted from here
+                changes.setdefault("attempts_from", fresh.attempt)
             changes.setdefault("updated", clock.now_iso())
             new = store.save(self.paths, fresh, changes)
             failpoints.point("state.after-packet-write")

@@ -47,7 +47,7 @@ def verify(app: App, task_id: str | None = None, *, dry_run: bool = False) -> li
 def run(st: State, task_id: str | None = None, *, dry_run: bool = False) -> list[tuple[str, bool]]:
     """The verify step on a shared State (tick commits once at the end)."""
     app = st.app
-    with locks.hold(st.paths.state, "verify", cmd=app.cmd):
+    with locks.hold(st.paths.state, "verify", cmd=app.cmd, wait_s=st.step_wait):
         todo = pending(st)
         if task_id:
             todo = [p for p in todo if p.id == task_id]
@@ -166,7 +166,7 @@ def _finish(st: State, p: Packet, *, passed: bool, sha: str | None, phase: str, 
     st.events.emit(Kind.VERIFY_FAILED, task=p.id, seat=p.assignee, attempt=p.attempt, sha=sha,
                    reason=reason)
     text = gate.feedback(phase, reason, detail, tail)
-    if p.attempt >= cfg.gates.max_attempts:
+    if p.attempts_used >= cfg.gates.max_attempts:
         block(st, p, f"verify failed {p.attempt} times (last: {reason})", text,
               reason=f"verify-{reason}", verification=verification, actor=Actor.VERIFY)
     else:
@@ -179,10 +179,8 @@ def _finish(st: State, p: Packet, *, passed: bool, sha: str | None, phase: str, 
 def block(st: State, p: Packet, why: str, text: str, *, reason: str, actor: Actor,
           **changes: Any) -> Packet:
     """Attempts exhausted: the task is blocked and a person is told."""
+    from batty.escalations import raise_escalation
+
     new = st.transition(p, Status.BLOCKED, actor, why, feedback=text, **changes)
-    try:
-        from batty.escalations import raise_escalation
-    except ImportError:  # pragma: no cover - the escalation module ships with batty
-        return new
     raise_escalation(st, tasks=[p.id], reason=reason, text=f"{why}\n\n{text}", source=actor.value)
     return new

@@ -120,10 +120,7 @@ def move(app: App, task_id: str, status: str, why: str) -> None:
     if packet.status is to:
         app.say(f"{task_id} is {status} already")
         return
-    changes: dict = {}
-    if to is Status.TODO and packet.status is Status.BLOCKED:
-        changes["attempt"] = 0  # a person unblocked it: a fresh set of attempts
-    st.transition(packet, to, Actor.HUMAN, why or "moved by a person", **changes)
+    st.transition(packet, to, Actor.HUMAN, why or "moved by a person")
     st.finish()
     app.say(f"{task_id} {packet.status.value} -> {status}")
 

@@ -230,6 +230,8 @@ def validate(data: Any, *, check_agents: bool = True) -> Config:
     for i, n in enumerate(notify_raw):
         if not isinstance(n, dict):
             raise ConfigProblem(("notify", i), "a notify entry must be a mapping", "{url_env: NAME, on: [...]}")
+        if True in n:  # YAML 1.1 reads a bare `on` as true (SPEC 6's own example writes it bare)
+            n["on"] = n.pop(True)
         for key in n:
             if key not in ("url_env", "on"):
                 hint = "secrets are read from the environment: use url_env: NAME" if key == "url" else "url_env, on"

@@ -21,7 +21,7 @@ KINDS = ("task", "epic")
 HUMAN_KEYS = ("id", "title", "status", "priority", "depends_on", "kind", "parent", "complexity",
               "seat", "scope", "test", "description", "script")
 BATTY_KEYS = ("assignee", "branch", "attempt", "created", "updated", "verification", "merge",
-              "escalations", "feedback", "handoff", "respawns", "approved", "preempted")
+              "escalations", "feedback", "handoff", "respawns", "approved", "preempted", "attempts_from")
 KEYS = HUMAN_KEYS + BATTY_KEYS
 
 
@@ -61,7 +61,13 @@ class Packet:
     respawns: int = 0
     approved: bool = False
     preempted: bool = False
+    attempts_from: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def attempts_used(self) -> int:
+        """Attempts since the budget last started (a person unblocking the task restarts it)."""
+        return max(0, self.attempt - self.attempts_from)
 
     @property
     def corr(self) -> str:
@@ -218,6 +224,7 @@ def validate(data: Any, *, file_id: str | None = None) -> Packet:
         respawns=_int(data, "respawns", 0, None, 0) or 0,
         approved=bool(data.get("approved") or False),
         preempted=bool(data.get("preempted") or False),
+        attempts_from=_int(data, "attempts_from", 0, None, 0) or 0,
     )
 
 

@@ -1,0 +1,34 @@
+"""batty run: tick in a loop in the foreground."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from batty.cli import App
+
+
+@click.command()
+@click.option("--interval", type=click.FloatRange(0.1), default=30.0, show_default=True,
+              help="Seconds between ticks.")
+@click.option("--until-idle", is_flag=True, help="Stop when nothing is in flight or ready.")
+@click.option("--max-ticks", type=click.IntRange(1), default=None, help="Stop after this many ticks.")
+@click.pass_obj
+def command(app: App, interval: float, until_idle: bool, max_ticks: int | None) -> None:
+    """Tick in a loop in the foreground, for a terminal (Ctrl-C stops it)."""
+    from batty.tick import idle, tick
+
+    n = 0
+    rc = 0
+    while True:
+        rc = tick(app)
+        n += 1
+        if until_idle and idle(app):
+            app.say(f"idle after {n} tick{'s' if n != 1 else ''}")
+            break
+        if max_ticks and n >= max_ticks:
+            break
+        time.sleep(interval)
+    sys.exit(0 if rc == 75 else rc)

@@ -1,0 +1,162 @@
+"""A sandbox project for the gate, dispatch and scenario tests: code, tests, batty, test agents.
+
+The gate's test command is the real pytest of this interpreter; agents are the built-in
+scripted agent running named behaviours (batty.agents.behaviours) or explicit scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from batty.agents.behaviours import script as behaviour
+from batty.paths import Paths
+from tests.conftest import Result, git, run_batty
+
+APP = "def add(a, b):\n    return a + b\n"
+TEST = '''import importlib
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+sys.path.insert(0, str(SRC))
+
+
+def test_add():
+    import app
+
+    assert app.add(2, 3) == 5
+
+
+def test_every_module_imports():
+    for path in sorted(SRC.glob("*.py")):
+        importlib.import_module(path.stem)
+'''
+
+
+class Project:
+    def __init__(self, root: Path, *, seats: int = 2, config: dict[str, Any] | None = None) -> None:
+        self.root = root
+        self.paths = Paths(root)
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "src").mkdir()
+        (root / "tests").mkdir()
+        (root / "src" / "app.py").write_text(APP)
+        (root / "tests" / "test_app.py").write_text(TEST)
+        (root / ".github" / "workflows").mkdir(parents=True)
+        (root / ".github" / "workflows" / "ci.yml").write_text("on: push\n")
+        git(root, "init", "-q", "-b", "main")
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", "the project")
+        test = f"{sys.executable} -m pytest -q -p no:cacheprovider tests"
+        res = run_batty(root, "init", "--agent", "shell", "--seats", str(seats), "--test", test)
+        assert res.code == 0, res.err
+        self.configure(config or {})
+
+    # ------------------------------------------------------------------ setup
+
+    def configure(self, changes: dict[str, Any]) -> None:
+        """Merge ``changes`` into board/config.yaml and commit it (as a person would)."""
+        cfg = yaml.safe_load(self.paths.config.read_text())
+        for key, value in changes.items():
+            if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+                cfg[key].update(value)
+            else:
+                cfg[key] = value
+        self.paths.config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        git(self.root, "add", "board/config.yaml")
+        git(self.root, "commit", "-q", "-m", "config", check=False)
+
+    def task(self, title: str, script: list[str] | str, *, scope: list[str] | None = None,
+             **fields: Any) -> str:
+        """A packet written by hand and committed, with a behaviour's script or an explicit one."""
+        steps = behaviour(script) if isinstance(script, str) else script
+        args = ["task", "add", title]
+        for s in steps:
+            args += ["--script", s]
+        for g in (["src/**"] if scope is None else scope):
+            args += ["--scope", g]
+        for key, value in fields.items():
+            args += [f"--{key}", str(value)]
+        res = self.batty(*args)
+        assert res.code == 0, res.err
+        return res.out.strip()
+
+    # ------------------------------------------------------------------ acting
+
+    def batty(self, *args: str, **kw: Any) -> Result:
+        return run_batty(self.root, *args, **kw)
+
+    def ok(self, *args: str, **kw: Any) -> Result:
+        res = self.batty(*args, **kw)
+        assert res.code == 0, f"batty {' '.join(args)}: {res.code}\n{res.err}"
+        return res
+
+    def packet(self, task_id: str) -> dict[str, Any]:
+        return json.loads(self.ok("task", "show", task_id, "--json").out)
+
+    def status(self, task_id: str) -> str:
+        return str(self.packet(task_id)["status"])
+
+    def events(self, kind: str | None = None, task: str | None = None) -> list[dict[str, Any]]:
+        from batty.store import events
+
+        return [e for e in events.read(self.paths.events)
+                if (kind is None or e["kind"] == kind) and (task is None or e["task"] == task)]
+
+    def run_state(self, task_id: str, attempt: int | None = None) -> str:
+        from batty import runner
+
+        attempt = attempt or int(self.packet(task_id)["attempt"])
+        return runner.run_state(self.paths.run_dir(task_id, attempt))
+
+    def wait_exited(self, task_id: str, timeout: float = 30) -> None:
+        wait_for(lambda: self.run_state(task_id) == "exited", timeout, f"{task_id}'s agent to exit")
+
+    def base(self) -> str:
+        return git(self.root, "rev-parse", "main")
+
+    def code(self) -> str:
+        """The base's tree but board/ (batty's own commits there move the branch, not the code)."""
+        rows = git(self.root, "ls-tree", "main").splitlines()
+        return "\n".join(r for r in rows if not r.endswith("\tboard"))
+
+    def until(self, cond: Callable[[], bool], *, timeout: float = 60, what: str = "", tick: bool = True) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if tick:
+                res = self.batty("tick")
+                assert res.code in (0, 75), res.err
+            if cond():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def tests_pass_at(self, sha: str, tmp: Path) -> bool:
+        """Check out ``sha`` in a folder of its own and run the project's tests there."""
+        folder = tmp / f"check-{sha[:12]}"
+        subprocess.run(["git", "worktree", "add", "-q", "--detach", str(folder), sha], cwd=self.root,
+                       check=True, capture_output=True, timeout=60)
+        try:
+            proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+                                  cwd=folder, capture_output=True, timeout=300)
+            return proc.returncode == 0
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=self.root,
+                           capture_output=True, timeout=60)
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -1,0 +1,153 @@
+"""verify and merge (issue 4) against real git, real test runs, and hostile test agents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.project import Project
+
+BREAK_APP = "echo 'raise RuntimeError(\"broken\")' >> src/app.py"
+COMMIT = "git add -A && git commit -qm change"
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Project:
+    return Project(tmp_path / "proj", seats=3)
+
+
+def run_to_verdict(proj: Project, *ids: str) -> None:
+    proj.ok("dispatch")
+    for tid in ids:
+        proj.wait_exited(tid)
+    proj.ok("verify")
+
+
+def test_a_good_change_lands_and_leaves_everything_clean(proj: Project, tmp_path: Path) -> None:
+    tid = proj.task("Edit the app", "succeed")
+    before = proj.base()
+    run_to_verdict(proj, tid)
+    p = proj.packet(tid)
+    assert p["status"] == "review"
+    v = p["verification"]
+    assert v["result"] == "pass" and v["attempt"] == 1
+    evidence = proj.root / v["evidence"]
+    result = json.loads((evidence / "result.json").read_text())
+    assert result["exit_code"] == 0 and result["sha"] == v["sha"] and result["command"].endswith("tests")
+    assert "passed" in (evidence / "test.log").read_text()
+    phases = [(e["data"]["phase"], e["data"]["result"]) for e in proj.events("verify.phase", tid)]
+    assert phases == [("collect", "pass"), ("fence", "pass"), ("test", "pass"), ("evidence", "pass")]
+    proj.ok("merge")
+    p = proj.packet(tid)
+    assert p["status"] == "done" and p["merge"]["sha"] == git(proj.root, "rev-parse", "main~1")
+    assert p["merge"]["auto"] is True and 0 <= p["merge"]["confidence"] <= 1
+    assert git(proj.root, "rev-parse", "main") != before
+    assert "# edited by the succeed behaviour" in (proj.root / "src" / "app.py").read_text()
+    assert git(proj.root, "status", "--porcelain") == ""  # the control checkout moved with the base
+    assert not proj.paths.worktree(tid).exists()
+    assert git(proj.root, "branch", "--list", f"batty/{tid}") == ""
+    (merged,) = proj.events("merge.merged", tid)
+    assert merged["data"]["auto"] is True and merged["seat"] == p["assignee"]
+    assert proj.tests_pass_at(p["merge"]["sha"], tmp_path)
+
+
+HOSTILE = {
+    "edits board/": ("touch-board", None, "fence", "protected"),
+    "edits its own packet's test command": (
+        ["sed -i 's/^test:.*//' board/tasks/T-1.yaml", "echo 'test: \"true\"' >> board/tasks/T-1.yaml",
+         BREAK_APP, COMMIT], [], "fence", "protected"),
+    "touches a protected path": ("touch-protected", [], "fence", "protected"),
+    "leaves its scope": ("leave-scope", None, "fence", "scope"),
+    "edits a trusted test so a broken change passes": (
+        [BREAK_APP, "printf 'def test_nothing():\\n    pass\\n' > tests/test_app.py", COMMIT], [], "test", "tests"),
+    "deletes the tests": ([BREAK_APP, "git rm -rq tests", COMMIT], [], "test", "tests"),
+    "plants a conftest.py that skips everything": (
+        [BREAK_APP, "printf 'import pytest\\ndef pytest_collection_modifyitems(items):\\n    items.clear()\\n' > conftest.py",
+         COMMIT], [], "test", "tests"),
+    "adds a symlink out of the worktree": (["ln -s /etc/passwd src/leak", COMMIT], None, "fence", "symlink"),
+    "adds a symlink into board/": (["ln -s ../board/config.yaml src/cfg", COMMIT], None, "fence", "symlink"),
+    "renames a protected file away": (["git mv .github/workflows/ci.yml ci.yml", COMMIT], [], "fence", "protected"),
+    "makes a protected file executable": (["chmod +x board/BOARD.md", COMMIT], [], "fence", "protected"),
+    "changes nothing": ("no-change", None, "collect", "no-change"),
+    "leaves its change uncommitted and broken": ([BREAK_APP], None, "test", "tests"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_agent_is_refused_and_the_base_does_not_move(proj: Project, case: str) -> None:
+    script, scope, phase, reason = HOSTILE[case]
+    tid = proj.task(case, script, scope=scope)
+    before = proj.code()
+    run_to_verdict(proj, tid)
+    p = proj.packet(tid)
+    v = p["verification"]
+    assert (v["result"], v["phase"], v["reason"]) == ("fail", phase, reason), v
+    assert p["status"] == "in-progress" and f"The {phase} gate failed: {reason}" in p["feedback"]
+    proj.ok("merge")
+    assert proj.code() == before
+    (failed,) = proj.events("verify.failed", tid)
+    assert failed["data"]["reason"] == reason
+
+
+def test_uncommitted_work_is_committed_on_the_branch(proj: Project) -> None:
+    tid = proj.task("Leave it uncommitted", ["echo '# left uncommitted' >> src/app.py"])
+    run_to_verdict(proj, tid)
+    assert proj.status(tid) == "review"
+    log = git(proj.root, "log", "--format=%an|%s", "-1", f"batty/{tid}")
+    assert log == f"eng-1 (batty agent)|{tid}: uncommitted work of attempt 1"
+
+
+def test_a_failure_goes_back_with_feedback_then_blocks_with_an_escalation(proj: Project) -> None:
+    proj.configure({"gates": {"max_attempts": 2}})
+    tid = proj.task("Always broken", [BREAK_APP, COMMIT])
+    run_to_verdict(proj, tid)
+    p = proj.packet(tid)
+    assert p["status"] == "in-progress" and "RuntimeError" in p["feedback"]
+    proj.ok("dispatch")  # the next attempt, on the same seat, with the feedback in its prompt
+    assert proj.packet(tid)["attempt"] == 2
+    prompt = (proj.paths.run_dir(tid, 2) / "prompt.md").read_text()
+    assert "What the last attempt got back" in prompt and "RuntimeError" in prompt
+    proj.wait_exited(tid)
+    proj.ok("verify")
+    p = proj.packet(tid)
+    assert p["status"] == "blocked"
+    assert p["escalations"] and p["escalations"][0]["state"] == "open"
+    assert len(proj.events("escalation.raised", tid)) == 1
+    assert tid in proj.paths.inbox.read_text()
+
+
+def test_the_test_command_runs_as_the_base_has_it(proj: Project) -> None:
+    """A person changes a packet's test on the base: that is what the gate runs."""
+    tid = proj.task("Edit", "succeed", test="exit 7")
+    run_to_verdict(proj, tid)
+    v = proj.packet(tid)["verification"]
+    assert v["reason"] == "tests"
+    result = json.loads((proj.root / v["evidence"] / "result.json").read_text())
+    assert result["command"] == "exit 7" and result["exit_code"] == 7
+
+
+def test_a_test_run_over_time_is_killed_with_its_process_group(proj: Project) -> None:
+    marker = proj.root.parent / "grandchild-alive"
+    slow = f"(sleep 30; touch {marker}) & sleep 30"
+    proj.configure({"gates": {"test_timeout_s": 1}})
+    tid = proj.task("Slow tests", "succeed", test=slow)
+    run_to_verdict(proj, tid)
+    v = proj.packet(tid)["verification"]
+    assert v["reason"] == "timeout"
+    import psutil
+
+    assert not [p for p in psutil.process_iter(["cmdline"]) if "sleep 30" in " ".join(p.info["cmdline"] or [])
+                and "touch" in " ".join(p.info["cmdline"] or [])]
+
+
+def test_secrets_never_reach_the_code_under_test(proj: Project) -> None:
+    out = proj.root.parent / "env-seen-by-tests.txt"
+    tid = proj.task("Edit", "succeed", test=f"env > {out}")
+    proj.ok("dispatch")
+    proj.wait_exited(tid)
+    proj.ok("verify", env={"ANTHROPIC_API_KEY": "sk-secret", "MY_TOKEN": "hunter2"})
+    seen = out.read_text()
+    assert "sk-secret" not in seen and "hunter2" not in seen and "PATH=" in seen

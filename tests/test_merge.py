@@ -1,0 +1,236 @@
+"""merge (issue 4): every skip reason, conflicts, approve, the batch queue, CAS, tested bases."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.project import Project
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Project:
+    return Project(tmp_path / "proj", seats=4)
+
+
+def write(path: str, text: str) -> list[str]:
+    return [f"mkdir -p $(dirname {path}) && printf '%s\\n' '{text}' > {path}", "git add -A && git commit -qm change"]
+
+
+def reviewed(proj: Project, *ids: str) -> None:
+    proj.ok("dispatch")
+    for tid in ids:
+        proj.wait_exited(tid)
+    proj.ok("verify")
+    for tid in ids:
+        assert proj.status(tid) == "review", proj.packet(tid).get("feedback")
+
+
+def skips(proj: Project, tid: str) -> list[str]:
+    return [e["data"]["reason"] for e in proj.events("merge.skipped", tid)]
+
+
+def test_wrong_status_and_missing_packet(proj: Project) -> None:
+    tid = proj.task("Not reviewed", "succeed")
+    proj.ok("merge", tid)
+    assert skips(proj, tid) == ["wrong-status"]
+    proj.ok("merge", "T-99")
+    assert skips(proj, "T-99") == ["missing-packet"]
+
+
+def test_no_branch(proj: Project) -> None:
+    tid = proj.task("Edit", "succeed")
+    reviewed(proj, tid)
+    subprocess.run(["git", "worktree", "remove", "--force", str(proj.paths.worktree(tid))], cwd=proj.root, check=True)
+    git(proj.root, "branch", "-D", f"batty/{tid}")
+    proj.ok("merge")
+    assert skips(proj, tid) == ["no-branch"]
+    assert proj.status(tid) == "review"
+
+
+def test_stale_evidence_sends_it_back_to_verify(proj: Project) -> None:
+    tid = proj.task("Edit", "succeed")
+    reviewed(proj, tid)
+    wt = proj.paths.worktree(tid)
+    (wt / "src" / "app.py").write_text("def add(a, b):\n    return a - b\n")  # moved after verify
+    git(wt, "commit", "-qam", "sneaky")
+    before = proj.code()
+    proj.ok("merge")
+    assert skips(proj, tid) == ["stale-evidence"]
+    assert proj.code() == before
+    assert proj.status(tid) == "in-progress"
+    proj.ok("verify")  # judged again as the branch is now: the tests fail
+    assert proj.packet(tid)["verification"]["reason"] == "tests"
+
+
+def test_not_approved_then_approved(proj: Project) -> None:
+    proj.configure({"merge": {"mode": "approve"}})
+    tid = proj.task("Edit", "succeed")
+    reviewed(proj, tid)
+    proj.ok("merge")
+    assert skips(proj, tid) == ["not-approved"] and proj.status(tid) == "review"
+    proj.ok("approve", tid)
+    proj.ok("merge")
+    p = proj.packet(tid)
+    assert p["status"] == "done" and p["merge"]["auto"] is False
+    (merged,) = proj.events("merge.merged", tid)
+    assert merged["data"]["auto"] is False
+
+
+def test_low_confidence_waits_for_approve(proj: Project) -> None:
+    proj.configure({"merge": {"min_confidence": 0.95}})
+    tid = proj.task("No scope, big", "succeed", scope=[])  # no scope costs 0.1
+    reviewed(proj, tid)
+    proj.ok("merge")
+    assert skips(proj, tid) == ["low-confidence"]
+    p = proj.packet(tid)
+    assert p["merge"]["confidence"] == 0.9 and p["merge"]["parts"] == {"outside_scope": -0.1}
+    (conf,) = proj.events("merge.confidence", tid)
+    assert conf["data"]["score"] == 0.9
+    proj.ok("merge")  # the same sha: no second score written
+    assert len(proj.events("merge.confidence", tid)) == 1
+    proj.ok("approve", tid)
+    proj.ok("merge")
+    assert proj.status(tid) == "done"
+
+
+def test_locked(proj: Project) -> None:
+    tid = proj.task("Edit", "succeed")
+    reviewed(proj, tid)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from filelock import FileLock;"
+        f"l = FileLock({str(proj.paths.locks / 'merge.lock')!r}, is_singleton=False); l.acquire();"
+        "print('held', flush=True); time.sleep(30)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"  # type: ignore[union-attr]
+        res = proj.batty("merge", tid, env={"BATTY_LOCK_WAIT_S": "0.2"})
+        assert res.code == 75
+    finally:
+        holder.kill()
+        holder.wait()
+    assert skips(proj, tid) == ["locked"] and proj.status(tid) == "review"
+
+
+def test_dirty_base(proj: Project) -> None:
+    tid = proj.task("Edit", "succeed")
+    reviewed(proj, tid)
+    app = proj.root / "src" / "app.py"
+    app.write_text(app.read_text() + "# a person's edit in progress\n")
+    before = proj.code()
+    proj.ok("merge")
+    assert skips(proj, tid) == ["dirty-base"]
+    assert proj.code() == before and "a person's edit" in app.read_text()
+    git(proj.root, "checkout", "src/app.py")
+    proj.ok("merge")
+    assert proj.status(tid) == "done"
+
+
+def test_two_tasks_that_conflict(proj: Project) -> None:
+    a = proj.task("One way", write("src/app.py", "def add(a, b): return a + b  # one"))
+    b = proj.task("Other way", write("src/app.py", "def add(a, b): return b + a  # other"))
+    reviewed(proj, a, b)
+    proj.ok("merge")
+    assert proj.status(a) == "done"
+    p = proj.packet(b)
+    assert p["status"] == "in-progress" and p["assignee"] is None
+    assert "conflicts with main in: src/app.py" in p["feedback"]
+    assert skips(proj, b) == ["conflict"]
+    (conflict,) = proj.events("merge.conflict", b)
+    assert conflict["data"]["files"] == ["src/app.py"]
+    proj.ok("dispatch")  # back to an agent, attempt 2, the feedback in its prompt
+    p = proj.packet(b)
+    assert p["attempt"] == 2 and p["assignee"]
+    assert "conflicts with main" in (proj.paths.run_dir(b, 2) / "prompt.md").read_text()
+
+
+def test_tests_failed_on_merge(proj: Project) -> None:
+    """Each passes alone; together they break: the second is sent back."""
+    a = proj.task("A flag", write("src/flag.py", "ENABLED = True"))
+    b = proj.task("A check", write("src/check.py", "import importlib.util as u; assert u.find_spec(\"flag\") is None"))
+    reviewed(proj, a, b)
+    proj.ok("merge")
+    assert proj.status(a) == "done"
+    assert skips(proj, b) == ["tests-failed-on-merge"]
+    p = proj.packet(b)
+    assert p["status"] == "in-progress" and "tests fail on your branch merged onto main" in p["feedback"]
+    assert not (proj.root / "src" / "check.py").exists()
+
+
+@pytest.mark.parametrize("strategy", ["rebase", "squash", "merge"])
+def test_strategies(proj: Project, strategy: str, tmp_path: Path) -> None:
+    proj.configure({"merge": {"strategy": strategy}})
+    tid = proj.task("Edit", "succeed")
+    reviewed(proj, tid)
+    proj.ok("merge")
+    sha = proj.packet(tid)["merge"]["sha"]
+    parents = git(proj.root, "rev-list", "--parents", "-1", sha).split()
+    assert len(parents) == (3 if strategy == "merge" else 2)
+    assert proj.tests_pass_at(sha, tmp_path)
+    author = git(proj.root, "log", "-1", "--format=%an", sha)
+    assert author == "eng-1 (batty agent)"
+
+
+def count_runs(counter: Path) -> int:
+    return len(counter.read_text().splitlines()) if counter.exists() else 0
+
+
+def test_batch_of_green_tasks_costs_one_test_run(proj: Project, tmp_path: Path) -> None:
+    counter = tmp_path / "runs.txt"
+    proj.configure({"merge": {"batch": 4}, "gates": {
+        "test": f"echo run >> {counter}; {sys.executable} -m pytest -q -p no:cacheprovider tests"}})
+    ids = [proj.task(f"Module {i}", write(f"src/m{i}.py", f"X = {i}")) for i in range(4)]
+    reviewed(proj, *ids)
+    verified = count_runs(counter)
+    proj.ok("merge")
+    assert [proj.status(t) for t in ids] == ["done"] * 4
+    assert count_runs(counter) - verified == 1
+    assert proj.tests_pass_at(proj.packet(ids[-1])["merge"]["sha"], tmp_path)
+
+
+def test_a_failing_batch_is_bisected_to_its_culprit(proj: Project, tmp_path: Path) -> None:
+    counter = tmp_path / "runs.txt"
+    proj.configure({"merge": {"batch": 4}, "gates": {
+        "test": f"echo run >> {counter}; {sys.executable} -m pytest -q -p no:cacheprovider tests"}})
+    ids = [proj.task("A flag", write("src/flag.py", "ENABLED = True")),
+           proj.task("A check", write("src/check.py", "import importlib.util as u; assert u.find_spec(\"flag\") is None")),
+           proj.task("Module 2", write("src/m2.py", "X = 2")),
+           proj.task("Module 3", write("src/m3.py", "X = 3"))]
+    reviewed(proj, *ids)
+    proj.ok("merge")
+    assert [proj.status(t) for t in ids] == ["done", "in-progress", "done", "done"]
+    assert skips(proj, ids[1]) == ["tests-failed-on-merge"]
+    assert proj.tests_pass_at(proj.base(), tmp_path)
+
+
+def test_every_commit_the_base_moved_to_passed(proj: Project, tmp_path: Path) -> None:
+    """After a run with good, bad and conflicting work, every tree main pointed at passes."""
+    ids = [proj.task("Good 1", write("src/g1.py", "A = 1")),
+           proj.task("Bad", ["echo 'raise RuntimeError()' > src/bad.py", "git add -A && git commit -qm bad"]),
+           proj.task("Conflict 1", write("src/app.py", "def add(a, b): return a + b  # x")),
+           proj.task("Conflict 2", write("src/app.py", "def add(a, b): return a + b  # y"))]
+    proj.configure({"gates": {"max_attempts": 2}})
+    proj.until(lambda: all(proj.status(t) in ("done", "blocked") for t in ids), timeout=120,
+               what="the board to settle")
+    shas = git(proj.root, "rev-list", "--first-parent", "main").splitlines()
+    code_trees = {}
+    for sha in shas:
+        tree = git(proj.root, "rev-parse", f"{sha}:src")
+        code_trees.setdefault(tree, sha)
+    for sha in code_trees.values():
+        assert proj.tests_pass_at(sha, tmp_path), sha
+    assert proj.status(ids[1]) == "blocked"
+
+
+def test_dry_run_changes_nothing(proj: Project) -> None:
+    tid = proj.task("Edit", "succeed")
+    reviewed(proj, tid)
+    before = (proj.base(), proj.paths.events.read_text())
+    res = proj.ok("merge", "--dry-run")
+    assert "would merge T-1" in res.out
+    assert (proj.base(), proj.paths.events.read_text()) == before
+    assert json.loads(proj.ok("task", "show", tid, "--json").out)["status"] == "review"

@@ -13,6 +13,8 @@ import pytest
 
 from batty.paths import Paths
 
+pytest_plugins = ["tests.standin.fixture"]
+
 BATTY = [sys.executable, "-m", "batty"]
 
 GIT_ENV = {

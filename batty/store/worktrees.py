@@ -47,6 +47,7 @@ def ensure(paths: Paths, task_id: str, base: str) -> Path:
         raise GitError(f"worktree {paths.rel(wt)} is not on {branch} (doctor repairs it)")
     git.run(root, "worktree", "prune")
     paths.worktrees.mkdir(parents=True, exist_ok=True)
+    _exclude_agent_litter(root)
     if git.rev(root, f"refs/heads/{branch}"):
         git.run(root, "worktree", "add", "-f", str(wt), branch)
     else:
@@ -69,3 +70,24 @@ def remove(paths: Paths, task_id: str, *, branch: bool = True) -> None:
     git.run(paths.root, "worktree", "prune", check=False)
     if branch:
         git.run(paths.root, "branch", "-D", branch_of(task_id), check=False)
+
+
+# What agent CLIs drop in a worktree that is theirs, not the task's (Aider's repo-map cache):
+# ignored for every worktree through the shared info/exclude, so verify never collects it.
+AGENT_LITTER = (".aider*",)
+
+
+def _exclude_agent_litter(root: Path) -> None:
+    common = Path(git.out(root, "rev-parse", "--git-common-dir"))
+    if not common.is_absolute():
+        common = root / common
+    exclude = common / "info" / "exclude"
+    try:
+        lines = exclude.read_text().splitlines() if exclude.exists() else []
+    except OSError:
+        return
+    missing = [p for p in AGENT_LITTER if p not in lines]
+    if missing:
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with open(exclude, "a") as f:
+            f.write("".join(f"{p}\n" for p in missing))

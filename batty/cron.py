@@ -63,9 +63,12 @@ def read() -> list[str]:
 
 
 def write(lines: list[str]) -> None:
-    text = "\n".join(lines) + "\n" if lines else ""
-    proc = subprocess.run([_crontab(), "-"], input=text, capture_output=True, text=True,
-                          timeout=TIMEOUT_S)
+    if not lines:  # nothing left: no crontab at all, as before batty's first line
+        subprocess.run([_crontab(), "-r"], capture_output=True, timeout=TIMEOUT_S,
+                       stdin=subprocess.DEVNULL)
+        return
+    proc = subprocess.run([_crontab(), "-"], input="\n".join(lines) + "\n", capture_output=True,
+                          text=True, timeout=TIMEOUT_S)
     if proc.returncode != 0:
         raise BattyError(f"crontab - failed: {proc.stderr.strip() or proc.returncode}")
 

@@ -587,6 +587,7 @@ def _respawn(doc: Doctor, p: Packet, v: health.Verdict, run_dir: Path) -> dict[s
     atomic.write_json(run_dir / RESPAWN_FILE, {"at": time.time(), "n": n, "reason": v.reason,
                                                "respawns": respawns, "kept": keep.name})
     p = st.update(p, respawns=respawns, handoff=note)
+    st.notes.append(f"{p.id} attempt {p.attempt} respawned ({v.reason})")
     launched = _launch(doc, p, p.attempt)
     st.events.emit(Kind.AGENT_RESPAWNED, task=p.id, seat=p.assignee, attempt=p.attempt,
                    reason=v.reason, respawns=respawns)

@@ -573,3 +573,59 @@ def test_accept_takes_a_deliberate_change_as_the_baseline(batty, repo: Paths) ->
     assert doctor(batty, "--check", "--accept").code == 0
     assert doctor(batty).code == 0
     assert git(repo.root, "config", "--get", "alias.lg") == "log --oneline"
+
+
+# ------------------------------------------------------------------ the pure rules (no disk)
+
+
+def view(**kw: Any) -> Any:
+    from batty.core.health import AttemptView
+    from batty.core.lifecycle import Status
+
+    base = dict(task="T-1", status=Status.IN_PROGRESS, attempt=1, judged=False, state="running",
+                silent_s=1.0, runtime_s=5.0, context_exhausted=False, since_respawn_s=None,
+                output_since_respawn=False, respawns=0, seat_known=True, has_worktree=True,
+                has_branch=True)
+    return AttemptView(**{**base, **kw})
+
+
+H = dict(stall_after_s=10, max_runtime_s=100, respawn_cooldown_s=30, max_respawns=2)
+
+
+def judge(**kw: Any) -> Any:
+    from batty.core.config import Health
+    from batty.core.health import judge as j
+
+    return j(view(**kw), Health(**H), 3)
+
+
+def test_the_respawn_guard() -> None:
+    assert judge() is None
+    assert judge(silent_s=11).action == "respawn" and not judge(silent_s=11).escalate
+    assert judge(state="dead").reason == "dead"
+    # inside the cooldown: wait, whatever the fault
+    v = judge(state="dead", since_respawn_s=5, output_since_respawn=True)
+    assert v.action is None and v.reason == "cooldown"
+    # after the cooldown, a silent respawned agent that never wrote: wait for its first word
+    v = judge(silent_s=11, since_respawn_s=60, output_since_respawn=False)
+    assert v.action is None and v.reason == "no-output-yet"
+    # ... and one that died without a word: the respawn did not help, escalate
+    assert judge(state="dead", since_respawn_s=60, output_since_respawn=False).escalate
+    assert not judge(state="dead", since_respawn_s=60, output_since_respawn=True, respawns=1).escalate
+    # after max_respawns heals: escalate instead of healing again
+    assert judge(silent_s=11, respawns=2).escalate
+
+
+def test_the_other_verdicts() -> None:
+    from batty.core.lifecycle import Status
+
+    assert judge(status=Status.REVIEW, state="dead") is None
+    assert judge(seat_known=False).action == "requeue"
+    assert judge(has_worktree=False, has_branch=False).reason == "lost"
+    assert judge(has_worktree=False, state="dead").action == "respawn"  # the branch is there
+    assert judge(state="exited") is None  # verify's
+    assert judge(state="exited", context_exhausted=True).action == "context-reset"
+    assert judge(state="exited", context_exhausted=True, attempt=3).escalate
+    assert judge(state="exited", context_exhausted=True, judged=True) is None
+    assert judge(runtime_s=101, silent_s=50).action == "kill-overtime"
+    assert judge(state="none") is None and judge(state="launching") is None

@@ -93,6 +93,6 @@ def judge(v: AttemptView, health: Health, max_attempts: int) -> Verdict | None:
             return Verdict(None, "no-output-yet", f"{detail}; the respawned agent has not written"
                            " any output yet")
     if v.respawns >= health.max_respawns:
-        return Verdict(DoctorAction.RESPAWN, reason, f"{detail}; respawned {v.respawns} times "
+        return Verdict(DoctorAction.RESPAWN, reason, f"{detail}; respawned {v.respawns} time(s) "
                        f"already (health.max_respawns {health.max_respawns})", escalate=True)
     return Verdict(DoctorAction.RESPAWN, reason, detail)

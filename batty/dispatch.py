@@ -132,7 +132,8 @@ def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     test = p.test or cfg.gates.test
     text = prompt.render(p, test=test, protected=cfg.gates.protected, attempt=a.attempt,
-                         max_attempts=cfg.gates.max_attempts)
+                         max_attempts=cfg.gates.max_attempts,
+                         planner_children=cfg.planner.max_children if seat.role == "planner" else None)
     prompt_file = run_dir / "prompt.md"
     from batty.store import atomic
 

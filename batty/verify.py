@@ -114,6 +114,9 @@ def verify_one(st: State, p: Packet) -> bool:
     _phase(st, p, "collect", "pass", f"{len(chs)} paths changed")
     record["phases"]["collect"] = "pass"
 
+    if p.kind == "epic" and (seat := cfg.seat(p.assignee or "")) is not None and seat.role == "planner":
+        return _plan(st, p, chs, head, record, fail, evidence_dir, started)
+
     # 2. fence: protected paths, the scope, links and submodules
     fenced = gate.fence(root, chs, head, scope=p.scope, protected=cfg.gates.protected)
     record["files"] = fenced.files
@@ -142,8 +145,50 @@ def verify_one(st: State, p: Packet) -> bool:
                    record=record, evidence_dir=evidence_dir, started=started)
 
 
+def _plan(st: State, p: Packet, chs: list[gate.Change], head: str, record: dict[str, Any], fail: Any,
+          evidence_dir: Any, started: float) -> bool:
+    """A planner's attempt: only plan.yaml may change; the plan is validated, then its tasks
+    land on the board and the epic is done."""
+    import yaml
+
+    from batty.core import yamlx
+    from batty.core.packet import PacketProblem
+    from batty.core.plan import PLAN_FILE, validate
+
+    cfg = st.config
+    other = [f for f in gate.touched(chs) if f != PLAN_FILE]
+    if other:
+        return fail("fence", "scope", f"a planner changes only {PLAN_FILE}, not: {', '.join(other[:10])}", sha=head)
+    _phase(st, p, "fence", "pass")
+    text = git.run(st.paths.root, "show", f"{head}:{PLAN_FILE}", check=False).stdout
+    try:
+        data = yaml.load(text, Loader=yamlx.Loader)
+        children = validate(data, max_children=cfg.planner.max_children, existing=set(st.packets.by_id))
+    except yaml.YAMLError as e:
+        return fail("test", "plan", f"{PLAN_FILE} is not valid YAML: {str(e).splitlines()[0]}", sha=head)
+    except PacketProblem as e:
+        line = yamlx.line_of(yamlx.lines(text, PLAN_FILE), e.path)
+        return fail("test", "plan", f"{PLAN_FILE}:{line}: {e.what} ({e.valid})", sha=head)
+    _phase(st, p, "test", "pass", f"a plan of {len(children)} tasks")
+    ids: list[str] = []
+    for child in children:
+        deps = [ids[d] if isinstance(d, int) else d for d in child.depends_on]
+        new = st.create(child.title, description=child.description, scope=list(child.scope),
+                        priority=child.priority, depends_on=deps, test=child.test,
+                        complexity=child.complexity, parent=p.id, by="planner")
+        ids.append(new.id)
+    record["children"] = ids
+    ok = _finish(st, p, passed=True, sha=head, phase="test", reason=None, detail="", tail="",
+                 record=record, evidence_dir=evidence_dir, started=started, epic_children=ids)
+    from batty.store import worktrees
+
+    worktrees.remove(st.paths, p.id, branch=True)
+    return ok
+
+
 def _finish(st: State, p: Packet, *, passed: bool, sha: str | None, phase: str, reason: str | None,
-            detail: str, tail: str, record: dict[str, Any], evidence_dir: Any, started: float) -> bool:
+            detail: str, tail: str, record: dict[str, Any], evidence_dir: Any, started: float,
+            epic_children: list[str] | None = None) -> bool:
     cfg = st.config
     duration = round(clock.monotonic() - started, 3)
     record.update(result="pass" if passed else "fail", phase=phase, reason=reason, detail=detail,
@@ -158,6 +203,12 @@ def _finish(st: State, p: Packet, *, passed: bool, sha: str | None, phase: str, 
                     "reason": reason, "duration_s": duration, "evidence": st.paths.rel(evidence_dir),
                     "at": record["at"]}
     failpoints.point("verify.before-verdict")
+    if passed and epic_children is not None:
+        st.events.emit(Kind.VERIFY_PASSED, task=p.id, seat=p.assignee, attempt=p.attempt, sha=sha)
+        st.transition(p, Status.DONE, Actor.VERIFY, f"split into {', '.join(epic_children)}",
+                      note=f"{p.id} split into {', '.join(epic_children)}", verification=verification,
+                      feedback=None)
+        return True
     if passed:
         st.events.emit(Kind.VERIFY_PASSED, task=p.id, seat=p.assignee, attempt=p.attempt, sha=sha)
         st.transition(p, Status.REVIEW, Actor.VERIFY, "verify passed", verification=verification,

@@ -47,8 +47,8 @@ TRANSITIONS: dict[tuple[Status, Status], frozenset[Actor]] = {
     (S.BLOCKED, S.TODO): frozenset({A.HUMAN}),
     # a person, doctor when the work cannot be resumed, dispatch when it preempts
     (S.IN_PROGRESS, S.TODO): frozenset({A.HUMAN, A.DOCTOR, A.DISPATCH}),
-    # reconcile: the task's branch is already in the base
-    (S.IN_PROGRESS, S.DONE): frozenset({A.HUMAN, A.RECONCILE}),
+    # reconcile: the task's branch is already in the base; verify: an epic's plan landed
+    (S.IN_PROGRESS, S.DONE): frozenset({A.HUMAN, A.RECONCILE, A.VERIFY}),
     # extra: a person takes an archived card back
     (S.ARCHIVED, S.BACKLOG): frozenset({A.HUMAN}),
     (S.ARCHIVED, S.TODO): frozenset({A.HUMAN}),

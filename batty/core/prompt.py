@@ -10,8 +10,15 @@ ALWAYS_PROTECTED = ("board/**", ".batty/**")
 
 
 def render(p: Packet, *, test: str, protected: Sequence[str], attempt: int,
-           max_attempts: int) -> str:
+           max_attempts: int, planner_children: int | None = None) -> str:
     out = [f"# Task {p.id}: {p.title}", "", p.description.strip() or "(no description given)", ""]
+    if planner_children is not None:
+        from batty.core.plan import prompt_part
+
+        out += [prompt_part(planner_children)]
+        if p.feedback:
+            out += ["## What the last attempt got back", "", p.feedback.rstrip()]
+        return "\n".join(out) + "\n"
     out += ["## Scope", ""]
     if p.scope:
         out.append("Change only files matching these globs:")

@@ -1,0 +1,244 @@
+"""dispatch, seats, runners (issue 3): real processes, real tmux, real worktrees."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import git
+from tests.project import Project, wait_for
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Project:
+    return Project(tmp_path / "proj", seats=2)
+
+
+def test_dispatch_gives_ready_tasks_to_free_seats_in_queue_order(proj: Project) -> None:
+    low = proj.task("Low", "succeed", priority=3)
+    first = proj.task("First", "succeed", priority=1)
+    second = proj.task("Second", "succeed", priority=1)
+    blocked = proj.task("Waits", "succeed", priority=0, depends=low)
+    # a person reorders Todo: Second before First
+    board = proj.paths.board_md.read_text()
+    a = f"- [ ] {first} First `P1`"
+    b = f"- [ ] {second} Second `P1`"
+    proj.paths.board_md.write_text(board.replace(a, "@@").replace(b, a).replace("@@", b))
+    proj.ok("reconcile")
+    res = proj.ok("dispatch", "--dry-run")
+    assert res.out.splitlines() == [f"would dispatch {second} attempt 1 to eng-1",
+                                    f"would dispatch {first} attempt 1 to eng-2"]
+    assert proj.status(second) == "todo" and not proj.paths.worktree(second).exists()
+    proj.ok("dispatch")
+    for tid in (second, first):
+        p = proj.packet(tid)
+        assert p["status"] == "in-progress" and p["branch"] == f"batty/{tid}" and p["attempt"] == 1
+        assert git(proj.paths.worktree(tid), "rev-parse", "--abbrev-ref", "HEAD") == f"batty/{tid}"
+        assert (proj.paths.run_dir(tid, 1) / "prompt.md").is_file()
+    assert proj.status(low) == "todo" and proj.status(blocked) == "todo"
+    (ev,) = proj.events("task.dispatched", second)
+    assert ev["seat"] == "eng-1" and ev["data"]["agent"] == "shell" and ev["corr"] == f"{second}#1"
+    assert git(proj.root, "log", "-1", "--format=%s") == (
+        f"batty: {second} todo -> in-progress (eng-1); {first} todo -> in-progress (eng-2)")
+
+
+def test_the_prompt_carries_brief_scope_fences_and_test(proj: Project) -> None:
+    tid = proj.task("Rate-limit logins", "succeed", description="Lock after five failures.")
+    proj.ok("dispatch")
+    text = (proj.paths.run_dir(tid, 1) / "prompt.md").read_text()
+    for part in ("# Task T-1: Rate-limit logins", "Lock after five failures.", "- `src/**`",
+                 "- `board/**`", "- `.github/**`", "-m pytest -q", "attempt 1 of 3"):
+        assert part in text, part
+
+
+def test_dispatch_twice_is_still_one_agent(proj: Project) -> None:
+    tid = proj.task("Stall", "stall")
+    proj.ok("dispatch")
+    wait_for(lambda: proj.run_state(tid) == "running", 15, "the agent to start")
+    proj.ok("dispatch")
+    proj.ok("dispatch")
+    assert len(proj.events("agent.started", tid)) == 1
+    assert len(proj.events("task.dispatched", tid)) == 1
+
+
+def test_a_crash_between_claim_and_launch_launches_once_on_rerun(proj: Project) -> None:
+    tid = proj.task("Edit", "succeed")
+    res = proj.batty("dispatch", env={"BATTY_FAILPOINT": "dispatch.after-claim"})
+    assert res.code == -9
+    assert proj.status(tid) == "in-progress" and proj.run_state(tid) == "none"
+    proj.ok("dispatch")
+    proj.wait_exited(tid)
+    proj.ok("dispatch")
+    assert len(proj.events("agent.started", tid)) == 1
+    assert proj.packet(tid)["attempt"] == 1
+
+
+def test_seat_pins_and_planner_roles(proj: Project) -> None:
+    proj.configure({"seats": [{"name": "eng-1", "agent": "shell"}, {"name": "eng-2", "agent": "shell"},
+                              {"name": "plan-1", "agent": "shell", "role": "planner"}]})
+    pinned = proj.task("Pinned", "succeed", seat="eng-2")
+    epic = proj.task("Big epic", ["echo '- title: Part one' > plan.yaml",
+                                  "echo '- title: Part two' >> plan.yaml",
+                                  "echo '  depends_on: [0]' >> plan.yaml"], scope=[], kind="epic",
+                     description="x " * 3000 + "\n- a\n- b\n- c\n- d\n- e\n")
+    small = proj.task("Small epic", "succeed", kind="epic")
+    proj.ok("dispatch")
+    assert proj.packet(pinned)["assignee"] == "eng-2"
+    assert proj.packet(epic)["assignee"] == "plan-1"
+    assert proj.packet(small)["assignee"] == "eng-1"  # at or under planner.min_complexity: whole
+    assert "You are the planner" in (proj.paths.run_dir(epic, 1) / "prompt.md").read_text()
+    proj.wait_exited(epic)
+    proj.ok("verify", epic)
+    p = proj.packet(epic)
+    assert p["status"] == "done"
+    children = json.loads(proj.ok("task", "list", "--json").out)
+    parts = [c for c in children if c.get("parent") == epic]
+    assert [c["title"] for c in parts] == ["Part one", "Part two"]
+    assert parts[1]["depends_on"] == [parts[0]["id"]]
+
+
+def test_a_bad_plan_is_refused_with_its_line(proj: Project) -> None:
+    proj.configure({"seats": [{"name": "plan-1", "agent": "shell", "role": "planner"}],
+                    "planner": {"min_complexity": 1, "max_children": 8}})
+    epic = proj.task("Epic", ["echo '- title: One' > plan.yaml", "echo '  depends_on: [3]' >> plan.yaml"],
+                     scope=[], kind="epic", description="- a\n- b\n- c\n- d\n- e\n" * 20)
+    proj.ok("dispatch")
+    proj.wait_exited(epic)
+    proj.ok("verify")
+    p = proj.packet(epic)
+    assert p["status"] == "in-progress"
+    assert "plan.yaml:2: item 0: depends_on 3 is not an earlier item" in p["feedback"]
+    assert [t["id"] for t in json.loads(proj.ok("task", "list", "--json").out)] == [epic]
+
+
+def test_the_agent_environment_is_an_allow_list(proj: Project, tmp_path: Path) -> None:
+    out = tmp_path / "agent-env.txt"
+    proj.configure({"notify": [{"url_env": "MY_HOOK_URL", "on": ["escalation.raised"]}]})
+    tid = proj.task("Env", [f"env > {out}", "pwd >> " + str(out)])
+    proj.ok("dispatch", env={"MY_HOOK_URL": "json://secret-host/x", "AWS_SECRET_ACCESS_KEY": "aws-secret",
+                             "CLAUDECODE": "1"})
+    proj.wait_exited(tid)
+    seen = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    assert "MY_HOOK_URL" not in seen and "AWS_SECRET_ACCESS_KEY" not in seen and "CLAUDECODE" not in seen
+    assert seen["BATTY_TASK"] == tid and seen["BATTY_ATTEMPT"] == "1"
+    assert seen["BATTY_WORKTREE"] == str(proj.paths.worktree(tid))
+    assert seen["HOME"] == str(proj.paths.seat_home("eng-1"))
+    assert str(proj.paths.worktree(tid)) in out.read_text().splitlines()[-1]
+
+
+def test_the_agent_outlives_dispatch_with_no_descriptor_inherited(proj: Project) -> None:
+    tid = proj.task("Stall", "stall")
+    proj.ok("dispatch")
+    wait_for(lambda: proj.run_state(tid) == "running", 15, "the agent to start")
+    run = json.loads((proj.paths.run_dir(tid, 1) / "run.json").read_text())
+    agent = psutil.Process(run["agent_pid"])
+    assert agent.is_running()
+    open_paths = [f.path for f in agent.open_files()]
+    assert not any(p.endswith(".lock") for p in open_paths), open_paths
+    assert not agent.net_connections()
+    assert run["pid_started"] and run["agent_pid_started"]
+    assert abs(psutil.Process(run["pid"]).create_time() - run["pid_started"]) < 1
+    from batty import runner
+
+    assert runner.stop(proj.paths.run_dir(tid, 1))
+    wait_for(lambda: not agent.is_running() or agent.status() == psutil.STATUS_ZOMBIE, 10, "the agent to stop")
+
+
+def test_a_lingering_child_is_reaped_and_holds_no_lock(proj: Project) -> None:
+    tid = proj.task("Linger", "lingering-child")
+    proj.ok("dispatch")
+    proj.wait_exited(tid)
+    time.sleep(0.5)
+    lingering = [p for p in psutil.process_iter(["cmdline", "cwd"])
+                 if (p.info["cmdline"] or [])[:2] == ["sleep", "300"]
+                 and str(proj.paths.worktree(tid)) in (p.info["cwd"] or "")]
+    assert lingering == []
+    from batty.store import locks
+
+    for name in ("dispatch", "board", "events"):
+        assert not locks.is_held(proj.paths.state, name)
+    proj.ok("verify")
+    assert proj.status(tid) == "review"
+
+
+def test_usage_and_exit_land_in_run_json(proj: Project) -> None:
+    tid = proj.task("Edit", "succeed")
+    proj.ok("dispatch")
+    proj.wait_exited(tid)
+    run = json.loads((proj.paths.run_dir(tid, 1) / "run.json").read_text())
+    assert run["exit_code"] == 0 and run["duration_s"] >= 0 and run["ended"].endswith("+00:00")
+    assert set(run["usage"]) >= {"input_tokens", "output_tokens", "cost_usd"}
+    (exited,) = proj.events("agent.exited", tid)
+    assert exited["data"]["exit_code"] == 0 and exited["corr"] == f"{tid}#1"
+
+
+def test_disk_pressure_pauses_dispatch(proj: Project) -> None:
+    proj.configure({"disk": {"min_free_mb": 10**9}})
+    tid = proj.task("Edit", "succeed")
+    res = proj.ok("dispatch")
+    assert "dispatch paused: disk:" in res.err
+    assert proj.status(tid) == "todo"
+
+
+def test_a_missing_agent_binary_is_one_line(proj: Project) -> None:
+    proj.configure({"agents": {"ghost": {"argv": ["no-such-agent-binary", "{prompt_file}"], "prompt": "file"}},
+                    "seats": [{"name": "eng-1", "agent": "ghost"}]})
+    proj.task("Edit", "succeed")
+    res = proj.batty("dispatch")
+    assert res.code == 1 and "agent binary 'no-such-agent-binary' is not on PATH" in res.err
+    assert "Traceback" not in res.err
+
+
+def test_preemption_makes_room_for_priority_zero(proj: Project) -> None:
+    proj.configure({"dispatch": {"preempt": True}, "seats": [{"name": "eng-1", "agent": "shell"}]})
+    slow = proj.task("Slow", ["echo '# started' >> src/app.py", "git add -A && git commit -qm wip", "sleep 600"],
+                     priority=3)
+    proj.ok("dispatch")
+    wait_for(lambda: proj.run_state(slow) == "running", 15, "the slow agent")
+    urgent = proj.task("Urgent", "succeed", priority=0)
+    proj.ok("dispatch")
+    p = proj.packet(slow)
+    assert p["status"] == "todo" and p["preempted"] is True and "stopped for T-2" in p["handoff"]
+    assert proj.paths.worktree(slow).exists()
+    assert proj.packet(urgent)["assignee"] == "eng-1"
+    (stopped,) = proj.events("agent.stopped", slow)
+    assert stopped["data"]["reason"] == "preempted"
+    proj.wait_exited(urgent)
+    proj.ok("verify")
+    proj.ok("merge")
+    proj.ok("dispatch")  # the slow task resumes on its own branch with the hand-off note
+    p = proj.packet(slow)
+    assert p["status"] == "in-progress" and p["attempt"] == 2
+    assert "Hand-off note" in (proj.paths.run_dir(slow, 2) / "prompt.md").read_text()
+    assert "wip" in git(proj.paths.worktree(slow), "log", "--format=%s")
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (make test installs it)")
+def test_the_tmux_runner_gives_each_seat_a_window(proj: Project) -> None:
+    proj.configure({"runner": "tmux"})
+    tid = proj.task("Talk then stall", ["echo hello-from-the-agent", "sleep 600"])
+    proj.ok("dispatch")
+    wait_for(lambda: proj.run_state(tid) == "running", 15, "the agent in tmux")
+    from batty import runner
+
+    assert "eng-1" in runner.tmux_windows(proj.root)
+    argv = proj.ok("attach", "eng-1", "--print").out.split()
+    assert argv[:2] == ["tmux", "-L"] and argv[-1].endswith(":eng-1")
+    sock = runner.tmux_socket(proj.root)
+
+    def pane() -> str:
+        return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-t", f"{sock}:eng-1"],
+                              capture_output=True, text=True, timeout=10).stdout
+
+    wait_for(lambda: "hello-from-the-agent" in pane(), 15, "the agent's output in its pane")
+    env = subprocess.run(["tmux", "-L", sock, "show-environment", "-g"], capture_output=True, text=True,
+                         timeout=10).stdout
+    assert "GIT_AUTHOR_NAME" not in env  # the server started with a clean environment
+    runner.stop(proj.paths.run_dir(tid, 1))
+    subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True, timeout=10)

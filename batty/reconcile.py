@@ -33,7 +33,7 @@ def reconcile(app: App, *, dry_run: bool = False) -> int:
 def run(st: State, *, dry_run: bool = False) -> int:
     """The reconcile step on a shared State: 0, or 1 when the board could not be read."""
     app = st.app
-    with locks.hold(app.paths.state, "reconcile", cmd=app.cmd):
+    with locks.hold(app.paths.state, "reconcile", cmd=app.cmd, wait_s=st.step_wait):
         report = st.sync_board(dry_run=dry_run)
         for change in report.applied:
             app.say(("would apply: " if dry_run else "") + change)

@@ -175,7 +175,7 @@ def _bigger_than(path: Path, size: int) -> bool:
 
 def open_log(path: Path) -> IO[bytes]:
     if path.suffix == ".gz":
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return open(path, "rb")
 
 
@@ -234,7 +234,7 @@ def _rows(f: IO[bytes], c: _Counter, local_day: Any) -> Iterator[tuple[Any, ...]
     re-encoded when the line has batty's own compact shape.
     """
     # the C scanner behind json.loads, called directly: no encoding sniffing, no regex per line
-    scan = json.JSONDecoder().scan_once
+    scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
     loads = json.loads
     dumps = json.dumps
     days: dict[str, str | None] = {}

@@ -34,7 +34,7 @@ class Story:
         runs = [e["data"].get("usage") or {} for e in self.events if e["kind"] == "agent.exited"]
 
         def total(key: str) -> Any:
-            values = [u.get(key) for u in runs if u.get(key) is not None]
+            values: list[float] = [u[key] for u in runs if u.get(key) is not None]
             return round(sum(values), 6) if values else None
 
         return {"runs": len(runs), "input_tokens": total("input_tokens"),

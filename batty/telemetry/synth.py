@@ -56,8 +56,9 @@ def run(n_events: int, *, start: datetime = START, seats: int = 3, seed: int = 7
             batch.append(event(t + timedelta(seconds=3), "reconcile.worktree", rnd, host=host,
                                cmd="reconcile", action="prune", path=f".batty/worktrees/{task}"))
         if n % 13 == 0:
+            moved: dict[str, Any] = {"from": "in-progress", "to": "review", "why": "sync"}
             batch.append(event(t + timedelta(seconds=3), "reconcile.state", rnd, task=task, host=host,
-                               cmd="reconcile", **{"from": "in-progress", "to": "review", "why": "sync"}))
+                               cmd="reconcile", **moved))
         if n % 97 == 0:
             batch.append(event(t + timedelta(seconds=4), "disk.cleanup", rnd, host=host, removed=3, freed_mb=120))
         batch.append(event(t + timedelta(seconds=5), "tick.finished", rnd, host=host,

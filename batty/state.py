@@ -182,6 +182,7 @@ class State:
                 report.written = True
                 if not dry_run:
                     atomic.write_text(path, text)
+                    failpoints.point("board.after-render")
             if not dry_run and (not base_path.exists() or base_path.read_text(encoding="utf-8") != text):
                 atomic.write_text(base_path, text)
         return report

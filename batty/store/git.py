@@ -129,6 +129,9 @@ def commit_paths(root: Path, branch: str, paths: Iterable[str], message: str,
             args[2:2] = ["-p", parent]
         sha = out(root, *args, env=dict(author))
         if update_ref(root, f"refs/heads/{branch}", sha, parent, message.splitlines()[0]):
+            from batty import failpoints
+
+            failpoints.point("git.after-board-commit")
             if head_branch(root) == branch:
                 # The checkout is on the branch: its index learns the commit for these paths only.
                 if parent:

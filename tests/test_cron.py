@@ -104,6 +104,7 @@ def test_install_show_uninstall_one_marked_line(batty, repo: Paths, crontab_kept
     assert batty("cron", "show").code == 1
 
 
+@pytest.mark.slow
 def test_the_real_cron_daemon_ticks_the_repository(batty, repo: Paths, crontab_kept: list[str]) -> None:
     if os.geteuid() != 0:
         pytest.skip("starting the cron daemon needs root")

@@ -15,6 +15,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -324,21 +325,21 @@ def worktree_stage(doc: Doctor) -> list[Finding]:
             if p is not None and p.status in active:
                 out.append(Finding(A.WORKTREE_REPAIR, f"{doc.paths.rel(folder)} has no git metadata;"
                                    f" re-added on {branch_of(name)} keeping its files", task=name,
-                                   fix=lambda name=name: _readd(doc, name)))
+                                   fix=partial(_readd, doc, name)))
             elif name not in packets.invalid_ids:
                 out.append(Finding(A.WORKTREE_PRUNE, f"{doc.paths.rel(folder)} has no git metadata"
                                    " and no active task; moved to .batty/lost/", task=None,
-                                   fix=lambda folder=folder: _lose(doc, folder)))
+                                   fix=partial(_lose, doc, folder)))
         elif p is not None and w.branch != branch_of(name):
             out.append(Finding(A.WORKTREE_REPAIR, f"{doc.paths.rel(folder)} is on "
                                f"{w.branch or 'a detached HEAD'}, not {branch_of(name)}; switched back",
-                               task=name, fix=lambda name=name: _switch(doc, name)))
+                               task=name, fix=partial(_switch, doc, name)))
     for p in packets:
         wt = doc.paths.worktree(p.id)
         if p.status is Status.IN_PROGRESS and not wt.exists() and _branch_exists(doc, p.id):
             out.append(Finding(A.WORKTREE_REPAIR, f"{doc.paths.rel(wt)} is gone; re-added from "
                                f"{branch_of(p.id)}", task=p.id, attempt=p.attempt, seat=p.assignee,
-                               fix=lambda p=p: _ensure(doc, p.id)))
+                               fix=partial(_ensure, doc, p.id)))
     return out
 
 
@@ -436,7 +437,7 @@ def orphan_branch_stage(doc: Doctor) -> list[Finding]:
         merged = git.is_ancestor(doc.root, f"refs/heads/{branch}", f"refs/heads/{doc.cfg.base}")
         what = "fully merged: deleted" if merged else "not merged: renamed to batty-orphan/" + tid
         out.append(Finding(A.ORPHAN_BRANCH, f"{branch} has no task; {what}",
-                           fix=lambda branch=branch, tid=tid: _orphan(doc, branch, tid)))
+                           fix=partial(_orphan, doc, branch, tid)))
     return out
 
 
@@ -483,7 +484,7 @@ def attempt_stage(doc: Doctor) -> list[Finding]:
         f = Finding(action, verdict.detail, task=p.id, attempt=p.attempt, seat=p.assignee,
                     wait=not verdict.heals, data=data)
         if verdict.heals:
-            f.fix = lambda p=p, verdict=verdict: heal(doc, p, verdict)
+            f.fix = partial(heal, doc, p, verdict)
         out.append(f)
     return out
 
@@ -627,12 +628,9 @@ def _launch(doc: Doctor, p: Packet, attempt: int) -> bool:
     if paused:
         doc.st.app.warn(f"{p.id}: not launched now: {paused}")
         return False
-    import inspect
-
-    kw: dict[str, Any] = {}
-    if "announce" in inspect.signature(dispatch.launch_one).parameters:
-        kw["announce"] = attempt != p.attempt  # a respawn is not a new assignment
-    dispatch.launch_one(doc.st, Assign(p.id, p.assignee, attempt, claim=False), **kw)
+    # a respawn (the same attempt) is not a new assignment: no task.dispatched
+    dispatch.launch_one(doc.st, Assign(p.id, p.assignee, attempt, claim=False),
+                        announce=attempt != p.attempt)
     return True
 
 

@@ -331,9 +331,14 @@ def worktree_stage(doc: Doctor) -> list[Finding]:
                                    " and no active task; moved to .batty/lost/", task=None,
                                    fix=partial(_lose, doc, folder)))
         elif p is not None and w.branch != branch_of(name):
-            out.append(Finding(A.WORKTREE_REPAIR, f"{doc.paths.rel(folder)} is on "
-                               f"{w.branch or 'a detached HEAD'}, not {branch_of(name)}; switched back",
-                               task=name, fix=partial(_switch, doc, name)))
+            where = f"{doc.paths.rel(folder)} is on {w.branch or 'a detached HEAD'}, not {branch_of(name)}"
+            if p.attempt and runner.run_state(doc.paths.run_dir(name, p.attempt)) == "running":
+                # a running agent may be mid-rebase or mid-bisect; verify judges where it ends
+                out.append(Finding(A.WORKTREE_REPAIR, f"{where}; its agent runs, left alone",
+                                   task=name, wait=True))
+                continue
+            out.append(Finding(A.WORKTREE_REPAIR, f"{where}; switched back", task=name,
+                               fix=partial(_switch, doc, name)))
     for p in packets:
         wt = doc.paths.worktree(p.id)
         if p.status is Status.IN_PROGRESS and not wt.exists() and _branch_exists(doc, p.id):
@@ -407,6 +412,13 @@ def _lose(doc: Doctor, folder: Path) -> dict[str, Any]:
 def _switch(doc: Doctor, task_id: str) -> dict[str, Any]:
     wt = doc.paths.worktree(task_id)
     want = branch_of(task_id)
+    gitdir = Path(git.out(wt, "rev-parse", "--absolute-git-dir"))
+    if (gitdir / "rebase-merge").exists() or (gitdir / "rebase-apply").exists():
+        git.run(wt, "rebase", "--abort", check=False)  # an agent left mid-rebase: undo it first
+        if git.head_branch(wt) == want:
+            doc.st.events.emit(Kind.RECONCILE_WORKTREE, task=task_id, action="rebase-abort",
+                               path=doc.paths.rel(wt))
+            return {"path": doc.paths.rel(wt), "rebase_aborted": True}
     head = git.rev(wt, "HEAD")
     tip = git.rev(doc.root, f"refs/heads/{want}")
     kept = None

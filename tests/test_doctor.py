@@ -470,6 +470,37 @@ def test_a_worktree_on_the_wrong_branch_is_switched_back_keeping_commits(batty, 
     assert actions(repo, "worktree-repair")
 
 
+def test_a_rebase_left_half_done_is_aborted(batty, repo: Paths) -> None:
+    tid = add(batty, "succeed")
+    assert batty("dispatch").code == 0
+    wait_for(lambda: runner.run_state(repo.run_dir(tid, 1)) == "exited", "the agent to exit")
+    (repo.root / "src").mkdir()
+    (repo.root / "src" / "app.py").write_text("# the base's own version\n")
+    git(repo.root, "add", "src/app.py")
+    git(repo.root, "commit", "-q", "-m", "conflicting change on main")
+    wt = repo.worktree(tid)
+    tip = git(wt, "rev-parse", "HEAD")
+    res = subprocess.run(["git", "rebase", "main"], cwd=wt, capture_output=True, text=True)
+    assert res.returncode != 0  # stopped on the conflict, HEAD detached
+    assert doctor(batty).code == 0
+    assert git(wt, "symbolic-ref", "--short", "HEAD") == f"batty/{tid}"
+    assert git(wt, "rev-parse", "HEAD") == tip
+    assert actions(repo, "worktree-repair")[0]["data"]["rebase_aborted"] is True
+
+
+def test_a_running_agent_off_its_branch_is_left_alone(batty, repo: Paths) -> None:
+    tid = add(batty, "stall")
+    assert batty("dispatch").code == 0
+    started(repo, tid, 1)
+    wt = repo.worktree(tid)
+    git(wt, "checkout", "-q", "--detach")  # as an agent mid-rebase would be
+    res = doctor(batty, "--check")
+    assert res.code == 0 and f"wait worktree-repair {tid}" in res.out
+    assert doctor(batty).code == 0
+    assert git(wt, "symbolic-ref", "-q", "HEAD", check=False) == ""
+    assert not actions(repo, "worktree-repair")
+
+
 def test_orphan_branches_are_deleted_when_merged_and_renamed_when_not(batty, repo: Paths) -> None:
     git(repo.root, "branch", "batty/T-9")  # merged: the base itself
     git(repo.root, "checkout", "-q", "-b", "batty/T-8")

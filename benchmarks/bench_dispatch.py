@@ -1,0 +1,123 @@
+"""dispatch at width (issue 3): 100 ready tasks to 100 seats with a no-op agent, one
+`batty dispatch` (a real subprocess) on a fresh copy of the repository each run, against the
+floor of 100 `git worktree add` in a shell loop on a copy of the same repository, same run.
+
+The agent is an argv template, ``agents: {noop: {argv: [true], prompt: file}}``: batty's own
+wrapper (``python -m batty.runner.wrap``) still starts for each attempt, detached, and records
+it; the agent does nothing. Each run waits for every wrapper to finish before the next starts,
+so one run's wrappers do not slow the next.
+
+    .venv/bin/python -m benchmarks dispatch      (or: .venv/bin/python benchmarks/bench_dispatch.py [N])
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._report import write_section  # noqa: E402
+from benchmarks._sandbox import (  # noqa: E402
+    batty,
+    copy_repo,
+    env,
+    git,
+    median_of,
+    met,
+    new_repo,
+    ratio,
+    timed,
+    wait_exited,
+)
+
+RUNS = 5
+N = 100
+TARGET = 1.5
+
+FLOOR_SH = """set -e
+for i in $(seq 1 "$1"); do
+  git worktree add -q -b "batty/T-$i" ".batty/worktrees/T-$i" main
+done
+"""
+
+
+def build(root: Path, n: int) -> None:
+    seats = [{"name": f"eng-{i}", "agent": "noop"} for i in range(1, n + 1)]
+    new_repo(root, seats=1, config={"seats": seats, "agents": {"noop": {"argv": ["true"], "prompt": "file"}},
+                                    "disk": {"min_free_mb": 1}})
+    tasks = root / "board" / "tasks"
+    for i in range(1, n + 1):
+        (tasks / f"T-{i}.yaml").write_text(
+            f"id: T-{i}\ntitle: No-op task {i}\nstatus: todo\npriority: 2\nscope: [src/**]\n"
+            f"description: |\n  Nothing to do: the agent is `true`.\n"
+            f"created: '2026-01-01T00:00:00+00:00'\nupdated: '2026-01-01T00:00:00+00:00'\n")
+    git(root, "add", "board/tasks")
+    git(root, "commit", "-q", "-m", f"{n} tasks")
+    batty(root, "reconcile")
+    ready = json.loads(batty(root, "task", "list", "--ready", "--json").stdout)
+    assert len(ready) == n, len(ready)
+
+
+def one_dispatch(template: Path, work: Path, n: int) -> tuple[float, float]:
+    root = copy_repo(template, work / "run")
+    proc: list[subprocess.CompletedProcess] = []
+    t = timed(lambda: proc.append(batty(root, "dispatch")))
+    after = wait_exited(root, [f"T-{i}" for i in range(1, n + 1)])
+    status = json.loads(batty(root, "task", "list", "--status", "in-progress", "--json").stdout)
+    assert len(status) == n, f"{len(status)} of {n} dispatched:\n{proc[0].stderr[-2000:]}"
+    _cleanup(root)
+    return t, after
+
+
+def one_floor(template: Path, work: Path, n: int) -> float:
+    root = copy_repo(template, work / "floor")
+    t = timed(lambda: subprocess.run(["bash", "-c", FLOOR_SH, "floor", str(n)], cwd=root, check=True,
+                                     capture_output=True, env=env()))
+    assert len(list((root / ".batty" / "worktrees").iterdir())) == n
+    _cleanup(root)
+    return t
+
+
+def _cleanup(root: Path) -> None:
+    shutil.rmtree(root)
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else N
+    with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:
+        work = Path(tmp)
+        template = work / "template"
+        build(template, n)
+        one_floor(template, work, n)  # warm: git and the page cache
+        ours, floors, settle = [], [], []
+        for _ in range(RUNS):  # interleaved: the same load on the machine for both
+            floors.append(one_floor(template, work, n))
+            t, after = one_dispatch(template, work, n)
+            ours.append(t)
+            settle.append(after)
+    d, f = median_of(ours), median_of(floors)
+    md = f"""## dispatch at width (issue 3)
+
+{n} ready tasks, {n} seats, a no-op agent (`agents: {{noop: {{argv: [true], prompt: file}}}}`); one
+`batty dispatch` as a new process on a fresh copy of the repository each run, median of {RUNS}.
+The floor is {n} `git worktree add -b batty/T-i .batty/worktrees/T-i main` in a bash loop on a
+copy of the same repository, median of {RUNS}, interleaved with batty's runs, this machine, this run.
+
+| what | median | floor | ratio | target | |
+| --- | ---: | ---: | ---: | ---: | --- |
+| `batty dispatch`, {n} tasks to {n} seats | {d:.2f} s | {f:.2f} s | {ratio(d, f)} | ≤ {TARGET}× | {met(d <= TARGET * f)} |
+
+Per task: {d / n * 1000:.0f} ms for batty, {f / n * 1000:.0f} ms for the floor. After `dispatch` returned, its
+{n} detached wrappers took a further {median_of(settle):.2f} s (median) to start their agents and
+record the exits; that time is not in the figure.
+"""
+    write_section("dispatch", md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""The supervisor's own cost per task (issue 4): `batty verify` + `batty merge` of one finished
+task whose test command is `true`, against the same git operations scripted in bash, same run;
+and the batch queue: 16 green tasks landed with `merge: {batch: 16}` against `batch: 1`.
+
+Every run starts from a fresh copy of a prepared repository (agents already exited), so
+batty and the floor act on the same state.
+
+    .venv/bin/python -m benchmarks gates        (or: .venv/bin/python benchmarks/bench_gates.py)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._report import write_section  # noqa: E402
+from benchmarks._sandbox import (  # noqa: E402
+    batty,
+    copy_repo,
+    env,
+    git,
+    median_of,
+    met,
+    new_repo,
+    ratio,
+    timed,
+    wait_exited,
+)
+
+RUNS = 5
+BATCH = 16
+TARGET = 1.5
+
+# What verify + merge do, in git terms, for task T-1 whose agent left its work uncommitted.
+FLOOR_SH = r"""set -e
+root=$PWD; wt=.batty/worktrees/T-1; scratch=.batty/scratch
+# verify: collect, fence, test in a scratch checkout with the trusted files put back
+git -C "$wt" add -A
+git -C "$wt" commit -q -m "T-1: uncommitted work of attempt 1"
+base=$(git rev-parse main); head=$(git rev-parse batty/T-1)
+mb=$(git merge-base "$base" "$head")
+git diff --raw -z -M --no-abbrev "$mb" "$head" >/dev/null
+git worktree add -q --detach -f "$scratch/verify-T-1" "$head"
+git -C "$scratch/verify-T-1" checkout "$base" -- tests
+(cd "$scratch/verify-T-1" && bash -c "$1")
+git worktree remove --force --force "$scratch/verify-T-1"
+# merge: rebase onto the base in a scratch checkout, test, fast-forward the base, clean up
+git worktree add -q --detach -f "$scratch/merge-T-1" "$base"
+git -C "$scratch/merge-T-1" rebase -q --onto "$base" "$mb" "$head"
+new=$(git -C "$scratch/merge-T-1" rev-parse HEAD)
+(cd "$scratch/merge-T-1" && bash -c "$1")
+git merge --ff-only -q "$new"
+git worktree remove --force --force "$scratch/merge-T-1"
+git worktree remove --force --force "$wt"
+git branch -q -D batty/T-1
+"""
+
+
+def feature(i: int) -> str:
+    return f"printf 'def feature_{i}():\\n    return {i}\\n' > src/feature_{i}.py"
+
+
+def build(root: Path, tasks: int, *, test: str) -> list[str]:
+    """A repository whose ``tasks`` tasks were dispatched and whose agents have exited, each
+    leaving one new file uncommitted."""
+    new_repo(root, seats=tasks, test=test, config={"disk": {"min_free_mb": 1}})
+    ids = []
+    for i in range(1, tasks + 1):
+        ids.append(batty(root, "task", "add", f"Feature {i}", "--scope", "src/**",
+                         "--script", feature(i)).stdout.strip())
+    batty(root, "dispatch")
+    wait_exited(root, ids)
+    return ids
+
+
+def configure(root: Path, **merge: object) -> None:
+    path = root / "board" / "config.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["merge"].update(merge)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    git(root, "add", "board/config.yaml")
+    git(root, "commit", "-q", "-m", "merge config")
+
+
+def status(root: Path, task: str) -> str:
+    return yaml.safe_load((root / "board" / "tasks" / f"{task}.yaml").read_text())["status"]
+
+
+def per_task(work: Path) -> tuple[float, float, float, float]:
+    template = work / "one"
+    build(template, 1, test="true")
+    ours, verify_t, merge_t, floors = [], [], [], []
+    for i in range(RUNS + 1):  # the first of each is a warm-up
+        root = copy_repo(template, work / "floor")
+        f = timed(subprocess.run, ["bash", "-c", FLOOR_SH, "floor", "true"], cwd=root, check=True,
+                  capture_output=True, env=env())
+        assert git(root, "log", "-1", "--format=%s", "main").startswith("T-1"), "the floor did not land"
+        root = copy_repo(template, work / "ours")
+        v = timed(batty, root, "verify")
+        assert status(root, "T-1") == "review", batty(root, "log", "--task", "T-1").stdout[-2000:]
+        m = timed(batty, root, "merge")
+        assert status(root, "T-1") == "done", batty(root, "log", "--task", "T-1").stdout[-2000:]
+        if i:
+            floors.append(f)
+            verify_t.append(v)
+            merge_t.append(m)
+            ours.append(v + m)
+    return median_of(ours), median_of(verify_t), median_of(merge_t), median_of(floors)
+
+
+def batch_queue(work: Path) -> dict[int, tuple[float, int]]:
+    counter = work / "test-runs"
+    template = work / "batch"
+    ids = build(template, BATCH, test=f"echo run >> {counter}")
+    batty(template, "verify")
+    assert all(status(template, t) == "review" for t in ids)
+    out: dict[int, tuple[float, int]] = {}
+    times: dict[int, list[float]] = {1: [], BATCH: []}
+    runs: dict[int, list[int]] = {1: [], BATCH: []}
+    for _ in range(RUNS):
+        for batch in (1, BATCH):
+            root = copy_repo(template, work / f"batch-{batch}")
+            configure(root, batch=batch)
+            counter.write_text("")
+            times[batch].append(timed(batty, root, "merge"))
+            runs[batch].append(len(counter.read_text().splitlines()))
+            assert all(status(root, t) == "done" for t in ids), f"batch {batch}: not all landed"
+    for batch in (1, BATCH):
+        out[batch] = (median_of(times[batch]), max(runs[batch]))
+    return out
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-gates-") as tmp:
+        work = Path(tmp)
+        both, v, m, floor = per_task(work)
+        batch = batch_queue(work)
+    (t1, runs1), (tb, runsb) = batch[1], batch[BATCH]
+    md = f"""## the gates: the supervisor's cost per task (issue 4)
+
+One finished task (its agent left one new file uncommitted), test command `true`:
+`batty verify` then `batty merge`, each a new process, on a fresh copy of the repository each
+run, median of {RUNS}. The floor is the same git work scripted in bash on a copy of the same
+repository, median of {RUNS}, interleaved with batty's runs, this machine, this run: commit the
+leftovers, merge-base and `diff --raw` base..branch, a scratch `git worktree add --detach`,
+checkout of the trusted files (tests/) from the base, `true`, worktree remove; then a scratch
+worktree of the base, `rebase --onto`, `true`, `merge --ff-only` of the base, remove the scratch
+and the task's worktree and branch.
+
+| what | median | floor | ratio | target | |
+| --- | ---: | ---: | ---: | ---: | --- |
+| `batty verify` + `batty merge`, one task | {both * 1000:.0f} ms | {floor * 1000:.0f} ms | {ratio(both, floor)} | ≤ {TARGET}× | {met(both <= TARGET * floor)} |
+| of which `batty verify` | {v * 1000:.0f} ms | | | | |
+| of which `batty merge` | {m * 1000:.0f} ms | | | | |
+
+The batch queue: {BATCH} verified green tasks, one `batty merge` (a new process) on a fresh copy
+each run, median of {RUNS}; test runs counted by a test command that appends a line to a file.
+
+| `merge.batch` | test runs | wall time | per task |
+| ---: | ---: | ---: | ---: |
+| 1 (one at a time) | {runs1} | {t1:.2f} s | {t1 / BATCH * 1000:.0f} ms |
+| {BATCH} | {runsb} | {tb:.2f} s | {tb / BATCH * 1000:.0f} ms |
+
+With `batch: {BATCH}`, {BATCH} green tasks cost {runsb} test run{'s' if runsb != 1 else ''} instead of {runs1}, and
+{ratio(tb, t1)} the wall time of one at a time (a `true` test; with a real suite the saving is
+{runs1 - runsb} suite runs).
+"""
+    write_section("gates", md)
+
+
+if __name__ == "__main__":
+    main()

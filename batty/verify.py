@@ -92,6 +92,12 @@ def verify_one(st: State, p: Packet) -> bool:
         return _finish(st, p, passed=False, sha=sha, phase=phase, reason=reason, detail=detail, tail=tail,
                        record=record, evidence_dir=evidence_dir, started=started)
 
+    # 0. the agent's own word: exit 0 means ready for the gate (SPEC 6)
+    run_info = runner.read_run(st.paths.run_dir(p.id, p.attempt)) or {}
+    if run_info.get("exit_code") not in (0, None):
+        log = gate._tail(st.paths.run_dir(p.id, p.attempt) / "agent.log")
+        return fail("collect", "agent-exit", f"the agent exited {run_info['exit_code']} (not ready)", tail=log)
+
     # 1. collect: what the agent left uncommitted is committed on its branch
     if not wt.exists() or git.head_branch(wt) != branch:
         return fail("collect", "no-branch" if not wt.exists() else "wrong-branch",

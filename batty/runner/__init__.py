@@ -94,7 +94,8 @@ def start(run_dir: Path, *, launch: Any, meta: dict[str, Any], runner: str, root
     argv = [sys.executable, "-m", "batty.runner.wrap", str(run_dir)]
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": os.environ.get("LANG", "C.UTF-8"),
                 "HOME": os.environ.get("HOME", "/"), **{k: v for k, v in os.environ.items()
-                                                       if k in ("BATTY_FAILPOINT", "BATTY_HOST", "BATTY_NOW", "PYTHONPATH")}}
+                                                       if k in ("BATTY_FAILPOINT", "BATTY_FAILPOINT_ONCE", "BATTY_HOST", "BATTY_NOW",
+                                                                "PYTHONPATH")}}
     if runner == "tmux":
         _tmux_start(root, meta["seat"], argv, base_env)
         return

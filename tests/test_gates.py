@@ -151,3 +151,18 @@ def test_secrets_never_reach_the_code_under_test(proj: Project) -> None:
     proj.ok("verify", env={"ANTHROPIC_API_KEY": "sk-secret", "MY_TOKEN": "hunter2"})
     seen = out.read_text()
     assert "sk-secret" not in seen and "hunter2" not in seen and "PATH=" in seen
+
+
+def test_a_planted_git_filter_never_runs_in_batty_git(proj: Project, tmp_path: Path) -> None:
+    """An agent can write the shared .git/config from its worktree: a filter driver named in a
+    .gitattributes would run inside batty's own `git add` and checkouts, unless blanked."""
+    pwned = tmp_path / "pwned"
+    tid = proj.task("Plant a filter", [
+        f"git config filter.evil.clean 'touch {pwned}; cat'",
+        f"git config filter.evil.smudge 'touch {pwned}; cat'",
+        "echo '* filter=evil' > .gitattributes",
+        "echo '# change' >> src/app.py"], scope=[])  # left uncommitted: verify's collect adds it
+    run_to_verdict(proj, tid)
+    assert not pwned.exists()
+    proj.ok("merge")
+    assert not pwned.exists()

@@ -61,6 +61,10 @@ def command(app: App, agent: str, seats: int, test_cmd: str) -> None:
     from batty.config import load
 
     load(paths)  # the agent named must exist: refuse before committing
+    from batty import tamper
+
+    if tamper.load(paths) is None:
+        tamper.record(paths)  # the baseline doctor's tamper check compares against
     if created:
         commit_board(paths.root, base, ["init"], extra_paths=(".gitignore",) if ".gitignore" in created else ())
         for rel in created:

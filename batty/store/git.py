@@ -17,6 +17,7 @@ BATTY_AUTHOR = {"GIT_AUTHOR_NAME": "batty", "GIT_AUTHOR_EMAIL": "batty@localhost
                 "GIT_COMMITTER_NAME": "batty", "GIT_COMMITTER_EMAIL": "batty@localhost"}
 # Settings an agent could plant in .git/config to run code inside batty's own git calls.
 NEUTRAL = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
+           "-c", "credential.helper=", "-c", "core.askPass=", "-c", "protocol.ext.allow=never",
            "-c", "core.sshCommand=ssh", "-c", "diff.external=", "-c", "core.pager=cat",
            "-c", "commit.gpgSign=false", "-c", "tag.gpgSign=false", "-c", "core.editor=true",
            "-c", "sequence.editor=true", "-c", "advice.detachedHead=false",
@@ -35,11 +36,35 @@ def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
     return env
 
 
+# Drivers a repository's config can name (a planted filter runs on `git add` and on checkout);
+# -c cannot switch off a name it does not know, so batty reads the names and blanks each one.
+DRIVERS_RE = r"^(filter|diff|merge)\..+\.(clean|smudge|process|textconv|command|driver|required)$"
+_drivers: dict[str, tuple[str, ...]] = {}
+
+
+def _neutral_drivers(cwd: Path) -> tuple[str, ...]:
+    key = str(cwd)
+    if key not in _drivers:
+        try:
+            proc = subprocess.run(["git", *NEUTRAL, "config", "--get-regexp", DRIVERS_RE], cwd=cwd,
+                                  capture_output=True, text=True, timeout=30, env=_env(None),
+                                  stdin=subprocess.DEVNULL)
+            names = {line.split(" ", 1)[0] for line in proc.stdout.splitlines() if line.strip()}
+        except (OSError, subprocess.TimeoutExpired):
+            names = set()
+        out: list[str] = []
+        for name in sorted(names):
+            value = "false" if name.endswith(".required") else ""
+            out += ["-c", f"{name}={value}"]
+        _drivers[key] = tuple(out)
+    return _drivers[key]
+
+
 def run(cwd: Path, *args: str, check: bool = True, timeout: float = TIMEOUT_S,
         env: Mapping[str, str] | None = None, input: str | bytes | None = None,
         text: bool = True) -> subprocess.CompletedProcess:
     """``git args`` in ``cwd``; GitError (with git's own message) when it fails and ``check``."""
-    argv = ["git", *NEUTRAL, *args]
+    argv = ["git", *NEUTRAL, *_neutral_drivers(cwd), *args]
     try:
         proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=text, timeout=timeout,
                               env=_env(env), input=input, stdin=None if input is not None else subprocess.DEVNULL)

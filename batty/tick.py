@@ -23,17 +23,11 @@ STEPS = ("reconcile", "doctor", "verify", "merge", "dispatch")
 
 
 def _step(name: str) -> Callable[[State], Any]:
-    if name == "reconcile":
-        from batty.reconcile import run
-    elif name == "doctor":
-        from batty.doctor import run  # type: ignore[no-redef]
-    elif name == "verify":
-        from batty.verify import run  # type: ignore[no-redef]
-    elif name == "merge":
-        from batty.merge import run  # type: ignore[no-redef]
-    else:
-        from batty.dispatch import run  # type: ignore[no-redef]
-    return run
+    import importlib
+
+    module = importlib.import_module(f"batty.{name}")
+    step: Callable[[State], Any] = module.run
+    return step
 
 
 def tick(app: App) -> int:

@@ -120,7 +120,8 @@ def verify_one(st: State, p: Packet) -> bool:
     _phase(st, p, "collect", "pass", f"{len(chs)} paths changed")
     record["phases"]["collect"] = "pass"
 
-    if p.kind == "epic" and (seat := cfg.seat(p.assignee or "")) is not None and seat.role == "planner":
+    planner = cfg.seat(p.assignee or "")
+    if p.kind == "epic" and planner is not None and planner.role == "planner":
         return _plan(st, p, chs, head, record, fail, evidence_dir, started)
 
     # 2. fence: protected paths, the scope, links and submodules

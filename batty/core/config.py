@@ -120,7 +120,7 @@ def _section(cls: type, data: Any, name: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigProblem((name,), f"{name} must be a mapping", f"{name}: {{...}}")
     defaults = cls()
-    fields = cls.__dataclass_fields__
+    fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:

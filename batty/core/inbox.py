@@ -83,7 +83,8 @@ def count_of(record: Mapping[str, Any]) -> int:
 
 def order(records: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(actionable newest first, closed most recently closed first)."""
-    actionable, closed = [], []
+    actionable: list[dict[str, Any]] = []
+    closed: list[dict[str, Any]] = []
     for r in records:
         (actionable if state_of(r) == OPEN else closed).append(dict(r))
     actionable.sort(key=lambda r: (str(r.get("at") or ""), number(r.get("id"))), reverse=True)

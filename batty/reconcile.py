@@ -72,8 +72,33 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
             st.app.say(f"{p.id}: its verified branch is in {cfg.base} already: done")
             if not dry_run:
                 st.transition(p, Status.DONE, Actor.RECONCILE, f"{branch_of(p.id)} is in {cfg.base}")
+    finished_worktrees(st, dry_run=dry_run)
     with locks.hold(st.paths.state, "board", cmd=st.app.cmd):
         lost_events(st, dry_run=dry_run)
+
+
+def finished_worktrees(st: State, *, dry_run: bool = False) -> None:
+    """A done or archived task keeps no worktree, and a done one no branch (merge removes them;
+    a crash in between, or a person's move, can leave them)."""
+    from batty import runner
+    from batty.store import worktrees
+
+    for p in st.packets:
+        if p.status not in (Status.DONE, Status.ARCHIVED):
+            continue
+        wt = st.paths.worktree(p.id)
+        branch = git.rev(st.paths.root, f"refs/heads/{branch_of(p.id)}")
+        if not wt.exists() and not (branch and p.status is Status.DONE):
+            continue
+        if p.attempt and runner.run_state(st.paths.run_dir(p.id, p.attempt)) == "running":
+            runner.stop(st.paths.run_dir(p.id, p.attempt))
+        st.app.say(f"{p.id} is {p.status.value}: its worktree goes")
+        if dry_run:
+            continue
+        # an archived task's branch is kept: a person may want the work back
+        worktrees.remove(st.paths, p.id, branch=p.status is Status.DONE)
+        st.events.emit(Kind.RECONCILE_WORKTREE, task=p.id, action="removed", path=st.paths.rel(wt),
+                       branch=p.status is Status.DONE)
 
 
 def finish_landing(st: State, *, dry_run: bool = False) -> None:

@@ -166,3 +166,17 @@ def test_a_planted_git_filter_never_runs_in_batty_git(proj: Project, tmp_path: P
     assert not pwned.exists()
     proj.ok("merge")
     assert not pwned.exists()
+
+
+def test_reconcile_removes_the_worktree_of_a_finished_task(proj: Project) -> None:
+    tid = proj.task("Edit", "succeed")
+    run_to_verdict(proj, tid)
+    proj.ok("task", "move", tid, "done", "--why", "landed by hand")
+    assert proj.paths.worktree(tid).exists()
+    proj.ok("reconcile")
+    assert not proj.paths.worktree(tid).exists()
+    assert git(proj.root, "branch", "--list", f"batty/{tid}") == ""
+    (ev,) = proj.events("reconcile.worktree", tid)
+    assert ev["data"]["action"] == "removed"
+    proj.ok("reconcile")
+    assert len(proj.events("reconcile.worktree", tid)) == 1

@@ -71,6 +71,7 @@ def run(st: State, *, dry_run: bool = False) -> list[planning.Assign]:
 
     app = st.app
     with locks.hold(app.paths.state, "dispatch", cmd=app.cmd, wait_s=st.step_wait):
+        st.reload()  # plan from what is on disk now, under the lock
         cfg = st.config
         _check_binaries(st)
         paused = disk_pause(st)

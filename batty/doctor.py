@@ -87,6 +87,7 @@ def doctor(app: App, *, check: bool = False, accept: bool = False) -> Report:
 def run(st: State, *, check: bool = False, accept: bool = False) -> Report:
     """The doctor step on a shared State (tick commits once at the end), under the doctor lock."""
     with locks.hold(st.paths.state, LOCK, cmd=st.app.cmd, wait_s=getattr(st, "step_wait", None)):
+        st.reload()  # plan from what is on disk now, under the lock
         doc = Doctor(st, check=check)
         if accept:
             from batty import tamper

@@ -55,6 +55,7 @@ def run(st: State, task_id: str | None = None, *, dry_run: bool = False) -> list
     """The merge step on a shared State (tick commits once at the end)."""
     try:
         with locks.hold(st.paths.state, "merge", cmd=st.app.cmd, wait_s=st.step_wait):
+            st.reload()  # plan from what is on disk now, under the lock
             return _merge(st, task_id, dry_run)
     except Busy:
         skip(st, task_id or "-", SkipReason.LOCKED, "another merge holds the merge lock")

@@ -44,6 +44,7 @@ class State:
         self.notes: list[str] = []
         self._packets: store.Packets | None = None
         self._touched: set[str] = set()
+        self._warned: set[str] = set()
         # How long a step waits for its own lock: None = the default; tick passes 0 (a busy
         # step is skipped, the next tick takes it)
         self.step_wait: float | None = None
@@ -64,6 +65,8 @@ class State:
         return self._packets
 
     def reload(self) -> store.Packets:
+        """Read the packets again: a step that just took its lock must not plan from what an
+        earlier step (or another process, before the lock) saw."""
         self._packets = None
         return self.packets
 
@@ -73,8 +76,9 @@ class State:
         seen = set((atomic.read_json(seen_path) or {}).get("seen", []))
         now = {str(p) for p in packets.problems}
         for problem in packets.problems:
-            if not self.app.quiet:
+            if not self.app.quiet and str(problem) not in self._warned:
                 self.app.warn(str(problem))
+                self._warned.add(str(problem))
             if str(problem) not in seen:
                 self.events.emit(Kind.PACKET_INVALID, task=_stem(problem.file), file=problem.file,
                                  line=problem.line, error=problem.what)

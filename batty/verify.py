@@ -48,6 +48,7 @@ def run(st: State, task_id: str | None = None, *, dry_run: bool = False) -> list
     """The verify step on a shared State (tick commits once at the end)."""
     app = st.app
     with locks.hold(st.paths.state, "verify", cmd=app.cmd, wait_s=st.step_wait):
+        st.reload()  # plan from what is on disk now, under the lock
         todo = pending(st)
         if task_id:
             todo = [p for p in todo if p.id == task_id]

@@ -100,3 +100,16 @@ def test_next_id_counts_broken_packets_too(tmp_path: Path) -> None:
     paths.packet("T-1").write_text("id: T-1\ntitle: x\n")
     paths.packet("T-7").write_text("garbage: [\n")
     assert store.next_id(paths) == "T-8"
+
+
+def test_a_racy_cache_entry_is_never_served(tmp_path: Path) -> None:
+    """Two writes inside one timestamp tick, same size, a reused inode: the stat key alone
+    cannot tell them apart, so a file changed in the last moments is always read again."""
+    paths = _repo(tmp_path)
+    f = paths.packet("T-1")
+    f.write_text("id: T-1\ntitle: aaaa\n")
+    st = f.stat()
+    assert store.load_all(paths).require("T-1").title == "aaaa"
+    f.write_text("id: T-1\ntitle: bbbb\n")  # the same size, in place: the same inode
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the same mtime, as a coarse clock gives
+    assert store.load_all(paths).require("T-1").title == "bbbb"

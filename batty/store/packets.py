@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from io import StringIO
@@ -22,6 +23,7 @@ from batty.paths import ID_RE, ID_VALID, Paths, check_id
 from batty.store import atomic
 
 CACHE_VERSION = 3
+RACY_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,9 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True) -> P
     cache = _read_cache(paths) if use_cache and not strict else {}
     fresh: dict[str, Any] = {}
     dirty = False
+    # "Racy" entries (git's word): a file written within the timestamp granularity of when we
+    # look may change again with the same stat, so it is never served from the cache.
+    racy_after = time.time_ns() - RACY_NS
     for entry in scan:
         name = entry.name
         if not name.endswith(".yaml") or name.startswith("."):
@@ -131,7 +136,7 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True) -> P
             continue
         key = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
         hit = cache.get(name)
-        if hit is not None and hit[0] == key:
+        if hit is not None and hit[0] == key and st.st_mtime_ns < racy_after and st.st_ctime_ns < racy_after:
             result = hit[1]
         else:
             rel = f"board/tasks/{name}"

@@ -90,8 +90,12 @@ def test_colliding_ids_are_renumbered_on_the_side_that_syncs_second(
     tb2 = b.task("b's follow-up", "succeed", depends=tb)
     assert ta == tb == "T-1" and tb2 == "T-2"
     a.ok("sync")
+    pushed = remote_main(remote)
     res = b.ok("sync")
     assert "renumbered" in res.err
+    assert git(b.root, "rev-list", "--count", f"{pushed}..main") == "1"  # one board commit
+    assert git(b.root, "rev-parse", "main^") == pushed
+    assert any(e["data"].get("renumbered_from") == "T-1" for e in b.events("reconcile.state", "T-3"))
     for p in (b, a):
         if p is a:
             p.ok("sync")
@@ -120,8 +124,10 @@ def test_a_lost_claim_stops_the_agent_and_takes_the_remote_board(
         run = runner.read_run(b.paths.run_dir(t, 1)) or {}
         pids = [(run.get("pid"), run.get("pid_started")), (run.get("agent_pid"), run.get("agent_pid_started"))]
         assert any(runner.alive(pid, started) for pid, started in pids)
+        pushed = remote_main(remote)
         res = b.ok("sync")
         assert "claim lost" in res.err
+        assert int(git(b.root, "rev-list", "--count", f"{pushed}..main")) <= 1
         # B's agent is gone, and so is everything else of B's claim
         assert not any(runner.alive(pid, started) for pid, started in pids if pid)
         assert not b.paths.worktree(t).exists()

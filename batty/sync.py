@@ -36,7 +36,10 @@ if TYPE_CHECKING:
 MAX_ROUNDS = 5
 NET_TIMEOUT_S = 60
 TASKS = "board/tasks/"
-REJECTED = re.compile(r"\[rejected\]|\[remote rejected\]|non-fast-forward|fetch first|stale info")
+# The remote moved since we fetched: another round. A remote that refuses for another reason
+# (a protected branch, a hook) is an error, not a reason to try again.
+MOVED = re.compile(r"non-fast-forward|fetch first|stale info|failed to update ref|cannot lock ref"
+                   r"|incorrect old value")
 
 
 class SyncRefused(BattyError):
@@ -131,9 +134,9 @@ def sync(app: App, *, remote: str = "origin", dry_run: bool = False) -> Result:
                 result.renumbered.update(p.renumber)
             if p.case != "push":
                 _take_board(st)
-                if result.rounds == 1:
-                    st.finish(force=True)
-                    _squash_own(st, base, p.remote, since=before)
+                # a later round replays this round's commit again: still one on the remote's
+                st.finish(force=True)
+                _squash_own(st, base, p.remote, since=before)
             local = git.rev(root, f"refs/heads/{base}")
             if local is None or local == p.remote:
                 return result
@@ -172,7 +175,7 @@ def push(root: Path, remote: str, base: str, sha: str) -> bool:
     if proc.returncode == 0:
         git.run(root, "update-ref", f"refs/remotes/{remote}/{base}", sha, check=False)
         return True
-    if REJECTED.search(proc.stdout + proc.stderr):
+    if MOVED.search(proc.stdout + proc.stderr):
         return False
     raise GitError(f"git push to {remote} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
 

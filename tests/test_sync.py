@@ -193,3 +193,38 @@ def test_code_that_fails_on_the_remote_base_is_refused(machines: tuple[Project, 
     assert git(a.root, "merge-base", "--is-ancestor", local, "main", check=False) == ""
     assert git(a.root, "show", "main:src/broken.py")  # this clone's work is kept
     assert a.events("escalation.raised")
+
+
+def test_a_push_that_loses_the_race_is_replayed_and_pushed_again(
+        machines: tuple[Project, Project, Path]) -> None:
+    """Another machine pushes between our fetch and our push: the remote rejects ours, sync
+    fetches again, replays, and pushes; both tasks are on the remote."""
+    a, b, remote = machines
+    b.ok("sync")
+    a.task("from a", "succeed")
+    git(a.root, "push", "-q", "origin", "main:refs/heads/side")  # A's commit, not yet on main
+    marker = remote / "moved-once"
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\ncat >/dev/null\n"
+                    f"if [ ! -e '{marker}' ]; then touch '{marker}'; env -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY"
+                    " -u GIT_ALTERNATE_OBJECT_DIRECTORIES git update-ref refs/heads/main refs/heads/side; fi\n")
+    hook.chmod(0o755)
+    b.task("from b", "succeed")
+    res = b.ok("sync")
+    assert marker.exists() and "moved while pushing" in res.err
+    assert b.base() == remote_main(remote)
+    assert git(remote, "rev-list", "--count", "side..main") == "1"  # one board commit on A's
+    b.ok("sync")
+    got = titles(b)
+    assert got["from a"]["id"] == "T-1" and got["from b"]["id"] == "T-2" and clean_board(b)
+
+
+def test_a_remote_that_refuses_is_an_error_not_a_retry(machines: tuple[Project, Project, Path]) -> None:
+    a, b, remote = machines
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\ncat >/dev/null\necho 'main is protected' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    a.task("from a", "succeed")
+    res = a.batty("sync")
+    assert res.code == 1 and res.err.strip().splitlines()[-1].startswith("batty: git push")
+    assert "moved while pushing" not in res.err

@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 def relaunch_needed(st: State) -> dict[str, int]:
     """In-progress tasks whose next attempt must start: task -> attempt number."""
     out: dict[str, int] = {}
+    from batty.state import is_local
+
     for p in st.packets:
-        if p.status is not Status.IN_PROGRESS:
+        if p.status is not Status.IN_PROGRESS or not is_local(p):
             continue
         if p.attempt == 0:
             out[p.id] = 1
@@ -78,7 +80,10 @@ def run(st: State, *, dry_run: bool = False) -> list[planning.Assign]:
         if paused:
             app.warn(f"dispatch paused: {paused}")
         queue = ready_queue(st.packets, board_order(st.paths))
-        the_plan = planning.plan(cfg, st.packets.by_id, queue, relaunch_needed(st), paused=paused)
+        from batty.state import is_local
+
+        mine = {tid: p for tid, p in st.packets.by_id.items() if is_local(p)}
+        the_plan = planning.plan(cfg, mine, queue, relaunch_needed(st), paused=paused)
         if dry_run:
             for x in the_plan.preempt:
                 click_echo(f"would preempt {x.task} on {x.seat} for {x.for_task}")
@@ -139,7 +144,10 @@ def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:
     from batty.store import atomic
 
     atomic.write_text(prompt_file, text)
-    changes: dict[str, Any] = {"assignee": seat.name, "attempt": a.attempt, "branch": branch_of(p.id)}
+    from batty.store.events import host
+
+    changes: dict[str, Any] = {"assignee": seat.name, "attempt": a.attempt, "branch": branch_of(p.id),
+                               "host": host()}
     if p.preempted:
         changes["preempted"] = None
     if a.claim:

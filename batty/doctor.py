@@ -340,13 +340,60 @@ def worktree_stage(doc: Doctor) -> list[Finding]:
                 continue
             out.append(Finding(A.WORKTREE_REPAIR, f"{where}; switched back", task=name,
                                fix=partial(_switch, doc, name)))
+    from batty.state import is_local
+
     for p in packets:
+        if not is_local(p):
+            continue
         wt = doc.paths.worktree(p.id)
         if p.status is Status.IN_PROGRESS and not wt.exists() and _branch_exists(doc, p.id):
             out.append(Finding(A.WORKTREE_REPAIR, f"{doc.paths.rel(wt)} is gone; re-added from "
                                f"{branch_of(p.id)}", task=p.id, attempt=p.attempt, seat=p.assignee,
                                fix=partial(_ensure, doc, p.id)))
+        elif p.status in active and not _branch_exists(doc, p.id):
+            # scenario tests/scenarios/test_branch_deleted.py: left alone, a reviewed task waits
+            # for ever (merge: no-branch) and verify commits the worktree as a new root commit
+            tip = _lost_tip(doc, p)
+            if tip is not None:
+                out.append(Finding(A.WORKTREE_REPAIR, f"{branch_of(p.id)} is gone; restored at "
+                                   f"{tip[0][:12]} ({tip[1]})", task=p.id, attempt=p.attempt,
+                                   seat=p.assignee, fix=partial(_restore_branch, doc, p.id, tip[0])))
     return out
+
+
+def _lost_tip(doc: Doctor, p: Packet) -> tuple[str, str] | None:
+    """Where a task's deleted branch was: the last commit its worktree's HEAD log names (the
+    worktree still points at the branch by name), else, for a reviewed task, its verified commit.
+    None when neither is a commit git still has (an in-progress task is then requeued as lost)."""
+    found: list[tuple[str, str]] = []
+    dotgit = doc.paths.worktree(p.id) / ".git"
+    try:
+        text = dotgit.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    if text.startswith("gitdir:"):
+        gitdir = Path(text[len("gitdir:"):].strip())
+        try:
+            last = (gitdir / "logs" / "HEAD").read_text(encoding="utf-8").splitlines()[-1]
+            found.append((last.split(" ")[1], "its worktree's HEAD log"))
+        except (OSError, UnicodeDecodeError, IndexError):
+            pass
+    sha = (p.verification or {}).get("sha")
+    if p.status is Status.REVIEW and sha:
+        found.append((str(sha), "its verified commit"))
+    for sha, where in found:
+        if git.run(doc.root, "cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0:
+            return sha, where
+    return None
+
+
+def _restore_branch(doc: Doctor, task_id: str, sha: str) -> dict[str, Any]:
+    branch = branch_of(task_id)
+    if not git.update_ref(doc.root, f"refs/heads/{branch}", sha, None, "batty doctor: restore branch"):
+        raise BattyError(f"{branch} reappeared meanwhile")
+    doc.st.events.emit(Kind.RECONCILE_WORKTREE, task=task_id, action="branch-restore", branch=branch,
+                       sha=sha)
+    return {"branch": branch, "sha": sha}
 
 
 def _real(path: Path) -> str:
@@ -483,9 +530,11 @@ def _orphan(doc: Doctor, branch: str, tid: str) -> dict[str, Any]:
 def attempt_stage(doc: Doctor) -> list[Finding]:
     out = []
     cfg = doc.cfg
+    from batty.state import is_local
+
     for p in sorted(doc.st.packets, key=lambda p: (p.priority, p.id)):
-        if p.status is not Status.IN_PROGRESS:
-            continue
+        if p.status is not Status.IN_PROGRESS or not is_local(p):
+            continue  # another machine's claim is that machine's doctor's
         view = observe(doc, p)
         verdict = health.judge(view, cfg.health, cfg.gates.max_attempts)
         if verdict is None:

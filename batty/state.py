@@ -266,6 +266,16 @@ class State:
         return commit_board(self.paths.root, base, self.notes, valid=self.valid_board_paths())
 
 
+def is_local(p: Packet) -> bool:
+    """True when this machine holds the task's claim (or nobody does): another machine's
+    in-progress task is neither relaunched, healed nor counted on this machine's seats."""
+    if not p.host:
+        return True
+    from batty.store.events import host
+
+    return p.host == host()
+
+
 def _stem(file: str) -> str | None:
     name = file.rsplit("/", 1)[-1]
     stem = name[:-5] if name.endswith(".yaml") else name

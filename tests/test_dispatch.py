@@ -242,3 +242,22 @@ def test_the_tmux_runner_gives_each_seat_a_window(proj: Project) -> None:
     assert "GIT_AUTHOR_NAME" not in env  # the server started with a clean environment
     runner.stop(proj.paths.run_dir(tid, 1))
     subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_another_machines_claim_is_left_to_that_machine(proj: Project) -> None:
+    """SPEC 10: a packet in progress on another host (it came in by sync) is not relaunched,
+    healed or requeued here, and does not hold this machine's seat."""
+    theirs = proj.task("Theirs", "succeed")
+    path = proj.paths.packet(theirs)
+    path.write_text(path.read_text().replace("status: todo", "status: in-progress")
+                    + "assignee: eng-1\nattempt: 1\nhost: another-machine\n")
+    git(proj.root, "commit", "-qam", "their claim, as sync brings it")
+    mine = proj.task("Mine", "succeed")
+    for _ in range(3):
+        assert proj.batty("tick").code in (0, 75)
+    p = proj.packet(theirs)
+    assert (p["status"], p["attempt"], p["host"]) == ("in-progress", 1, "another-machine")
+    assert proj.events("agent.started", theirs) == [] and proj.events("doctor.action", theirs) == []
+    assert not proj.paths.run_dir(theirs, 1).exists()
+    assert proj.packet(mine)["assignee"] == "eng-1"  # this machine's eng-1 was free
+    assert proj.packet(mine)["host"]

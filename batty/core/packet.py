@@ -21,7 +21,8 @@ KINDS = ("task", "epic")
 HUMAN_KEYS = ("id", "title", "status", "priority", "depends_on", "kind", "parent", "complexity",
               "seat", "scope", "test", "description", "script")
 BATTY_KEYS = ("assignee", "branch", "attempt", "created", "updated", "verification", "merge",
-              "escalations", "feedback", "handoff", "respawns", "approved", "preempted", "attempts_from")
+              "escalations", "feedback", "handoff", "respawns", "approved", "preempted", "attempts_from",
+              "host")
 KEYS = HUMAN_KEYS + BATTY_KEYS
 
 
@@ -62,6 +63,7 @@ class Packet:
     approved: bool = False
     preempted: bool = False
     attempts_from: int = 0
+    host: str | None = None   # the machine that claimed it (SPEC 10: each machine runs its own)
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -225,6 +227,7 @@ def validate(data: Any, *, file_id: str | None = None) -> Packet:
         approved=bool(data.get("approved") or False),
         preempted=bool(data.get("preempted") or False),
         attempts_from=_int(data, "attempts_from", 0, None, 0) or 0,
+        host=_str(data, "host", one_line=True, max_len=255),
     )
 
 

@@ -13,6 +13,7 @@ so one run's wrappers do not slow the next.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from benchmarks._sandbox import (  # noqa: E402
     timed,
     wait_exited,
 )
+from benchmarks._trace import traced  # noqa: E402
 
 RUNS = 5
 N = 100
@@ -87,8 +89,21 @@ def _cleanup(root: Path) -> None:
     shutil.rmtree(root)
 
 
+def breakdown(template: Path, work: Path, n: int) -> tuple[dict, dict]:
+    """One dispatch with its git calls timed, and one without starting any wrapper or agent."""
+    out = []
+    for no_agents in (False, True):
+        root = copy_repo(template, work / "traced")
+        out.append(traced(root, work / "trace.json", "dispatch", no_agents=no_agents))
+        if not no_agents:
+            wait_exited(root, [f"T-{i}" for i in range(1, n + 1)])
+        _cleanup(root)
+    return out[0], out[1]
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else N
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:
         work = Path(tmp)
         template = work / "template"
@@ -100,21 +115,37 @@ def main() -> None:
             t, after = one_dispatch(template, work, n)
             ours.append(t)
             settle.append(after)
+        full, bare = breakdown(template, work, n)
     d, f = median_of(ours), median_of(floors)
+    add = full["by_git"].get("worktree add", {"calls": 0, "s": 0.0})
+    other_git = full["git_s"] - add["s"]
     md = f"""## dispatch at width (issue 3)
 
 {n} ready tasks, {n} seats, a no-op agent (`agents: {{noop: {{argv: [true], prompt: file}}}}`); one
 `batty dispatch` as a new process on a fresh copy of the repository each run, median of {RUNS}.
 The floor is {n} `git worktree add -b batty/T-i .batty/worktrees/T-i main` in a bash loop on a
-copy of the same repository, median of {RUNS}, interleaved with batty's runs, this machine, this run.
+copy of the same repository, median of {RUNS}, interleaved with batty's runs, this machine
+({os.cpu_count()} cores, load average {load:.1f} at the start), this run.
 
 | what | median | floor | ratio | target | |
 | --- | ---: | ---: | ---: | ---: | --- |
 | `batty dispatch`, {n} tasks to {n} seats | {d:.2f} s | {f:.2f} s | {ratio(d, f)} | ≤ {TARGET}× | {met(d <= TARGET * f)} |
 
-Per task: {d / n * 1000:.0f} ms for batty, {f / n * 1000:.0f} ms for the floor. After `dispatch` returned, its
-{n} detached wrappers took a further {median_of(settle):.2f} s (median) to start their agents and
-record the exits; that time is not in the figure.
+Per task: {d / n * 1000:.0f} ms for batty, {f / n * 1000:.0f} ms for the floor. Where the time goes, from one
+more dispatch with batty's git calls timed (one run, so only a guide):
+
+| part | time | |
+| --- | ---: | --- |
+| the whole `batty dispatch` (traced) | {full["total_s"]:.2f} s | |
+| its {add["calls"]} `git worktree add` | {add["s"]:.2f} s | the floor's own work, done while {n} wrappers start beside it |
+| its {full["git_calls"] - add["calls"]} other git calls (`worktree prune`, `rev-parse`, the board commit) | {other_git:.2f} s | |
+| the rest: Python (packet round-trip writes, events, prompts, fsyncs) and waiting for the CPU | {full["total_s"] - full["git_s"]:.2f} s | |
+| the same dispatch with no wrapper or agent started | {bare["total_s"]:.2f} s | {bare["git_s"]:.2f} s of it in git |
+
+Each attempt's wrapper (`python -m batty.runner.wrap`, detached) is a Python process of its own;
+{n} of them start during the dispatch and share the machine's {os.cpu_count()} cores with it. After `dispatch`
+returned, the wrappers took a further {median_of(settle):.2f} s (median) to record every agent's exit; that
+time is not in the figure.
 """
     write_section("dispatch", md)
 

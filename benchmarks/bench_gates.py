@@ -10,6 +10,8 @@ batty and the floor act on the same state.
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._report import write_section  # noqa: E402
 from benchmarks._sandbox import (  # noqa: E402
+    BATTY,
     batty,
     copy_repo,
     env,
@@ -32,6 +35,7 @@ from benchmarks._sandbox import (  # noqa: E402
     timed,
     wait_exited,
 )
+from benchmarks._trace import traced  # noqa: E402
 
 RUNS = 5
 BATCH = 16
@@ -92,11 +96,11 @@ def status(root: Path, task: str) -> str:
     return yaml.safe_load((root / "board" / "tasks" / f"{task}.yaml").read_text())["status"]
 
 
-def per_task(work: Path) -> tuple[float, float, float, float]:
+def per_task(work: Path) -> dict[str, float]:
     template = work / "one"
     build(template, 1, test="true")
-    ours, verify_t, merge_t, floors = [], [], [], []
-    for i in range(RUNS + 1):  # the first of each is a warm-up
+    rows: dict[str, list[float]] = {"both": [], "verify": [], "merge": [], "floor": [], "help": []}
+    for i in range(RUNS + 1):  # interleaved, so that both see the same load; round 0 warms up
         root = copy_repo(template, work / "floor")
         f = timed(subprocess.run, ["bash", "-c", FLOOR_SH, "floor", "true"], cwd=root, check=True,
                   capture_output=True, env=env())
@@ -106,12 +110,17 @@ def per_task(work: Path) -> tuple[float, float, float, float]:
         assert status(root, "T-1") == "review", batty(root, "log", "--task", "T-1").stdout[-2000:]
         m = timed(batty, root, "merge")
         assert status(root, "T-1") == "done", batty(root, "log", "--task", "T-1").stdout[-2000:]
+        h = timed(subprocess.run, [*BATTY, "--help"], check=True, capture_output=True, env=env())
         if i:
-            floors.append(f)
-            verify_t.append(v)
-            merge_t.append(m)
-            ours.append(v + m)
-    return median_of(ours), median_of(verify_t), median_of(merge_t), median_of(floors)
+            for key, t in (("both", v + m), ("verify", v), ("merge", m), ("floor", f), ("help", h)):
+                rows[key].append(t)
+    out = {key: median_of(ts) for key, ts in rows.items()}
+    root = copy_repo(template, work / "traced")
+    for cmd in ("verify", "merge"):
+        trace = traced(root, work / "trace.json", cmd)
+        out[f"{cmd}_git_calls"], out[f"{cmd}_git_s"] = trace["git_calls"], trace["git_s"]
+        out[f"{cmd}_traced_s"] = trace["total_s"]
+    return out
 
 
 def batch_queue(work: Path) -> dict[int, tuple[float, int]]:
@@ -137,27 +146,37 @@ def batch_queue(work: Path) -> dict[int, tuple[float, int]]:
 
 
 def main() -> None:
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-gates-") as tmp:
         work = Path(tmp)
-        both, v, m, floor = per_task(work)
+        one = per_task(work)
         batch = batch_queue(work)
     (t1, runs1), (tb, runsb) = batch[1], batch[BATCH]
+    both, floor = one["both"], one["floor"]
+    floor_git = len(re.findall(r"(?:^|[\s($])git ", FLOOR_SH))
     md = f"""## the gates: the supervisor's cost per task (issue 4)
 
 One finished task (its agent left one new file uncommitted), test command `true`:
 `batty verify` then `batty merge`, each a new process, on a fresh copy of the repository each
 run, median of {RUNS}. The floor is the same git work scripted in bash on a copy of the same
-repository, median of {RUNS}, interleaved with batty's runs, this machine, this run: commit the
-leftovers, merge-base and `diff --raw` base..branch, a scratch `git worktree add --detach`,
-checkout of the trusted files (tests/) from the base, `true`, worktree remove; then a scratch
-worktree of the base, `rebase --onto`, `true`, `merge --ff-only` of the base, remove the scratch
-and the task's worktree and branch.
+repository, median of {RUNS}, interleaved with batty's runs, this machine ({os.cpu_count()} cores, load
+average {load:.1f} at the start), this run: commit the leftovers, merge-base and `diff --raw`
+base..branch, a scratch `git worktree add --detach`, checkout of the trusted files (tests/) from
+the base, `true`, worktree remove; then a scratch worktree of the base, `rebase --onto`, `true`,
+`merge --ff-only` of the base, remove the scratch and the task's worktree and branch.
 
 | what | median | floor | ratio | target | |
 | --- | ---: | ---: | ---: | ---: | --- |
 | `batty verify` + `batty merge`, one task | {both * 1000:.0f} ms | {floor * 1000:.0f} ms | {ratio(both, floor)} | ≤ {TARGET}× | {met(both <= TARGET * floor)} |
-| of which `batty verify` | {v * 1000:.0f} ms | | | | |
-| of which `batty merge` | {m * 1000:.0f} ms | | | | |
+| of which `batty verify` | {one["verify"] * 1000:.0f} ms | | | | |
+| of which `batty merge` | {one["merge"] * 1000:.0f} ms | | | | |
+
+Where the time goes, from one more run of each with batty's git calls timed: `verify` ran
+{one["verify_git_calls"]:.0f} git commands ({one["verify_git_s"] * 1000:.0f} ms of {one["verify_traced_s"] * 1000:.0f} ms), `merge` {one["merge_git_calls"]:.0f}
+({one["merge_git_s"] * 1000:.0f} ms of {one["merge_traced_s"] * 1000:.0f} ms); the floor runs {floor_git}. A batty process that does nothing,
+`batty --help`, takes {one["help"] * 1000:.0f} ms here (median, same rounds): two of them are {2 * one["help"] / floor:.1f}× the floor
+before any work. The rest is Python: imports (click, ruamel.yaml for the packet round-trip,
+filelock), config and packets, events and evidence with their fsyncs, the board commit.
 
 The batch queue: {BATCH} verified green tasks, one `batty merge` (a new process) on a fresh copy
 each run, median of {RUNS}; test runs counted by a test command that appends a line to a file.
@@ -168,8 +187,8 @@ each run, median of {RUNS}; test runs counted by a test command that appends a l
 | {BATCH} | {runsb} | {tb:.2f} s | {tb / BATCH * 1000:.0f} ms |
 
 With `batch: {BATCH}`, {BATCH} green tasks cost {runsb} test run{'s' if runsb != 1 else ''} instead of {runs1}, and
-{ratio(tb, t1)} the wall time of one at a time (a `true` test; with a real suite the saving is
-{runs1 - runsb} suite runs).
+{ratio(tb, t1)} the wall time of one at a time (with a `true` test; with a real suite the saving
+is {runs1 - runsb} suite runs).
 """
     write_section("gates", md)
 

@@ -103,6 +103,10 @@ def verify_one(st: State, p: Packet) -> bool:
     if not wt.exists() or git.head_branch(wt) != branch:
         return fail("collect", "no-branch" if not wt.exists() else "wrong-branch",
                     f"the worktree is not on {branch}")
+    if git.rev(wt, "HEAD") is None:
+        # a deleted branch: committing now would make a root commit of the whole worktree
+        # (tests/scenarios/test_branch_deleted.py; doctor restores the branch before this)
+        return fail("collect", "no-branch", f"{branch} has no commit (the branch was deleted)")
     dirty = git.out(wt, "status", "--porcelain", "--untracked-files=all")
     if dirty:
         git.run(wt, "add", "-A")

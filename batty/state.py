@@ -166,7 +166,8 @@ class State:
                     report.problems.append(InvalidInput(what, file="board/BOARD.md", line=line, valid=valid))
                 return report  # a garbled board is left as it is until a person mends it
             try:
-                base = boardmod.parse(base_path.read_text(encoding="utf-8"))
+                base_text = base_path.read_text(encoding="utf-8")
+                base = current if base_text == current_text else boardmod.parse(base_text)
             except (OSError, UnicodeDecodeError):
                 base = current
             packets = self.packets
@@ -309,4 +310,10 @@ def board_order(paths: Any) -> dict[str, int]:
 
 
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=str, ensure_ascii=False)
+    """--json output: indented for a person at a terminal, compact (and fast: the C encoder)
+    for a script."""
+    import sys
+
+    if sys.stdout.isatty():
+        return json.dumps(obj, indent=2, default=str, ensure_ascii=False)
+    return json.dumps(obj, default=str, ensure_ascii=False, separators=(",", ":"))

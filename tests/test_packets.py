@@ -79,7 +79,7 @@ def test_the_cache_sees_an_edit(tmp_path: Path) -> None:
     f = paths.packet("T-1")
     f.write_text("id: T-1\ntitle: first\n")
     assert store.load_all(paths).require("T-1").title == "first"
-    assert (paths.cache / "packets.pickle").exists()
+    assert (paths.cache / "packets.idx").exists()
     f.write_text("id: T-1\ntitle: second one\n")
     assert store.load_all(paths).require("T-1").title == "second one"
     os.unlink(f)

@@ -233,7 +233,8 @@ def validate(data: Any, *, file_id: str | None = None) -> Packet:
 
 def find_cycles(packets: Iterable[Packet]) -> list[list[str]]:
     """Every dependency cycle among ``packets`` (each as the list of ids around it)."""
-    deps = {p.id: p.depends_on for p in packets}
+    # only tasks with dependencies can be on a cycle: most have none
+    deps = {p.id: p.depends_on for p in packets if p.depends_on}
     color: dict[str, int] = {}
     cycles: list[list[str]] = []
     for start in sorted(deps):  # deterministic: the same report every run

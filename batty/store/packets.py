@@ -8,7 +8,6 @@ board of 10,000 packets loads in a few tens of milliseconds when nothing changed
 from __future__ import annotations
 
 import os
-import pickle
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from batty.errors import InvalidInput, NotFound
 from batty.paths import ID_RE, ID_VALID, Paths, check_id
 from batty.store import atomic
 
-CACHE_VERSION = 3
 RACY_NS = 2_000_000_000
 
 
@@ -85,30 +83,6 @@ def parse_file(path: Path, rel: str, *, strict: bool = False) -> Packet:
         raise InvalidInput(e.what, file=rel, line=line, valid=e.valid) from None
 
 
-def _cache_path(paths: Paths) -> Path:
-    return paths.cache / "packets.pickle"
-
-
-def _read_cache(paths: Paths) -> dict[str, Any]:
-    try:
-        with open(_cache_path(paths), "rb") as f:
-            data = pickle.load(f)
-        if isinstance(data, dict) and data.get("v") == CACHE_VERSION:
-            return data["entries"]  # type: ignore[no-any-return]
-    except (OSError, pickle.PickleError, EOFError, AttributeError, KeyError, ImportError, TypeError):
-        pass
-    return {}
-
-
-def _write_cache(paths: Paths, entries: dict[str, Any]) -> None:
-    try:
-        paths.cache.mkdir(parents=True, exist_ok=True)
-        atomic.write_bytes(_cache_path(paths), pickle.dumps({"v": CACHE_VERSION, "entries": entries},
-                                                            protocol=pickle.HIGHEST_PROTOCOL))
-    except OSError:
-        pass  # a cache is never worth failing a command for
-
-
 def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True) -> Packets:
     """Every packet under board/tasks/, with problems for the ones that do not load."""
     out = Packets()
@@ -117,9 +91,10 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True) -> P
         scan = list(os.scandir(folder))
     except FileNotFoundError:
         return out
-    cache = _read_cache(paths) if use_cache and not strict else {}
-    fresh: dict[str, Any] = {}
-    dirty = False
+    from batty.store.packet_cache import Cache
+
+    cache = Cache(paths.cache) if use_cache and not strict else None
+    names: set[str] = set()
     # "Racy" entries (git's word): a file written within the timestamp granularity of when we
     # look may change again with the same stat, so it is never served from the cache.
     racy_after = time.time_ns() - RACY_NS
@@ -135,10 +110,12 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True) -> P
         except FileNotFoundError:
             continue
         key = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
-        hit = cache.get(name)
-        if hit is not None and hit[0] == key and st.st_mtime_ns < racy_after and st.st_ctime_ns < racy_after:
-            result = hit[1]
-        else:
+        result: Any = None
+        if cache is not None and st.st_mtime_ns < racy_after and st.st_ctime_ns < racy_after:
+            result = cache.get(name, key, entry.path)  # a str: a Path per packet costs more than the read
+            if isinstance(result, tuple):
+                result = Problem(*result[1:])
+        if result is None:
             rel = f"board/tasks/{name}"
             try:
                 result = parse_file(Path(entry.path), rel, strict=strict)
@@ -146,8 +123,10 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True) -> P
                 result = Problem(e.file or rel, e.line, e.what, e.valid)
             except NotFound:
                 continue
-            dirty = True
-        fresh[name] = (key, result)
+            if cache is not None:
+                cache.put(name, key, result if isinstance(result, Packet) else
+                          (result.file, result.line, result.what, result.valid))
+        names.add(name)
         if isinstance(result, Problem):
             out.problems.append(result)
             out.invalid_ids.add(name[:-5])
@@ -157,8 +136,8 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True) -> P
                                             "file name is not a task id", ID_VALID))
                 continue
             out.by_id[result.id] = result
-    if use_cache and not strict and (dirty or len(fresh) != len(cache)):
-        _write_cache(paths, fresh)
+    if cache is not None:
+        cache.save(names)
     # Cross-packet checks: a cycle makes every task on it invalid (never dispatchable).
     for cycle in find_cycles(out.by_id.values()):
         first = cycle[0]

@@ -1,6 +1,6 @@
 """Where a batty command's time goes: ``python benchmarks/_trace.py [--no-agents] OUT.json -- ARGS``
 runs ``batty ARGS`` in this process with every git subprocess (batty.store.git.run) timed by
-subcommand, and writes the totals to OUT.json. ``--no-agents`` replaces the runner's start
+subcommand, and every os.fsync, and writes the totals to OUT.json. ``--no-agents`` replaces the runner's start
 with nothing (no wrapper, no agent), to see what the detached wrappers cost a dispatch.
 
 Used by the benchmarks for their breakdowns; never by batty.
@@ -39,6 +39,20 @@ def main(argv: list[str]) -> None:
             calls[key][1] += time.perf_counter() - t
 
     git.run = run
+    import os
+
+    syncs = [0, 0.0]
+    real_fsync = os.fsync
+
+    def fsync(fd):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        try:
+            return real_fsync(fd)
+        finally:
+            syncs[0] += 1
+            syncs[1] += time.perf_counter() - t
+
+    os.fsync = fsync
     if no_agents:
         import batty.runner
 
@@ -49,6 +63,7 @@ def main(argv: list[str]) -> None:
             "total_s": time.perf_counter() - START,
             "git_calls": sum(int(n) for n, _ in calls.values()),
             "git_s": sum(t for _, t in calls.values()),
+            "fsyncs": syncs[0], "fsync_s": syncs[1],
             "by_git": {k: {"calls": int(n), "s": t} for k, (n, t) in calls.items()}}))
 
     atexit.register(report)

@@ -119,6 +119,7 @@ def main() -> None:
     d, f = median_of(ours), median_of(floors)
     add = full["by_git"].get("worktree add", {"calls": 0, "s": 0.0})
     other_git = full["git_s"] - add["s"]
+    bare_add = bare["by_git"].get("worktree add", {"s": 0.0})["s"]
     md = f"""## dispatch at width (issue 3)
 
 {n} ready tasks, {n} seats, a no-op agent (`agents: {{noop: {{argv: [true], prompt: file}}}}`); one
@@ -139,8 +140,9 @@ more dispatch with batty's git calls timed (one run, so only a guide):
 | the whole `batty dispatch` (traced) | {full["total_s"]:.2f} s | |
 | its {add["calls"]} `git worktree add` | {add["s"]:.2f} s | the floor's own work, done while {n} wrappers start beside it |
 | its {full["git_calls"] - add["calls"]} other git calls (`worktree prune`, `rev-parse`, the board commit) | {other_git:.2f} s | |
-| the rest: Python (packet round-trip writes, events, prompts, fsyncs) and waiting for the CPU | {full["total_s"] - full["git_s"]:.2f} s | |
-| the same dispatch with no wrapper or agent started | {bare["total_s"]:.2f} s | {bare["git_s"]:.2f} s of it in git |
+| its {full["fsyncs"]} fsyncs (packets, prompts, launch files, events) | {full["fsync_s"]:.2f} s | |
+| the rest: Python (packet round-trip writes with ruamel.yaml, events, prompts) and waiting for the CPU | {full["total_s"] - full["git_s"] - full["fsync_s"]:.2f} s | |
+| the same dispatch with no wrapper or agent started | {bare["total_s"]:.2f} s | {bare["git_s"]:.2f} s of it in git ({bare_add:.2f} s in `worktree add`), {bare["fsync_s"]:.2f} s in fsync |
 
 Each attempt's wrapper (`python -m batty.runner.wrap`, detached) is a Python process of its own;
 {n} of them start during the dispatch and share the machine's {os.cpu_count()} cores with it. After `dispatch`

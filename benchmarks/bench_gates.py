@@ -120,6 +120,7 @@ def per_task(work: Path) -> dict[str, float]:
         trace = traced(root, work / "trace.json", cmd)
         out[f"{cmd}_git_calls"], out[f"{cmd}_git_s"] = trace["git_calls"], trace["git_s"]
         out[f"{cmd}_traced_s"] = trace["total_s"]
+        out[f"{cmd}_fsyncs"], out[f"{cmd}_fsync_s"] = trace["fsyncs"], trace["fsync_s"]
     return out
 
 
@@ -171,9 +172,10 @@ the base, `true`, worktree remove; then a scratch worktree of the base, `rebase 
 | of which `batty verify` | {one["verify"] * 1000:.0f} ms | | | | |
 | of which `batty merge` | {one["merge"] * 1000:.0f} ms | | | | |
 
-Where the time goes, from one more run of each with batty's git calls timed: `verify` ran
-{one["verify_git_calls"]:.0f} git commands ({one["verify_git_s"] * 1000:.0f} ms of {one["verify_traced_s"] * 1000:.0f} ms), `merge` {one["merge_git_calls"]:.0f}
-({one["merge_git_s"] * 1000:.0f} ms of {one["merge_traced_s"] * 1000:.0f} ms); the floor runs {floor_git}. A batty process that does nothing,
+Where the time goes, from one more run of each with batty's git calls and fsyncs timed:
+`verify` ran {one["verify_git_calls"]:.0f} git commands ({one["verify_git_s"] * 1000:.0f} ms of its {one["verify_traced_s"] * 1000:.0f} ms) and {one["verify_fsyncs"]:.0f} fsyncs
+({one["verify_fsync_s"] * 1000:.0f} ms); `merge` {one["merge_git_calls"]:.0f} git commands ({one["merge_git_s"] * 1000:.0f} ms of {one["merge_traced_s"] * 1000:.0f} ms) and {one["merge_fsyncs"]:.0f} fsyncs
+({one["merge_fsync_s"] * 1000:.0f} ms); the floor runs {floor_git} git commands and no fsync. A batty process that does nothing,
 `batty --help`, takes {one["help"] * 1000:.0f} ms here (median, same rounds): two of them are {2 * one["help"] / floor:.1f}× the floor
 before any work. The rest is Python: imports (click, ruamel.yaml for the packet round-trip,
 filelock), config and packets, events and evidence with their fsyncs, the board commit.

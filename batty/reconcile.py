@@ -67,7 +67,10 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
         if p.status not in (Status.IN_PROGRESS, Status.REVIEW) or base_sha is None:
             continue
         head = git.rev(root, f"refs/heads/{branch_of(p.id)}")
-        verified = (p.verification or {}).get("sha")
+        v = p.verification or {}
+        # only a pass counts: an attempt that changed nothing (no-change) leaves its branch at an
+        # old base commit, which is "in the base" too (tests/scenarios/test_narration_only.py)
+        verified = v.get("sha") if v.get("result") == "pass" else None
         if head and verified == head and head != base_sha and git.is_ancestor(root, head, base_sha):
             st.app.say(f"{p.id}: its verified branch is in {cfg.base} already: done")
             if not dry_run:

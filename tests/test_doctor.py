@@ -118,10 +118,13 @@ def reaper(tmp_path: Path) -> Iterator[None]:
 def test_check_on_a_healthy_repo_exits_0_and_changes_nothing(batty, repo: Paths) -> None:
     add(batty, "succeed")
     head = git(repo.root, "rev-parse", "HEAD")
+    baseline = {p: p.read_bytes() for p in (repo.state / "tamper").rglob("*") if p.is_file()}
+    assert baseline  # batty init recorded the tamper baseline
     res = doctor(batty, "--check")
     assert res.code == 0, res.err
     assert res.out == ""
-    assert not (repo.state / "tamper").exists()  # --check records nothing, not even a baseline
+    # --check records nothing: the baseline is as init left it
+    assert {p: p.read_bytes() for p in (repo.state / "tamper").rglob("*") if p.is_file()} == baseline
     res = doctor(batty, "--check", "--json")
     assert json.loads(res.out)["healthy"] is True
     assert doctor(batty).code == 0
@@ -568,8 +571,9 @@ def test_an_escalation_of_finished_tasks_is_demoted(batty, repo: Paths) -> None:
 
 
 def test_git_settings_and_hooks_an_agent_planted_are_reverted(batty, repo: Paths) -> None:
-    git(repo.root, "config", "alias.st", "status")  # the person's own, before the baseline
-    assert doctor(batty).code == 0  # records the baseline
+    git(repo.root, "config", "alias.st", "status")  # the person's own, after `batty init`
+    assert doctor(batty, "--check").code == 1  # init's baseline does not know it
+    assert doctor(batty, "--check", "--accept").code == 0  # a person takes it into the baseline
     tid = add(batty, "stall")
     assert batty("dispatch").code == 0
     started(repo, tid, 1)

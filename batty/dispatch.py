@@ -160,9 +160,13 @@ def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:
         st.events.emit(Kind.TASK_DISPATCHED, task=p.id, seat=seat.name, attempt=a.attempt,
                        agent=seat.agent, branch=branch_of(p.id), worktree=st.paths.rel(wt))
     entry = cfg.agent_entry(seat.agent)
-    launch = build_launch(seat.agent, entry, prompt_file=prompt_file, task=p.id, attempt=a.attempt,
-                          worktree=wt, seat_home=st.paths.seat_home(seat.name), environ=os.environ,
-                          secrets=cfg.secret_names, script=list(p.script) or None)
+    try:
+        launch = build_launch(seat.agent, entry, prompt_file=prompt_file, task=p.id, attempt=a.attempt,
+                              worktree=wt, seat_home=st.paths.seat_home(seat.name), environ=os.environ,
+                              secrets=cfg.secret_names, script=list(p.script) or None)
+    except BattyError as e:
+        _launch_failed(st, p, seat.name, seat.agent, a.attempt, run_dir, e)
+        raise
     for key, value in (("GIT_AUTHOR_NAME", f"{seat.name} (batty agent)"),
                        ("GIT_AUTHOR_EMAIL", f"{seat.name}@batty.localhost")):
         # commits on the task branch say which seat made them (config agents.X.env may say else)
@@ -173,6 +177,23 @@ def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:
             "entry": dict(entry)}
     runner.start(run_dir, launch=launch, meta=meta, runner=cfg.runner, root=st.paths.root)
     failpoints.point("dispatch.after-launch")
+
+
+def _launch_failed(st: State, p: Packet, seat: str, agent: str, attempt: int, run_dir: Any,
+                   error: BattyError) -> None:
+    """An attempt whose agent cannot start failed at once: its run says so as the wrapper says a
+    binary that would not start (exit 127), so verify fails it and, attempts spent, escalates.
+    Left claimed without a run it held its seat for ever (tests/scenarios/test_unlaunchable_agent.py)."""
+    from batty.store import atomic
+
+    (run_dir / "agent.log").write_text(f"batty: could not start the {agent} agent: {error}\n",
+                                       encoding="utf-8")
+    now = clock.now_iso()
+    atomic.write_json(run_dir / "run.json", {"task": p.id, "attempt": attempt, "seat": seat,
+                                             "agent": agent, "started": now, "ended": now,
+                                             "exit_code": 127, "duration_s": 0.0, "error": str(error)})
+    st.events.emit(Kind.AGENT_EXITED, task=p.id, seat=seat, attempt=attempt, exit_code=127,
+                   duration_s=0.0, usage={}, error=str(error))
 
 
 def preempt(st: State, x: planning.Preempt) -> None:

@@ -83,6 +83,31 @@ def changes(root: Path, a: str, b: str) -> list[Change]:
     return out
 
 
+def commit_paths(root: Path, a: str, b: str) -> list[str]:
+    """Every path any single commit in ``a..b`` touched, merge commits against each parent.
+
+    The tree diff alone is not enough: a rebase replays commits one by one, so a commit that
+    edits board/ and a merge that hides the edit again would land the edit (review finding)."""
+    raw = git.run(root, "log", "-m", "--raw", "-z", "-M", "--no-abbrev", "--format=", "--no-ext-diff",
+                  f"{a}..{b}").stdout
+    items = [x.lstrip("\n") for x in raw.split("\0")]
+    out: set[str] = set()
+    i = 0
+    while i < len(items):
+        head = items[i]
+        if not head.startswith(":"):
+            i += 1
+            continue
+        status = head.split(" ")[-1]
+        if status[:1] in ("R", "C"):
+            out.update(items[i + 1:i + 3])
+            i += 3
+        else:
+            out.add(items[i + 1])
+            i += 2
+    return sorted(p for p in out if p)
+
+
 def touched(chs: Sequence[Change]) -> list[str]:
     paths: list[str] = []
     for c in chs:
@@ -93,8 +118,9 @@ def touched(chs: Sequence[Change]) -> list[str]:
 
 
 def fence(root: Path, chs: Sequence[Change], head: str, *, scope: Sequence[str],
-          protected: Sequence[str]) -> Fence:
-    files = touched(chs)
+          protected: Sequence[str], commits: Sequence[str] = ()) -> Fence:
+    """``chs``: the tree diff; ``commits``: every path a single commit touched (commit_paths)."""
+    files = sorted(set(touched(chs)) | set(commits))
     guarded = (*ALWAYS_PROTECTED, *protected)
     bad = [f for f in files if matches(f, guarded)]
     if bad:
@@ -180,7 +206,7 @@ def base_test_command(root: Path, base_sha: str, task_id: str, default: str) -> 
     if proc.returncode == 0:
         try:
             data = yaml.load(proc.stdout, Loader=Loader) or {}
-            gates = data.get("gates") or {}
+            gates = (data.get("gates") if isinstance(data, dict) else None) or {}
             if isinstance(gates, dict) and isinstance(gates.get("test"), str):
                 return str(gates["test"])
         except yaml.YAMLError:

@@ -116,7 +116,8 @@ def _precheck(st: State, p: Packet, *, dry_run: bool = False) -> Candidate | Non
                       assignee=None, verification={**v, "attempt": 0, "stale": True})
         return None
     base_sha = git.rev(root, f"refs/heads/{cfg.base}")
-    assert base_sha is not None
+    if base_sha is None:
+        raise BattyError(f"the base branch {cfg.base} does not exist", valid="base: in board/config.yaml")
     merge_base = git.out(root, "merge-base", base_sha, head, check=False) or base_sha
     files = gate.touched(gate.changes(root, merge_base, head))
     numstat = git.out(root, "diff", "--numstat", merge_base, head)
@@ -189,6 +190,9 @@ def _test_tree(st: State, tree: Path, base_sha: str, name: str) -> gate.TestRun:
     run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
     if not run.passed:
         return run
+    # the first run executed the branch's own test code: start the second from a clean tree
+    git.run(tree, "reset", "-q", "--hard", "HEAD", check=False)
+    git.run(tree, "clean", "-qfdx", check=False)
     restored = gate.put_back_trusted(tree, base_sha, cfg.gates.trusted_tests)
     if restored:
         run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
@@ -202,11 +206,15 @@ def _land(st: State, group: list[Candidate]) -> list[str]:
     root = st.paths.root
     for _ in range(MAX_CAS_RETRIES):
         base_sha = git.rev(root, f"refs/heads/{cfg.base}")
-        assert base_sha is not None
+        if base_sha is None:
+            raise BattyError(f"the base branch {cfg.base} does not exist", valid="base: in board/config.yaml")
         name = group[0].packet.id if len(group) == 1 else f"batch-{group[0].packet.id}"
+        already: list[Candidate] = []
         with gate.scratch(st.paths, f"merge-{name}", base_sha) as tree:
-            final, landed, bounced = _try(st, tree, group, base_sha, base_sha)
+            final, landed, bounced = _try(st, tree, group, base_sha, base_sha, already)
         failpoints.point("merge.after-test")
+        for c in already:  # a person (or another task) landed the same change: done, nothing to move
+            _done(st, c, base_sha, base_sha, 0, why="its change is in the base already")
         if final == base_sha:
             break
         if _dirty_in_the_way(st, base_sha, final):
@@ -236,8 +244,8 @@ def _land(st: State, group: list[Candidate]) -> list[str]:
     return [c.packet.id for c in landed] if final != base_sha else []
 
 
-def _try(st: State, tree: Path, group: list[Candidate], base_sha: str,
-         onto: str) -> tuple[str, list[Candidate], list[tuple[Candidate, SkipReason, str]]]:
+def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str,
+         already: list[Candidate]) -> tuple[str, list[Candidate], list[tuple[Candidate, SkipReason, str]]]:
     """Build ``group`` on ``onto`` and test it; bisect a failing group to its culprits."""
     cfg = st.config
     git.run(tree, "checkout", "-q", "--detach", onto)
@@ -256,6 +264,20 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str,
                 "merge", "conflict", f"your branch conflicts with {cfg.base} in: {', '.join(files) or '?'}. "
                 f"Rebase it on {cfg.base} (`git rebase {cfg.base}`) and resolve the conflict.")))
             continue
+        if new == before:
+            already.append(c)  # nothing left to add: its change is in the base already
+            continue
+        # what actually lands, commit by commit, is fenced again (defence in depth: verify fenced
+        # the branch; this is the replayed result)
+        landed_fence = gate.fence(st.paths.root, gate.changes(st.paths.root, before, new), new,
+                                  scope=c.packet.scope, protected=cfg.gates.protected,
+                                  commits=gate.commit_paths(st.paths.root, before, new))
+        if not landed_fence.ok:
+            git.run(tree, "checkout", "-q", "--detach", before)
+            skip(st, c.packet.id, SkipReason.STALE_EVIDENCE, f"the merge result {landed_fence.detail}", c.packet)
+            bounced.append((c, SkipReason.STALE_EVIDENCE, gate.feedback(
+                "merge", landed_fence.reason, f"the merge result {landed_fence.detail}")))
+            continue
         built.append(c)
     if not built:
         return onto, [], bounced
@@ -271,8 +293,8 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str,
             f"Bring {cfg.base} into your branch and fix what breaks.", run.output_tail)))
         return onto, [], bounced
     half = len(built) // 2
-    mid, left, b1 = _try(st, tree, built[:half], base_sha, onto)
-    final, right, b2 = _try(st, tree, built[half:], base_sha, mid)
+    mid, left, b1 = _try(st, tree, built[:half], base_sha, onto, already)
+    final, right, b2 = _try(st, tree, built[half:], base_sha, mid, already)
     return final, left + right, bounced + b1 + b2
 
 
@@ -298,14 +320,16 @@ def _move_base(st: State, old: str, new: str) -> bool:
     return git.update_ref(root, f"refs/heads/{base}", new, old, f"batty: merge to {new[:12]}")
 
 
-def _done(st: State, c: Candidate, sha: str, base_sha: str, commits: int | None) -> None:
+def _done(st: State, c: Candidate, sha: str, base_sha: str, commits: int | None,
+          why: str | None = None) -> None:
     p = c.packet
     cfg = st.config
     auto = not p.approved
     st.events.emit(Kind.MERGE_MERGED, task=p.id, seat=p.assignee, attempt=p.attempt, sha=sha,
                    base=cfg.base, strategy=cfg.merge.strategy, auto=auto, confidence=c.score.score,
                    commits=commits if commits is not None else 1, from_sha=base_sha)
-    st.transition(p, Status.DONE, Actor.MERGE, f"merged into {cfg.base} at {sha[:12]}",
+    st.transition(p, Status.DONE, Actor.MERGE, why or f"merged into {cfg.base} at {sha[:12]}",
+                  expect_attempt=p.attempt,
                   merge={"sha": sha, "confidence": c.score.score, "parts": c.score.parts, "auto": auto,
                          "strategy": cfg.merge.strategy, "for_sha": c.head, "at": clock.now_iso()})
     failpoints.point("merge.after-done")
@@ -327,6 +351,17 @@ def _bounce(st: State, c: Candidate, reason: SkipReason, text: str) -> None:
 def complete_intent(st: State, *, dry_run: bool = False) -> None:
     """Finish a landing a crash cut short (see _land), or drop an intent that never landed."""
     intent_path = st.paths.state / "merge-intent.json"
+    if not intent_path.exists():
+        return
+    try:  # a merge that is still running owns its intent: leave it be
+        with locks.hold(st.paths.state, "merge", cmd=st.app.cmd, wait_s=0, quiet=True):
+            st.reload()
+            _complete_intent(st, intent_path, dry_run=dry_run)
+    except Busy:
+        return
+
+
+def _complete_intent(st: State, intent_path: Path, *, dry_run: bool) -> None:
     intent = atomic.read_json(intent_path)
     if intent is None:
         return

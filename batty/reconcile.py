@@ -77,34 +77,51 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
                 st.transition(p, Status.DONE, Actor.RECONCILE, f"{branch_of(p.id)} is in {cfg.base}")
     finished_worktrees(st, dry_run=dry_run)
     with locks.hold(st.paths.state, "board", cmd=st.app.cmd):
+        st.reload()  # under the board lock: no transition is half-way (packet written, event not)
         lost_events(st, dry_run=dry_run)
 
 
 def finished_worktrees(st: State, *, dry_run: bool = False) -> None:
     """A done or archived task keeps no worktree, and a done one no branch (merge removes them;
     a crash in between, or a person's move, can leave them)."""
+    import os
+
     from batty import runner
     from batty.store import worktrees
 
-    # One listing of the task branches, not a git call per finished task: a board of 10,000
-    # mostly done tasks made a no-op reconcile take 20 s (benchmarks/bench_board.py).
+    # One listing of the task branches and one of the worktrees, not a git call and a stat per
+    # finished task: a board of 10,000 mostly done tasks made a no-op reconcile take 20 s
+    # (benchmarks/bench_board.py).
     branches = set(git.out(st.paths.root, "for-each-ref", "--format=%(refname)", "refs/heads/batty/").splitlines())
+    try:
+        present = set(os.listdir(st.paths.worktrees))
+    except FileNotFoundError:
+        present = set()
     for p in st.packets:
         if p.status not in (Status.DONE, Status.ARCHIVED):
             continue
-        wt = st.paths.worktree(p.id)
-        branch = f"refs/heads/{branch_of(p.id)}" in branches
-        if not wt.exists() and not (branch and p.status is Status.DONE):
+        branch = f"refs/heads/batty/{p.id}" in branches
+        if p.id not in present and not (branch and p.status is Status.DONE):
             continue
+        # the branch goes only when its work is in the base (merge landed it); a card dragged to
+        # Done by hand, or an archived task, keeps it: a person may want the work back
+        merged = False
+        if branch and p.status is Status.DONE:
+            head = git.rev(st.paths.root, f"refs/heads/{branch_of(p.id)}")
+            base_sha = git.rev(st.paths.root, f"refs/heads/{st.config.base}")
+            merged = bool((p.merge or {}).get("sha")) or bool(
+                head and base_sha and git.is_ancestor(st.paths.root, head, base_sha))
+        if p.id not in present and not merged:
+            continue
+        wt = st.paths.worktree(p.id)
         if p.attempt and runner.run_state(st.paths.run_dir(p.id, p.attempt)) == "running":
             runner.stop(st.paths.run_dir(p.id, p.attempt))
         st.app.say(f"{p.id} is {p.status.value}: its worktree goes")
         if dry_run:
             continue
-        # an archived task's branch is kept: a person may want the work back
-        worktrees.remove(st.paths, p.id, branch=p.status is Status.DONE)
+        worktrees.remove(st.paths, p.id, branch=merged)
         st.events.emit(Kind.RECONCILE_WORKTREE, task=p.id, action="removed", path=st.paths.rel(wt),
-                       branch=p.status is Status.DONE)
+                       branch=merged)
 
 
 def finish_landing(st: State, *, dry_run: bool = False) -> None:
@@ -118,6 +135,7 @@ def finish_landing(st: State, *, dry_run: bool = False) -> None:
 def lost_events(st: State, *, dry_run: bool = False) -> None:
     """A packet whose status differs from its last status event gets a reconcile.state."""
     last = last_status(st.paths)
+    logged = False
     for p in st.packets:
         known = last.get(p.id)
         if known == p.status.value:
@@ -127,7 +145,10 @@ def lost_events(st: State, *, dry_run: bool = False) -> None:
             st.events.emit(Kind.RECONCILE_STATE, task=p.id, **{"from": known, "to": p.status.value,
                            "why": "a status written without its event (a crash in between, or an edit)"})
             last[p.id] = p.status.value
-    if not dry_run:
+            logged = True
+    # Nothing read and nothing logged: the saved file says it already (rewriting 10,000 tasks'
+    # statuses was a third of a no-op reconcile's time, benchmarks/bench_board.py).
+    if not dry_run and (logged or getattr(last_status, "moved", True)):
         _save_last(st.paths, last)
 
 
@@ -169,6 +190,7 @@ def last_status(paths: Paths) -> dict[str, str]:
             last[task] = d["status"]
     _state = {"offset": offset + end, "inode": os.stat(paths.events).st_ino, "last": last}
     last_status.pending = _state  # type: ignore[attr-defined]
+    last_status.moved = (_state["offset"], _state["inode"]) != (saved.get("offset"), saved.get("inode"))  # type: ignore[attr-defined]
     return last
 
 

@@ -90,12 +90,32 @@ class State:
 
     # ------------------------------------------------------------------ writing
 
+    def _writable(self) -> None:
+        """batty writes the board of the base branch: with the control checkout on another
+        branch its board/ is that branch's, and acting on it would undo the base's (review
+        finding). Checked once per run, before the first write."""
+        if getattr(self, "_checked_checkout", False):
+            return
+        from batty.errors import InvalidInput
+        from batty.store import git
+
+        try:
+            base = self.config.base
+        except InvalidInput:
+            return  # reported by whatever reads the config
+        here = git.head_branch(self.paths.root)
+        if here != base and git.rev(self.paths.root, f"refs/heads/{base}") is not None:
+            raise InvalidInput(f"the control checkout is on {here or 'a detached HEAD'}, not {base}",
+                               valid=f"batty works on the base branch's board: `git checkout {base}`")
+        self._checked_checkout = True
+
     def _fresh(self, task_id: str) -> Packet:
         path = self.paths.packet(task_id)
         return store.parse_file(path, self.paths.rel(path))
 
     def update(self, packet: Packet, **changes: Any) -> Packet:
         """Write batty's fields of one packet (no status change)."""
+        self._writable()
         with locks.hold(self.paths.state, BOARD_LOCK, cmd=self.app.cmd):
             fresh = self._fresh(packet.id)
             changes.setdefault("updated", clock.now_iso())
@@ -104,12 +124,24 @@ class State:
         return new
 
     def transition(self, packet: Packet, to: Status, actor: Actor, why: str, *,
-                   note: str | None = None, **changes: Any) -> Packet:
-        """Move a task through the lifecycle: checked, written, logged, noted for the commit."""
+                   note: str | None = None, expect_attempt: int | None = None,
+                   **changes: Any) -> Packet:
+        """Move a task through the lifecycle: checked, written, logged, noted for the commit.
+        ``expect_attempt``: refuse when the task has moved on to another attempt meanwhile (a
+        long verify must not judge the attempt that replaced the one it tested)."""
+        self._writable()
         with locks.hold(self.paths.state, BOARD_LOCK, cmd=self.app.cmd):
             fresh = self._fresh(packet.id)
             check(fresh.status, to, actor)
+            if expect_attempt is not None and fresh.attempt != expect_attempt:
+                from batty.errors import BattyError
+
+                raise BattyError(f"{packet.id} is at attempt {fresh.attempt} now, not {expect_attempt}",
+                                 valid="nothing changed; the next tick judges the new attempt")
             changes["status"] = to.value
+            if fresh.status is Status.REVIEW and to is not Status.REVIEW and fresh.approved:
+                # an approval is for what was reviewed: work sent back must be approved again
+                changes.setdefault("approved", None)
             if fresh.status is Status.BLOCKED and to is Status.TODO:
                 # a person unblocked it: a fresh budget of attempts, counted from here
                 changes.setdefault("attempts_from", fresh.attempt)
@@ -128,6 +160,7 @@ class State:
 
     def create(self, title: str, *, status: Status = Status.TODO, by: str = "human",
                prefix: str = "T", **fields: Any) -> Packet:
+        self._writable()
         with locks.hold(self.paths.state, BOARD_LOCK, cmd=self.app.cmd):
             task_id = store.next_id(self.paths, prefix)
             now = clock.now_iso()
@@ -150,6 +183,8 @@ class State:
         batty last rendered it (a three-way comparison, so batty's own changes are never taken
         for a person's), then render it again from the packets."""
         report = BoardReport()
+        if not dry_run:
+            self._writable()
         with locks.hold(self.paths.state, BOARD_LOCK, cmd=self.app.cmd):
             path = self.paths.board_md
             base_path = self.paths.cache / "board.base.md"

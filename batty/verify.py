@@ -130,7 +130,8 @@ def verify_one(st: State, p: Packet) -> bool:
         return _plan(st, p, chs, head, record, fail, evidence_dir, started)
 
     # 2. fence: protected paths, the scope, links and submodules
-    fenced = gate.fence(root, chs, head, scope=p.scope, protected=cfg.gates.protected)
+    fenced = gate.fence(root, chs, head, scope=p.scope, protected=cfg.gates.protected,
+                        commits=gate.commit_paths(root, merge_base, head))
     record["files"] = fenced.files
     if not fenced.ok:
         return fail("fence", fenced.reason or "fence", fenced.detail, sha=head)
@@ -224,7 +225,7 @@ def _finish(st: State, p: Packet, *, passed: bool, sha: str | None, phase: str, 
     if passed:
         st.events.emit(Kind.VERIFY_PASSED, task=p.id, seat=p.assignee, attempt=p.attempt, sha=sha)
         st.transition(p, Status.REVIEW, Actor.VERIFY, "verify passed", verification=verification,
-                      feedback=None)
+                      feedback=None, expect_attempt=p.attempt)
         return True
     st.events.emit(Kind.VERIFY_FAILED, task=p.id, seat=p.assignee, attempt=p.attempt, sha=sha,
                    reason=reason)
@@ -235,7 +236,7 @@ def _finish(st: State, p: Packet, *, passed: bool, sha: str | None, phase: str, 
     else:
         st.transition(p, Status.IN_PROGRESS, Actor.VERIFY, f"verify failed: {reason}",
                       note=f"{p.id} attempt {p.attempt} failed verify ({reason})",
-                      verification=verification, feedback=text)
+                      verification=verification, feedback=text, expect_attempt=p.attempt)
     return False
 
 

@@ -261,3 +261,16 @@ def test_another_machines_claim_is_left_to_that_machine(proj: Project) -> None:
     assert not proj.paths.run_dir(theirs, 1).exists()
     assert proj.packet(mine)["assignee"] == "eng-1"  # this machine's eng-1 was free
     assert proj.packet(mine)["host"]
+
+
+def test_a_planner_cannot_choose_its_childrens_test_command(proj: Project) -> None:
+    """Review finding: an untrusted planner wrote `test: "true"` for its children."""
+    proj.configure({"seats": [{"name": "plan-1", "agent": "shell", "role": "planner"}],
+                    "planner": {"min_complexity": 1, "max_children": 8}})
+    epic = proj.task("Epic", ["echo '- title: One' > plan.yaml", "echo '  test: \"true\"' >> plan.yaml"],
+                     scope=[], kind="epic", description="- a\n- b\n- c\n- d\n- e\n" * 20)
+    proj.ok("dispatch")
+    proj.wait_exited(epic)
+    proj.ok("verify")
+    p = proj.packet(epic)
+    assert p["status"] == "in-progress" and "unknown key 'test'" in p["feedback"]

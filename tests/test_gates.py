@@ -175,8 +175,28 @@ def test_reconcile_removes_the_worktree_of_a_finished_task(proj: Project) -> Non
     assert proj.paths.worktree(tid).exists()
     proj.ok("reconcile")
     assert not proj.paths.worktree(tid).exists()
-    assert git(proj.root, "branch", "--list", f"batty/{tid}") == ""
+    # its work never reached the base: the branch stays, a person may want it back
+    assert git(proj.root, "branch", "--list", f"batty/{tid}").strip() == f"batty/{tid}"
     (ev,) = proj.events("reconcile.worktree", tid)
     assert ev["data"]["action"] == "removed"
     proj.ok("reconcile")
     assert len(proj.events("reconcile.worktree", tid)) == 1
+
+
+def test_an_evil_merge_cannot_smuggle_a_protected_edit_past_the_fence(proj: Project) -> None:
+    """Review finding: the tree diff hid a board/ and .github/ edit that a side commit made and a
+    merge undid; rebase would have replayed the side commit onto main."""
+    tid = proj.task("Smuggle", [
+        "git checkout -qb side",
+        "echo '- [ ] touched by an agent' >> board/BOARD.md", "echo 'evil: 1' >> .github/workflows/ci.yml",
+        "git commit -qam side",
+        "git checkout -q batty/T-1",
+        "git merge -q --no-ff -s ours side -m 'evil merge'",
+        "echo '# fine' >> src/app.py", "git commit -qam fine"])
+    before = proj.code()
+    run_to_verdict(proj, tid)
+    v = proj.packet(tid)["verification"]
+    assert (v["result"], v["phase"], v["reason"]) == ("fail", "fence", "protected"), v
+    proj.ok("merge")
+    assert proj.code() == before
+    assert "touched by an agent" not in git(proj.root, "show", "main:board/BOARD.md")

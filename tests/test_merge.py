@@ -234,3 +234,44 @@ def test_dry_run_changes_nothing(proj: Project) -> None:
     assert "would merge T-1" in res.out
     assert (proj.base(), proj.paths.events.read_text()) == before
     assert json.loads(proj.ok("task", "show", tid, "--json").out)["status"] == "review"
+
+
+# ------------------------------------------------------------------ review findings, replayed
+
+
+def test_an_approval_is_for_what_was_reviewed(proj: Project) -> None:
+    """An approved task sent back to its agent must be approved again."""
+    proj.configure({"merge": {"mode": "approve"}})
+    a = proj.task("One way", write("src/app.py", "def add(a, b): return a + b  # one"))
+    b = proj.task("Other way", write("src/app.py", "def add(a, b): return b + a  # other"))
+    reviewed(proj, a, b)
+    proj.ok("approve", a)
+    proj.ok("approve", b)
+    proj.ok("merge")
+    assert proj.status(a) == "done"
+    p = proj.packet(b)
+    assert p["status"] == "in-progress" and not p.get("approved")
+
+
+def test_a_change_already_in_the_base_is_done_not_stuck(proj: Project) -> None:
+    tid = proj.task("Edit", write("src/extra.py", "X = 1"))
+    reviewed(proj, tid)
+    (proj.root / "src" / "extra.py").write_text("X = 1\n")  # a person landed the same change
+    git(proj.root, "add", "src/extra.py")
+    git(proj.root, "commit", "-qm", "by hand")
+    proj.configure({"merge": {"strategy": "squash"}})
+    proj.ok("merge")
+    p = proj.packet(tid)
+    assert p["status"] == "done"
+    assert "in the base already" in proj.events("task.status", tid)[-1]["data"]["why"]
+
+
+def test_batty_refuses_to_write_from_another_branch(proj: Project) -> None:
+    tid = proj.task("Edit", "succeed")
+    proj.ok("task", "move", tid, "archived")
+    git(proj.root, "checkout", "-qb", "old", "main~1")
+    res = proj.batty("task", "move", tid, "backlog")
+    assert res.code == 1 and "the control checkout is on old, not main" in res.err
+    assert proj.batty("tick").code == 1
+    git(proj.root, "checkout", "-q", "main")
+    assert proj.status(tid) == "archived"

@@ -20,7 +20,8 @@ from batty.core.packet import PacketProblem
 from batty.paths import ID_RE
 
 PLAN_FILE = "plan.yaml"
-ITEM_KEYS = ("title", "description", "scope", "priority", "depends_on", "test", "complexity")
+# no `test`: a planner is an agent, and an agent never chooses the command that gates it
+ITEM_KEYS = ("title", "description", "scope", "priority", "depends_on", "complexity")
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,7 @@ def validate(data: Any, *, max_children: int, existing: Collection[str]) -> list
         desc = item.get("description") or ""
         if not isinstance(desc, str):
             raise PacketProblem((i, "description"), f"item {i}: description must be text", "description: |")
-        test = item.get("test")
-        if test is not None and (not isinstance(test, str) or "\n" in test):
-            raise PacketProblem((i, "test"), f"item {i}: test must be one line", "test: pytest -q")
+        test = None
         cx = item.get("complexity")
         if cx is not None and (isinstance(cx, bool) or not isinstance(cx, int) or not 1 <= cx <= 5):
             raise PacketProblem((i, "complexity"), f"item {i}: complexity must be 1..5", "1..5")

@@ -94,7 +94,16 @@ def append_line(path: Path, lock_path: Path, line: str) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with FileLock(str(lock_path), timeout=30):
+    from filelock import Timeout
+
+    try:
+        lock = FileLock(str(lock_path), timeout=30, is_singleton=False)
+        lock.acquire()
+    except Timeout:
+        from batty.errors import Busy
+
+        raise Busy("the event log's lock is held for over 30 s", valid="nothing was written; try again") from None
+    try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             data = line.encode("utf-8")
@@ -109,6 +118,8 @@ def append_line(path: Path, lock_path: Path, line: str) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+    finally:
+        lock.release()
 
 
 def read(path: Path, *, counts: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:

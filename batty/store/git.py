@@ -18,6 +18,7 @@ BATTY_AUTHOR = {"GIT_AUTHOR_NAME": "batty", "GIT_AUTHOR_EMAIL": "batty@localhost
 # Settings an agent could plant in .git/config to run code inside batty's own git calls.
 NEUTRAL = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
            "-c", "credential.helper=", "-c", "core.askPass=", "-c", "protocol.ext.allow=never",
+           "-c", "merge.verifySignatures=false",
            "-c", "core.sshCommand=ssh", "-c", "diff.external=", "-c", "core.pager=cat",
            "-c", "commit.gpgSign=false", "-c", "tag.gpgSign=false", "-c", "core.editor=true",
            "-c", "sequence.editor=true", "-c", "advice.detachedHead=false",
@@ -25,10 +26,15 @@ NEUTRAL = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
 TIMEOUT_S = 120
 
 
+# What batty's own git gets of batty's environment: no secret (a notify URL) reaches a git
+# that runs inside an agent's worktree.
+GIT_ENV_KEYS = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME", "SSH_AUTH_SOCK",
+                "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
+                "GIT_CONFIG_NOSYSTEM", "GIT_SSH", "GIT_SSH_COMMAND")
+
+
 def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in (
-        "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
-        "GIT_CONFIG_NOSYSTEM")}
+    env = {k: os.environ[k] for k in GIT_ENV_KEYS if k in os.environ}
     env["GIT_TERMINAL_PROMPT"] = "0"
     env["LC_ALL"] = "C"
     if extra:

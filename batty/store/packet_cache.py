@@ -125,7 +125,10 @@ class Cache:
         chunks: list[bytes] = []
         size = 0
         entries: dict[str, tuple] = {}
-        old = self._heavy_bytes() if any(v[1] == "T" and v[3] >= 0 for v in self.fresh.values()) else b""
+        try:
+            old = self._heavy_bytes() if any(v[1] == "T" and v[3] >= 0 for v in self.fresh.values()) else b""
+        except OSError:
+            return  # another run replaced the cache meanwhile: its copy will do
         for name, (key, kind, payload, off, length) in self.fresh.items():
             if name not in names:
                 continue

@@ -120,13 +120,12 @@ def idle(proj: Project) -> bool:
 
 
 def settle(proj: Project, watch: Watch | None = None, *, limit: int = 40, wait: float = 5.0) -> int:
-    """Tick until nothing is in flight (then once more, so reconcile and doctor see the end);
-    the invariants after every tick. Returns the number of ticks."""
+    """Tick until nothing is in flight, the invariants after every tick (each tick ran reconcile
+    and doctor, and ended with the board rendered). Returns the number of ticks."""
     for n in range(1, limit + 1):
         tick(proj, watch)
         if idle(proj):
-            tick(proj, watch)
-            return n + 1
+            return n
         quiet(proj, wait)
     raise AssertionError(f"not idle after {limit} ticks: {statuses(proj)}")
 

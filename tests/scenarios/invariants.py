@@ -180,7 +180,7 @@ def check_packets(paths: Paths, garbled: set[str], events: list[dict[str, Any]])
 class Live:
     """Processes of the sandbox now: wrappers by (task, seat), agent sessions by task."""
 
-    wrappers: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    wrappers: dict[str, list[tuple[int, str, str]]] = field(default_factory=dict)  # pid, seat, run
     sessions: dict[str, set[int]] = field(default_factory=dict)
 
 
@@ -196,9 +196,13 @@ def live(paths: Paths) -> Live:
             cwd = proc.info["cwd"] or ""
             if "batty.runner.wrap" in cmd and cmd[-1].startswith(runs):
                 run_dir = Path(cmd[-1])
+                run = runner.read_run(run_dir) or {}
+                if run.get("exit_code") is not None or run.get("ended"):
+                    continue  # its agent is gone and recorded: the wrapper only logs and exits
                 task = run_dir.relative_to(runs).parts[0]
                 spec = json.loads((run_dir / "launch.json").read_text())
-                found.wrappers.setdefault(task, []).append((proc.pid, str(spec.get("seat"))))
+                found.wrappers.setdefault(task, []).append(
+                    (proc.pid, str(spec.get("seat")), str(run_dir.relative_to(runs))))
             elif (cwd + os.sep).startswith(worktrees):
                 task = Path(cwd).relative_to(worktrees).parts[0]
                 found.sessions.setdefault(task, set()).add(os.getsid(proc.pid))
@@ -212,7 +216,7 @@ def check_agents(paths: Paths, now: Live) -> list[str]:
     out = []
     for task, ws in now.wrappers.items():
         if len(ws) > 1:
-            out.append(f"(2) {task} has {len(ws)} live wrappers: pids {[w[0] for w in ws]}")
+            out.append(f"(2) {task} has {len(ws)} live wrappers: {[(w[0], w[2]) for w in ws]}")
     for task, sids in now.sessions.items():
         if len(sids) > 1:
             out.append(f"(2) {task} has agents in {len(sids)} sessions: {sorted(sids)}")
@@ -225,7 +229,7 @@ def check_seats(paths: Paths, now: Live) -> list[str]:
     packets = load(paths)
     held = Counter(p.assignee for p in packets if p.status is Status.IN_PROGRESS and p.assignee)
     out += [f"(3) seat {s} holds {n} in-progress tasks" for s, n in held.items() if n > 1]
-    running = Counter(seat for ws in now.wrappers.values() for _, seat in ws)
+    running = Counter(seat for ws in now.wrappers.values() for _, seat, _ in ws)
     out += [f"(3) seat {s} runs {n} agents" for s, n in running.items() if n > 1]
     return out
 

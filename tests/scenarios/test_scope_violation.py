@@ -25,7 +25,8 @@ def test_a_change_outside_the_scope_never_lands(tmp_path: Path) -> None:
         "mkdir -p docs", "echo \"attempt $BATTY_ATTEMPT\" > docs/outside-scope.md", COMMIT])
     learns = proj.task("Strays once", on_attempt(
         1, BEHAVIOURS["leave-scope"],
-        ["git rm -q docs/outside-scope.md", *write("src/a.py", "A = 1")[:2], COMMIT]))
+        # the fence judges every commit, not just the sum: the stray commit itself must go
+        ["git reset -q --hard main", *write("src/a.py", "A = 1")]))
     settle(proj, watch)
     assert statuses(proj) == {strays: "blocked", learns: "done"}
     assert [e["data"]["reason"] for e in kinds(proj, "verify.failed", learns)] == ["scope"]

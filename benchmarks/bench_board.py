@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import random
 import subprocess
 import sys
@@ -142,15 +141,14 @@ def main() -> None:
         rows = [(what, median_of(times[what]), target) for what, _, target in commands]
         # in this process, for the breakdown: the packets from the warm cache, and its unpickling alone
         paths = Paths(root)
-        cache = paths.cache / "packets.pickle"
-        raw = cache.read_bytes()
+        cache_files = sorted(paths.cache.glob("packets*"))  # whatever the cache's format is
+        cache_bytes = sum(p.stat().st_size for p in cache_files)
         in_process = median_of([timed(store.load_all, paths) for _ in range(RUNS)])
-        unpickle = median_of([timed(pickle.loads, raw) for _ in range(RUNS)])
         packet_bytes = sum(p.stat().st_size for p in (root / "board" / "tasks").glob("*.yaml"))
-        cold_cache = root / ".batty" / "cache" / "packets.pickle"
         cold_runs = []
         for _ in range(3):
-            cold_cache.unlink(missing_ok=True)
+            for p in paths.cache.glob("packets*"):
+                p.unlink()
             cold_runs.append(timed(batty, root, "task", "list", "--ready", "--json"))
         cold = median_of(cold_runs)
         assert git(root, "rev-parse", "HEAD") == head, "a no-op reconcile made a commit"
@@ -165,8 +163,8 @@ def main() -> None:
 {", ".join(f"{w}% {s}" for s, w in STATUS_WEIGHTS)}, {SEATS} in progress and 6 in review; dependencies,
 scopes, briefs with acceptance items, batty's verification and merge records), BOARD.md
 rendered by one `batty reconcile`, all committed; machine: {os.cpu_count()} cores, load average {load:.1f} at the start. Each command is a new process
-(`python -m batty --repo DIR ...`), median of {RUNS} warm runs (the stat-keyed packet cache
-.batty/cache/packets.pickle built by a run before). The floor is parsing every packet once
+(`python -m batty --repo DIR ...`), median of {RUNS} warm runs (batty's stat-keyed packet cache
+under .batty/cache/ built by a run before). The floor is parsing every packet once
 with PyYAML's C loader, reading included (`yaml.load(text, Loader=yaml.CSafeLoader)` per file),
 median of {RUNS}, interleaved with the commands' runs, this machine, this run.
 
@@ -176,8 +174,8 @@ median of {RUNS}, interleaved with the commands' runs, this machine, this run.
 
 The packets are {packet_bytes / 1e6:.1f} MB ({packet_bytes / n:.0f} bytes each on average). For scale, in the
 same run: `python -c pass` takes {startup * 1000:.0f} ms; in one process, loading the {n:,} packets from the
-warm cache (`store.load_all`: a stat of each file, the unpickling, the checks across packets)
-takes {in_process * 1000:.0f} ms, of which unpickling the {len(raw) / 1e6:.1f} MB cache alone {unpickle * 1000:.0f} ms; a cold
+warm cache (`store.load_all`: a stat of each file, reading the cache, the checks across
+packets) takes {in_process * 1000:.0f} ms (the cache: {", ".join(p.name for p in cache_files)}, {cache_bytes / 1e6:.1f} MB); a cold
 `task list --ready --json` (no cache: every packet parsed and validated) takes {cold:.2f} s; the
 ready queue holds {len(ready):,} tasks. Backlog.md takes about 5–6 s to list 10,000 tasks on this
 machine (context, not measured here).

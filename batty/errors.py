@@ -36,6 +36,10 @@ class InvalidInput(BattyError):
     """A packet, board, config or argument that does not validate."""
 
 
+class OffBase(InvalidInput):
+    """The control checkout is not on the base branch: batty does not write from there."""
+
+
 class NotFound(BattyError):
     """A task, seat or file that does not exist."""
 

@@ -83,12 +83,16 @@ def changes(root: Path, a: str, b: str) -> list[Change]:
     return out
 
 
-def commit_paths(root: Path, a: str, b: str) -> list[str]:
-    """Every path any single commit in ``a..b`` touched, merge commits against each parent.
+def commit_paths(root: Path, a: str, b: str, *, landing: bool = False) -> list[str]:
+    """Every path a single commit in ``a..b`` touched.
 
     The tree diff alone is not enough: a rebase replays commits one by one, so a commit that
-    edits board/ and a merge that hides the edit again would land the edit (review finding)."""
-    raw = git.run(root, "log", "-m", "--raw", "-z", "-M", "--no-abbrev", "--format=", "--no-ext-diff",
+    edits board/ and a merge that hides the edit again would land the edit (review finding).
+    On a branch (verify) every commit but merges counts: a merge of the base into the branch
+    brings the base's own changes, and the commits it hides are counted one by one. For what
+    lands (``landing``) the first-parent chain counts, a merge against its first parent."""
+    how = ["--first-parent", "-m"] if landing else ["--no-merges"]
+    raw = git.run(root, "log", *how, "--raw", "-z", "-M", "--no-abbrev", "--format=", "--no-ext-diff",
                   f"{a}..{b}").stdout
     items = [x.lstrip("\n") for x in raw.split("\0")]
     out: set[str] = set()

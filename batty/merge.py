@@ -271,7 +271,7 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str
         # the branch; this is the replayed result)
         landed_fence = gate.fence(st.paths.root, gate.changes(st.paths.root, before, new), new,
                                   scope=c.packet.scope, protected=cfg.gates.protected,
-                                  commits=gate.commit_paths(st.paths.root, before, new))
+                                  commits=gate.commit_paths(st.paths.root, before, new, landing=True))
         if not landed_fence.ok:
             git.run(tree, "checkout", "-q", "--detach", before)
             skip(st, c.packet.id, SkipReason.STALE_EVIDENCE, f"the merge result {landed_fence.detail}", c.packet)

@@ -96,7 +96,7 @@ class State:
         finding). Checked once per run, before the first write."""
         if getattr(self, "_checked_checkout", False):
             return
-        from batty.errors import InvalidInput
+        from batty.errors import InvalidInput, OffBase
         from batty.store import git
 
         try:
@@ -105,7 +105,7 @@ class State:
             return  # reported by whatever reads the config
         here = git.head_branch(self.paths.root)
         if here != base and git.rev(self.paths.root, f"refs/heads/{base}") is not None:
-            raise InvalidInput(f"the control checkout is on {here or 'a detached HEAD'}, not {base}",
+            raise OffBase(f"the control checkout is on {here or 'a detached HEAD'}, not {base}",
                                valid=f"batty works on the base branch's board: `git checkout {base}`")
         self._checked_checkout = True
 

@@ -145,6 +145,10 @@ def test_post_checkout_and_post_merge_reconcile_quietly(batty, repo: Paths) -> N
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stderr == ""  # quiet
+    # off the base branch batty writes nothing (its board/ is that branch's)
+    assert "status: todo" in (repo.tasks / "T-1.yaml").read_text()
+    res = subprocess.run(["git", "checkout", "-q", "main"], cwd=repo.root, capture_output=True, text=True)
+    assert res.returncode == 0 and res.stderr == "", res.stderr
     assert status(batty, "T-1") == "backlog"
 
     # post-merge: a merge runs a reconcile too (a card moved meanwhile is applied)

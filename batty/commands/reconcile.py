@@ -18,7 +18,13 @@ def command(app: App, dry_run: bool) -> None:
     Cards people moved on BOARD.md become status changes (when the lifecycle allows them), new
     lines become tasks, deleted cards are rendered back.
     """
+    from batty.errors import OffBase
     from batty.reconcile import reconcile
 
-    rc = reconcile(app, dry_run=dry_run)
+    try:
+        rc = reconcile(app, dry_run=dry_run)
+    except OffBase:
+        if app.quiet:  # the git hooks: a checkout of another branch is not batty's to act on
+            sys.exit(0)
+        raise
     sys.exit(rc)

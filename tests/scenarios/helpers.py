@@ -3,14 +3,19 @@ each one, and small scripts for the test agents."""
 
 from __future__ import annotations
 
+import atexit
 import shlex
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from batty import runner
+from batty import clock, runner
 from batty.core.lifecycle import Status
+from batty.paths import Paths
 from tests.project import Project
 from tests.scenarios.invariants import Read, Watch, load
 
@@ -19,6 +24,58 @@ FAST_TEST = (f"{sys.executable} -c \"import sys; sys.path.insert(0, 'src'); impo
              "assert app.add(2, 3) == 5\"")
 COMMIT = "git add -A && (git commit -qm work || true)"
 QUIET = (Status.DONE, Status.BLOCKED, Status.BACKLOG, Status.ARCHIVED)
+
+
+_TEMPLATES: dict[int, Path] = {}
+
+
+def _template(seats: int) -> Path:
+    """A project after `batty init`, made once a session and copied for each scenario."""
+    if seats not in _TEMPLATES:
+        top = Path(tempfile.mkdtemp(prefix="batty-scenario-template-"))
+        atexit.register(shutil.rmtree, top, True)
+        Project(top / "proj", seats=seats)
+        _TEMPLATES[seats] = top / "proj"
+    return _TEMPLATES[seats]
+
+
+class Scenario(Project):
+    """tests.project.Project, made faster for the scenarios: the sandbox is a copy of one made
+    by `batty init`, and packets are written and read the way a person's editor does (a `batty
+    task add` or `task show` is a process start each; reconcile takes a new packet in at the
+    next tick)."""
+
+    def __init__(self, root: Path, *, seats: int = 2, config: dict[str, Any] | None = None) -> None:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-a", str(_template(seats)), str(root)], check=True)
+        self.root = root
+        self.paths = Paths(root)
+        self.configure(config or {})
+
+    def task(self, title: str, script: list[str] | str, *, scope: list[str] | None = None,
+             **fields: Any) -> str:
+        from batty.agents.behaviours import script as behaviour
+        from batty.store.packets import render_new
+        from tests.conftest import git
+
+        numbers = [int(f.stem.split("-")[1]) for f in self.paths.tasks.glob("T-*.yaml")]
+        tid = f"T-{max(numbers, default=0) + 1}"
+        now = clock.now_iso()
+        packet: dict[str, Any] = {"id": tid, "title": title, "status": fields.pop("status", "todo"),
+                                  "priority": int(fields.pop("priority", 2))}
+        if "depends" in fields:
+            packet["depends_on"] = str(fields.pop("depends")).split(",")
+        packet["scope"] = ["src/**"] if scope is None else scope
+        packet.update(fields)
+        packet["script"] = behaviour(script) if isinstance(script, str) else script
+        packet.update(created=now, updated=now)
+        self.paths.packet(tid).write_text(render_new(packet))
+        git(self.root, "add", str(self.paths.packet(tid)))
+        git(self.root, "commit", "-q", "-m", f"{tid}: written by hand")
+        return tid
+
+    def packet(self, task_id: str) -> dict[str, Any]:
+        return load(self.paths).by_id[task_id].to_dict()
 
 
 def make(tmp_path: Path, *, seats: int = 2, config: dict[str, Any] | None = None,
@@ -32,7 +89,7 @@ def make(tmp_path: Path, *, seats: int = 2, config: dict[str, Any] | None = None
             cfg[key] = {**cfg[key], **value}
         else:
             cfg[key] = value
-    proj = Project(tmp_path / "proj", seats=seats, config=cfg)
+    proj = Scenario(tmp_path / "proj", seats=seats, config=cfg)
     if files:
         from tests.conftest import git
 

@@ -61,13 +61,32 @@ def run_state(run_dir: Path) -> str:
         launch = atomic.read_json(run_dir / "launch.json")
         if launch is None:
             return "none"
+        if owned(run_dir):
+            return "running"  # started, not yet recorded
         age = time.time() - float(launch.get("at_epoch", 0))
         return "launching" if age < 30 else "dead"
     if run.get("exit_code") is not None or run.get("ended"):
         return "exited"
-    if alive(run.get("pid"), run.get("pid_started")):
+    if owned(run_dir) or alive(run.get("pid"), run.get("pid_started")):
         return "running"
     return "dead"
+
+
+def owned(run_dir: Path) -> bool:
+    """True while a wrapper holds the run's lock (a kernel lock: gone when the wrapper is)."""
+    import fcntl
+
+    try:
+        fd = os.open(run_dir / "run.lock", os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the probe's lock if it took it
+    return False
 
 
 def last_output_age(run_dir: Path) -> float | None:

@@ -34,6 +34,8 @@ def _on_term(signum: int, frame: Any) -> None:
 def main(argv: list[str]) -> int:
     run_dir = Path(argv[0])
     spec = json.loads((run_dir / "launch.json").read_text())
+    if not _own(run_dir):
+        return 0  # another wrapper owns this run: one agent per attempt, whoever started first
     env_path = run_dir / "env.json"
     try:
         env = json.loads(env_path.read_text())
@@ -97,6 +99,30 @@ def main(argv: list[str]) -> int:
     if exhausted:
         events.emit("agent.context_exhausted", task=spec["task"], seat=spec["seat"], attempt=spec["attempt"])
     return 0
+
+
+_owner_fd: int | None = None
+
+
+def _own(run_dir: Path, wait_s: float = 3.0) -> bool:
+    """Take run.lock for the wrapper's whole life (the kernel drops it when we die): it is how
+    run_state tells a live wrapper from a dead one, and why a second wrapper never starts a
+    second agent for the same attempt (a slow start once looked dead and was respawned)."""
+    import fcntl
+
+    global _owner_fd
+    fd = os.open(run_dir / "run.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _owner_fd = fd
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                return False
+            time.sleep(0.1)
 
 
 def _pump(child: subprocess.Popen, log: Any, echo: bool) -> None:

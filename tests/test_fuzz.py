@@ -213,7 +213,19 @@ class Lifecycle(RuleBasedStateMachine):
 
     @invariant()
     def the_ten_invariants(self) -> None:
-        self.watch.check(settled=self.settled)
+        self.check(settled=self.settled)
+
+    def check(self, *, settled: bool, where: str = "") -> None:
+        """The invariants; a failing sandbox is kept, with the processes that ran in it, for a
+        look afterwards (a failure that depends on timing does not come back on replay)."""
+        try:
+            self.watch.check(settled=settled, where=where)
+        except AssertionError as e:
+            kept = Path(tempfile.gettempdir()) / f"batty-fuzz-failed-{self.tmp.name}"
+            subprocess.run(["cp", "-a", str(self.tmp), str(kept)], check=False)
+            ps = subprocess.run(["ps", "-eo", "pid,ppid,pgid,sid,lstart,args"], capture_output=True, text=True).stdout
+            (kept / "ps.txt").write_text("\n".join(line for line in ps.splitlines() if str(self.tmp) in line))
+            raise AssertionError(f"{e}\n(the sandbox is kept in {kept})") from None
 
     def teardown(self) -> None:
         try:
@@ -235,7 +247,7 @@ class Lifecycle(RuleBasedStateMachine):
         for _ in range(DRAIN_TICKS):
             res = self.batty("tick")
             assert res.code == 0, res.err
-            self.watch.check(settled=True, where="while draining")
+            self.check(settled=True, where="while draining")
             if idle(self.proj):
                 break
             quiet(self.proj, 3)

@@ -104,7 +104,7 @@ def main(argv: list[str]) -> int:
 _owner_fd: int | None = None
 
 
-def _own(run_dir: Path, wait_s: float = 3.0) -> bool:
+def _own(run_dir: Path, wait_s: float = 0.5) -> bool:
     """Take run.lock for the wrapper's whole life (the kernel drops it when we die): it is how
     run_state tells a live wrapper from a dead one, and why a second wrapper never starts a
     second agent for the same attempt (a slow start once looked dead and was respawned)."""

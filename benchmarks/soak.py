@@ -86,14 +86,19 @@ def script(i: int, fault: str, marks: Path, partner_of: dict[int, int]) -> list[
     if fault == "scope":
         return [f"if {on_first}; then mkdir -p docs && echo {i} > docs/t{i}.md && {COMMIT}; else {fresh}; fi"]
     if fault == "conflict":
+        # its change to the line is committed first, then it waits until its partner has landed
+        # a change of the same line: its branch is older than the base's line, the merge conflicts
         j = i - 1
         edit = f"sed -i 's/^VALUE = .*/VALUE = {i}/' src/shared.py"
         wait = (f"for n in $(seq 600); do git show main:src/t{j}.py >/dev/null 2>&1 && break; "
                 "echo 'waiting for the other change'; sleep 0.2; done")
-        return [f"if {on_first}; then {edit} && {COMMIT} && {wait}; else git reset -q --hard main && "
-                f"{edit} && {own}; fi"]
-    if i in partner_of:  # the clean task a conflicting one races: same line, lands first
-        return [f"sed -i 's/^VALUE = .*/VALUE = {i}/' src/shared.py && {own}"]
+        return [f"if {on_first}; then {edit} && {own} && touch {marks / f'edited-{i}'} && {wait}; "
+                f"else git reset -q --hard main && {edit} && {own}; fi"]
+    if i in partner_of:  # the clean partner: the same line, once the other one has edited it
+        k = partner_of[i]
+        wait = (f"for n in $(seq 600); do [ -e {marks / f'edited-{k}'} ] && break; "
+                "echo 'waiting for the other edit'; sleep 0.2; done")
+        return [f"{wait}; sed -i 's/^VALUE = .*/VALUE = {i}/' src/shared.py && {own}"]
     return [own]
 
 

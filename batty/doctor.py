@@ -136,9 +136,10 @@ class Doctor:
                          reason=reason, text=text, source="doctor")
 
     def block(self, p: Packet, why: str, *, reason: str, text: str, **changes: Any) -> None:
-        """Heal no more: the task is blocked and the human is told (SPEC 4, 9)."""
-        self.st.transition(p, Status.BLOCKED, Actor.DOCTOR, why, **changes)
+        """Heal no more: the task is blocked and the human is told (SPEC 4, 9); told first, so
+        that a crash in between never leaves a blocked task nobody was told of (verify.block)."""
         self.escalate(p, reason=reason, text=f"{why}\n\n{text}".strip())
+        self.st.transition(p, Status.BLOCKED, Actor.DOCTOR, why, **changes)
 
 
 # ================================================================== stages

@@ -242,9 +242,11 @@ def _finish(st: State, p: Packet, *, passed: bool, sha: str | None, phase: str, 
 
 def block(st: State, p: Packet, why: str, text: str, *, reason: str, actor: Actor,
           **changes: Any) -> Packet:
-    """Attempts exhausted: the task is blocked and a person is told."""
+    """Attempts exhausted: the task is blocked and a person is told. Told first: a crash in
+    between leaves an open escalation and a verdict to give again (the second escalation folds
+    into the first), never a blocked task nobody was told of
+    (tests/scenarios/test_crash_between_block_and_escalation.py)."""
     from batty.escalations import raise_escalation
 
-    new = st.transition(p, Status.BLOCKED, actor, why, feedback=text, **changes)
     raise_escalation(st, tasks=[p.id], reason=reason, text=f"{why}\n\n{text}", source=actor.value)
-    return new
+    return st.transition(p, Status.BLOCKED, actor, why, feedback=text, **changes)

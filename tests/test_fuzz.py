@@ -221,17 +221,25 @@ class Lifecycle(RuleBasedStateMachine):
         try:
             self.watch.check(settled=settled, where=where)
         except AssertionError as e:
-            kept = Path(tempfile.gettempdir()) / f"batty-fuzz-failed-{self.tmp.name}"
+            raise AssertionError(f"{e}\n(the sandbox is kept in {self.keep()})") from None
+
+    def keep(self) -> Path:
+        kept = Path(tempfile.gettempdir()) / f"batty-fuzz-failed-{self.tmp.name}"
+        if not kept.exists():
             subprocess.run(["cp", "-a", str(self.tmp), str(kept)], check=False)
-            ps = subprocess.run(["ps", "-eo", "pid,ppid,pgid,sid,lstart,args"], capture_output=True, text=True).stdout
+            ps = subprocess.run(["ps", "-eo", "pid,ppid,pgid,sid,lstart,args"], capture_output=True,
+                                text=True).stdout
             (kept / "ps.txt").write_text("\n".join(line for line in ps.splitlines() if str(self.tmp) in line))
-            raise AssertionError(f"{e}\n(the sandbox is kept in {kept})") from None
+        return kept
 
     def teardown(self) -> None:
         try:
             if not getattr(self, "proj", None):
                 return
-            self.drain()
+            try:
+                self.drain()
+            except AssertionError as e:
+                raise AssertionError(f"{e}\n(the sandbox is kept in {self.keep()})") from None
         finally:
             for run_json in self.tmp.rglob("run.json"):
                 runner.stop(run_json.parent, grace_s=1)

@@ -105,24 +105,37 @@ def test_install_show_uninstall_one_marked_line(batty, repo: Paths, crontab_kept
 
 
 @pytest.mark.slow
-def test_the_real_cron_daemon_ticks_the_repository(batty, repo: Paths, crontab_kept: list[str]) -> None:
+def test_the_real_cron_daemon_ticks_the_repository(batty, repo: Paths, crontab_kept: list[str],
+                                                   tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("starting the cron daemon needs root")
     daemon = need("cron")
-    import psutil
-
-    running = any(p.info["name"] == "cron" for p in psutil.process_iter(["name"]))
-    ours = None if running else subprocess.Popen([daemon, "-f"], stdout=subprocess.DEVNULL,
-                                                 stderr=subprocess.DEVNULL)
+    # Our own daemon, always: a cron that is already running may live in another mount
+    # namespace (a service the machine started before this checkout existed) and would never
+    # see this crontab or these paths. A second daemon in the same namespace exits at once
+    # (cron's pid file is locked), and the one already running serves us.
+    ours: subprocess.Popen | None = subprocess.Popen([daemon, "-f"], stdout=subprocess.DEVNULL,
+                                                    stderr=subprocess.PIPE, text=True)
+    try:
+        ours.wait(timeout=1)
+        ours = None  # another cron of this namespace holds the pid file: it runs the jobs
+    except subprocess.TimeoutExpired:
+        pass
+    canary = tmp_path / "canary"
     try:
         assert batty("cron", "install").code == 0
+        cron.write([*cron.read(), f"* * * * * touch {canary}"])
         log = repo.state / "cron.log"
         deadline = time.monotonic() + 150  # cron wakes up on the minute
         while time.monotonic() < deadline:
             if log.exists() and "batty-cron: exit" in log.read_text():
                 break
             time.sleep(1)
-        assert log.exists() and "batty-cron: exit" in log.read_text(), "cron never ran batty-cron"
+        if not log.exists() and not canary.exists():
+            # not even `touch` ran: this machine's cron runs no jobs at all (seen: PAM's
+            # pam_loginuid refusing cron's session in some containers); batty is not at fault
+            pytest.skip("this machine's cron daemon ran no job at all, not even a `touch` canary")
+        assert log.exists() and "batty-cron: exit" in log.read_text(), "cron ran a canary but never batty-cron"
         if find_spec("batty.commands.tick") is not None:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:

@@ -3,10 +3,16 @@
 Two files under .batty/cache/: ``packets.idx`` holds, per packet file, its stat key and the
 light fields (marshal: the fastest loader of plain data in the standard library), and
 ``packets.heavy.<token>`` holds the heavy fields (brief, script, verification, merge, ...)
-that most commands never read. A packet served from the cache is a :class:`LazyPacket`: its
-heavy fields are read on first use. The idx names its heavy file, and is replaced last, so a
-crash leaves the old pair or the new one; a heavy file gone under a reader (a concurrent
-rewrite) makes that packet be parsed again from its YAML.
+that most commands never read. A packet served from the cache is a :class:`LazyPacket`, a view
+of its index entry: building one is a few dictionary stores, not one per field (at 10,000
+packets the per-field copies were a third of a warm `task list`). Its heavy fields are read on
+first use. The idx names its heavy file, and is replaced last, so a crash leaves the old pair or
+the new one; a heavy file gone under a reader (a concurrent rewrite) makes that packet be parsed
+again from its YAML.
+
+Only entries read when their file was already older than the racy window are cached (see
+packets.RACY_NS): an entry read while its file may still change within the same timestamp
+would otherwise be served later, stale, under an unchanged stat key.
 """
 
 from __future__ import annotations
@@ -19,78 +25,113 @@ from pathlib import Path
 from typing import Any
 
 from batty.core.lifecycle import Status
-from batty.core.packet import Packet
+from batty.core.packet import KEYS, Packet
 
-VERSION = 4
+VERSION = 5
 HEAVY = ("description", "script", "verification", "merge", "escalations", "feedback", "handoff")
 LIGHT = tuple(f.name for f in fields(Packet) if f.name not in HEAVY)
 STATUS = {s.value: s for s in Status}
 _STATUS_AT = LIGHT.index("status")
+_ID_AT = LIGHT.index("id")
+# An index entry: (stat key, kind, heavy offset, heavy length, payload). Kind "T": a packet, its
+# payload the light fields in LIGHT order (the status as its value); kind "P": a problem, its
+# payload (file, line, what, valid).
+_PAYLOAD = 4
 
 
 class LazyPacket(Packet):
-    """A Packet whose heavy fields come from the cache's heavy file on first use (each is a
-    property here: a data descriptor wins over the dataclass defaults on Packet)."""
+    """A Packet served from the cache. Its ``__dict__`` holds the id, the status, the index entry
+    (``_e``) and the cache (``_c``); every other field is a property here (a data descriptor
+    wins over the dataclass defaults on Packet): light ones read the entry, heavy ones the
+    cache's heavy file on first use."""
 
-
-def _heavy_field(name: str) -> property:
-    def get(self: LazyPacket) -> Any:
+    def _heavy(self) -> dict[str, Any]:
         d = self.__dict__
         values = d.get("_h")
         if values is None:
-            values = d["_load"]()
-            d["_h"] = values
-        return values[name]
+            values = d["_h"] = d["_c"].load_heavy(d["_e"], d["id"])
+        return values
+
+    def to_dict(self) -> dict[str, Any]:
+        """As Packet.to_dict (the same keys, order and values), without a property call per key."""
+        light = self.__dict__["_e"][_PAYLOAD]
+        heavy = self._heavy()
+        out: dict[str, Any] = {}
+        # The values are plain data (marshal's, or the parsed YAML's when the heavy file went),
+        # so a mapping is a dict: no ABC check per value.
+        for key, at in _TO_DICT:
+            value = light[at] if at >= 0 else heavy[key]
+            if isinstance(value, tuple):
+                value = [dict(v) if isinstance(v, dict) else v for v in value]
+            elif isinstance(value, dict):
+                value = dict(value)
+            out[key] = value  # the status is its value in the entry already
+        return out
+
+
+def _light_field(at: int) -> property:
+    def get(self: LazyPacket) -> Any:
+        return self.__dict__["_e"][_PAYLOAD][at]
 
     return property(get)
 
 
+def _heavy_field(name: str) -> property:
+    def get(self: LazyPacket) -> Any:
+        return self._heavy()[name]
+
+    return property(get)
+
+
+for _at, _name in enumerate(LIGHT):
+    if _name not in ("id", "status"):
+        setattr(LazyPacket, _name, _light_field(_at))
 for _name in HEAVY:
     setattr(LazyPacket, _name, _heavy_field(_name))
-del _name
+_TO_DICT = tuple((k, LIGHT.index(k) if k in LIGHT else -1) for k in KEYS)
+del _at, _name
 
 
 class Cache:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tasks: Path) -> None:
         self.folder = folder
+        self.tasks = tasks
         self.entries: dict[str, tuple] = {}
         self.heavy_name: str | None = None
+        self.cycles: list[list[str]] | None = None  # among exactly the packets in entries
         self._heavy: bytes | None = None
-        self.fresh: dict[str, tuple] = {}   # what the next save writes: name -> (key, result)
-        self.dirty = False
+        self.puts: dict[str, tuple] = {}   # entries of packets parsed this run
         try:
             data = marshal.loads((folder / "packets.idx").read_bytes())
             if isinstance(data, dict) and data.get("v") == VERSION:
                 self.entries = data["entries"]
                 self.heavy_name = data["heavy"]
+                self.cycles = data["cycles"]
         except (OSError, ValueError, EOFError, TypeError, KeyError):
             self.entries = {}
 
     # ------------------------------------------------------------------ reading
+
+    def packet(self, entry: tuple) -> Any:
+        """The packet (a LazyPacket) or the problem tuple of an entry whose stat key matched."""
+        payload = entry[_PAYLOAD]
+        if entry[1] == "P":
+            return payload
+        p = object.__new__(LazyPacket)
+        d = p.__dict__
+        d["id"] = payload[_ID_AT]
+        d["status"] = STATUS[payload[_STATUS_AT]]
+        d["_e"] = entry
+        d["_c"] = self
+        return p
 
     def _heavy_bytes(self) -> bytes:
         if self._heavy is None:
             self._heavy = (self.folder / self.heavy_name).read_bytes() if self.heavy_name else b""
         return self._heavy
 
-    def get(self, name: str, key: tuple, packet_path: str) -> Any:
-        """The cached result for ``name`` when its stat key matches: a packet, a problem tuple,
-        or None (not cached)."""
-        hit = self.entries.get(name)
-        if hit is None or hit[0] != key:
-            return None
-        _key, kind, payload, off, length = hit
-        if kind == "P":
-            return ("problem", *payload)
-        p = object.__new__(LazyPacket)
-        d = p.__dict__
-        d.update(zip(LIGHT, payload, strict=True))
-        d["status"] = STATUS[payload[_STATUS_AT]]
-        d["_load"] = lambda: self._load_heavy(off, length, packet_path)
-        self.fresh[name] = (key, kind, payload, off, length)
-        return p
-
-    def _load_heavy(self, off: int, length: int, packet_path: str) -> dict[str, Any]:
+    def load_heavy(self, entry: tuple, task_id: str) -> dict[str, Any]:
+        off, length = entry[2], entry[3]
         try:
             value = marshal.loads(self._heavy_bytes()[off:off + length])
             if isinstance(value, dict):
@@ -99,13 +140,13 @@ class Cache:
             pass
         from batty.store.packets import parse_file  # the heavy file went: read the YAML again
 
-        fresh = parse_file(Path(packet_path), f"board/tasks/{os.path.basename(packet_path)}")
+        fresh = parse_file(self.tasks / f"{task_id}.yaml", f"board/tasks/{task_id}.yaml")
         return {k: getattr(fresh, k) for k in HEAVY}
 
     # ------------------------------------------------------------------ writing
 
     def put(self, name: str, key: tuple, result: Any) -> None:
-        self.dirty = True
+        """Cache a result just parsed (a Packet, or a problem as its tuple)."""
         if isinstance(result, Packet):
             light = tuple(getattr(result, f) for f in LIGHT)
             light = light[:_STATUS_AT] + (result.status.value,) + light[_STATUS_AT + 1:]
@@ -115,38 +156,40 @@ class Cache:
                 blob = marshal.dumps(heavy)
             except ValueError:
                 return  # not plain data (never expected): that packet is simply not cached
-            self.fresh[name] = (key, "T", light, -1, blob)  # off -1: the blob itself, not yet placed
+            self.puts[name] = (key, "T", -1, blob, light)  # off -1: the blob itself, not yet placed
         else:
-            self.fresh[name] = (key, "P", result, 0, 0)
+            self.puts[name] = (key, "P", 0, 0, tuple(result))
 
-    def save(self, names: set[str]) -> None:
-        if not self.dirty and set(self.fresh) == set(self.entries) == names:
+    def save(self, hits: set[str] | None, cycles: list[list[str]] | None) -> None:
+        """Write the index of the entries that matched (``hits``; None: all of them, as
+        ``entries`` holds exactly those) and the ones put, when that differs from what is on
+        disk. ``cycles``: the dependency cycles among exactly those packets, or None."""
+        if not self.puts and hits is None:
             return
         chunks: list[bytes] = []
         size = 0
         entries: dict[str, tuple] = {}
+        kept = self.entries if hits is None else {n: self.entries[n] for n in hits}
         try:
-            old = self._heavy_bytes() if any(v[1] == "T" and v[3] >= 0 for v in self.fresh.values()) else b""
+            old = self._heavy_bytes() if any(e[1] == "T" for e in kept.values()) else b""
         except OSError:
             return  # another run replaced the cache meanwhile: its copy will do
-        for name, (key, kind, payload, off, length) in self.fresh.items():
-            if name not in names:
-                continue
+        for name, (key, kind, off, length, payload) in (*kept.items(), *self.puts.items()):
             if kind == "T":
                 blob = length if off < 0 else old[off:off + length]
-                entries[name] = (key, kind, payload, size, len(blob))
+                entries[name] = (key, kind, size, len(blob), payload)
                 chunks.append(blob)
                 size += len(blob)
             else:
-                entries[name] = (key, kind, payload, 0, 0)
+                entries[name] = (key, kind, 0, 0, payload)
         from batty.store import atomic
 
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             heavy = f"packets.heavy.{secrets.token_hex(6)}"
             atomic.write_bytes(self.folder / heavy, b"".join(chunks))
-            atomic.write_bytes(self.folder / "packets.idx", marshal.dumps({"v": VERSION, "heavy": heavy,
-                                                                          "entries": entries}))
+            atomic.write_bytes(self.folder / "packets.idx", marshal.dumps(
+                {"v": VERSION, "heavy": heavy, "cycles": cycles, "entries": entries}))
             for f in os.listdir(self.folder):
                 if f.startswith("packets.heavy.") and f != heavy:
                     (self.folder / f).unlink(missing_ok=True)

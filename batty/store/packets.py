@@ -7,6 +7,7 @@ board of 10,000 packets loads in a few tens of milliseconds when nothing changed
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -15,13 +16,22 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
-from batty.core import yamlx
 from batty.core.packet import MAX_PACKET_BYTES, Packet, PacketProblem, find_cycles, validate
 from batty.errors import InvalidInput, NotFound
 from batty.paths import ID_RE, ID_VALID, Paths, check_id
 from batty.store import atomic
 
 RACY_NS = 2_000_000_000
+
+
+def __getattr__(name: str) -> Any:
+    # PyYAML (and its 8 ms of regular expressions) only when a packet is parsed or written: a
+    # warm load serves every packet from the cache. ``store.yamlx`` still works for callers.
+    if name == "yamlx":
+        from batty.core import yamlx
+
+        return yamlx
+    raise AttributeError(name)
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,10 @@ class Packets:
     by_id: dict[str, Packet] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     invalid_ids: set[str] = field(default_factory=set)
+    # for a reload (load_all's ``previous``): file name -> (stat key, packet or problem), of the
+    # files that were past the racy window when read; and the dependency cycles found
+    seen: dict[str, tuple[tuple, Any]] = field(default_factory=dict, repr=False)
+    cycles: list[list[str]] = field(default_factory=list, repr=False)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.by_id.values())
@@ -65,6 +79,8 @@ class Packets:
 
 def parse_file(path: Path, rel: str, *, strict: bool = False) -> Packet:
     """One packet from ``path``; InvalidInput with file and line on any problem."""
+    from batty.core import yamlx
+
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -83,39 +99,76 @@ def parse_file(path: Path, rel: str, *, strict: bool = False) -> Packet:
         raise InvalidInput(e.what, file=rel, line=line, valid=e.valid) from None
 
 
-def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True) -> Packets:
-    """Every packet under board/tasks/, with problems for the ones that do not load."""
+def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True,
+             previous: Packets | None = None) -> Packets:
+    """Every packet under board/tasks/, with problems for the ones that do not load.
+
+    ``previous``: an earlier load in this process; its packets whose files kept their stat are
+    taken as they are (State.reload: read again only what changed since)."""
     out = Packets()
     folder = paths.tasks
     try:
         scan = list(os.scandir(folder))
     except FileNotFoundError:
         return out
+    # Tens of thousands of objects are made here and none is garbage: the collector's passes
+    # over them were a fifth of a warm load of 10,000 packets.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _load(paths, scan, out, strict, use_cache, previous)
+    finally:
+        if collecting:
+            gc.enable()
+    out.problems.sort(key=lambda p: (p.file, p.line or 0))
+    return out
+
+
+def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use_cache: bool,
+          previous: Packets | None) -> None:
     from batty.store.packet_cache import Cache
 
-    cache = Cache(paths.cache) if use_cache and not strict else None
-    names: set[str] = set()
+    earlier = previous.seen if previous is not None and not strict else None
+    cache = (Cache(paths.cache, paths.tasks) if use_cache and not strict and earlier is None
+             else None)
+    entries = cache.entries if cache is not None else {}
+    seen = out.seen
+    hits: set[str] = set()
+    fresh = False    # anything parsed, or not taken from ``earlier``
+    unsettled = 0    # results read within the racy window (in neither the cache nor ``seen``)
     # "Racy" entries (git's word): a file written within the timestamp granularity of when we
-    # look may change again with the same stat, so it is never served from the cache.
+    # look may change again with the same stat, so it is never served from the cache, nor
+    # cached, nor taken from an earlier load (tests/test_packets.py).
     racy_after = time.time_ns() - RACY_NS
+    by_id, problems, invalid = out.by_id, out.problems, out.invalid_ids
     for entry in scan:
         name = entry.name
         if not name.endswith(".yaml") or name.startswith("."):
             if name.endswith(".yml") and not name.startswith("."):
-                out.problems.append(Problem(f"board/tasks/{name}", None, "packets end in .yaml",
-                                            f"rename it to {name[:-4]}.yaml"))
+                problems.append(Problem(f"board/tasks/{name}", None, "packets end in .yaml",
+                                        f"rename it to {name[:-4]}.yaml"))
             continue
         try:
             st = entry.stat()
         except FileNotFoundError:
             continue
-        key = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+        mtime, ctime = st.st_mtime_ns, st.st_ctime_ns
+        key = (mtime, st.st_size, st.st_ino, ctime)
+        settled = mtime < racy_after and ctime < racy_after
         result: Any = None
-        if cache is not None and st.st_mtime_ns < racy_after and st.st_ctime_ns < racy_after:
-            result = cache.get(name, key, entry.path)  # a str: a Path per packet costs more than the read
-            if isinstance(result, tuple):
-                result = Problem(*result[1:])
+        if earlier is not None:
+            was = earlier.get(name)
+            if was is not None and was[0] == key:
+                result = was[1]
+        elif settled:
+            hit = entries.get(name)
+            if hit is not None and hit[0] == key:
+                result = cache.packet(hit)  # type: ignore[union-attr]
+                hits.add(name)
+                if result.__class__ is tuple:
+                    result = Problem(*result)
         if result is None:
+            fresh = True
             rel = f"board/tasks/{name}"
             try:
                 result = parse_file(Path(entry.path), rel, strict=strict)
@@ -123,37 +176,54 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True) -> P
                 result = Problem(e.file or rel, e.line, e.what, e.valid)
             except NotFound:
                 continue
-            if cache is not None:
+            if cache is not None and settled:
                 cache.put(name, key, result if isinstance(result, Packet) else
                           (result.file, result.line, result.what, result.valid))
-        names.add(name)
-        if isinstance(result, Problem):
-            out.problems.append(result)
-            out.invalid_ids.add(name[:-5])
+        if settled:
+            seen[name] = (key, result)
         else:
-            if not ID_RE.match(name[:-5]):
-                out.problems.append(Problem(f"board/tasks/{name}", None,
-                                            "file name is not a task id", ID_VALID))
-                continue
-            out.by_id[result.id] = result
+            unsettled += 1
+        if result.__class__ is Problem:
+            problems.append(result)
+            invalid.add(name[:-5])
+        elif result.id != name[:-5]:
+            # a packet whose id is not its file name loads only when the name is no task id
+            # (validate() refuses a mismatch otherwise)
+            problems.append(Problem(f"board/tasks/{name}", None, "file name is not a task id",
+                                    ID_VALID))
+        else:
+            by_id[result.id] = result
+    # Cross-packet checks: a cycle makes every task on it invalid (never dispatchable). The
+    # cycles of an unchanged set of packets are the ones found last time.
+    same = not fresh and (len(seen) == len(earlier) if earlier is not None
+                          else cache is not None and len(hits) == len(entries))
+    if same and earlier is not None:
+        cycles = previous.cycles  # type: ignore[union-attr]
+    elif same and cache is not None and cache.cycles is not None:
+        cycles = cache.cycles
+    else:
+        cycles = find_cycles(by_id.values())
+    out.cycles = cycles
     if cache is not None:
-        cache.save(names)
-    # Cross-packet checks: a cycle makes every task on it invalid (never dispatchable).
-    for cycle in find_cycles(out.by_id.values()):
+        # the index keeps what matched and what was put; the cycles hold for that set only when
+        # every packet loaded is in it (none was left out as racy)
+        whole = not unsettled and len(hits) + len(cache.puts) == len(seen)
+        cache.save(None if len(hits) == len(entries) else hits, cycles if whole else None)
+    for cycle in cycles:
         first = cycle[0]
-        if first not in out.by_id:
+        if first not in by_id:
             continue
-        out.problems.append(Problem(f"board/tasks/{first}.yaml", _dep_line(paths, first),
-                                    "dependency cycle: " + " -> ".join(cycle),
-                                    "remove one of these depends_on entries"))
+        problems.append(Problem(f"board/tasks/{first}.yaml", _dep_line(paths, first),
+                                "dependency cycle: " + " -> ".join(cycle),
+                                "remove one of these depends_on entries"))
         for tid in cycle[:-1]:
-            out.by_id.pop(tid, None)
-            out.invalid_ids.add(tid)
-    out.problems.sort(key=lambda p: (p.file, p.line or 0))
-    return out
+            by_id.pop(tid, None)
+            invalid.add(tid)
 
 
 def _dep_line(paths: Paths, task_id: str) -> int | None:
+    from batty.core import yamlx
+
     try:
         text = paths.packet(task_id).read_text(encoding="utf-8")
     except OSError:
@@ -218,6 +288,8 @@ def update_text(text: str, changes: Mapping[str, Any]) -> str:
 
 def save(paths: Paths, packet: Packet, changes: Mapping[str, Any]) -> Packet:
     """Apply ``changes`` to the packet file atomically and return the packet as now written."""
+    from batty.core import yamlx
+
     path = paths.packet(packet.id)
     rel = paths.rel(path)
     text = yamlx.decode(path.read_bytes(), rel)
@@ -233,6 +305,8 @@ def save(paths: Paths, packet: Packet, changes: Mapping[str, Any]) -> Packet:
 
 def create(paths: Paths, fields: Mapping[str, Any]) -> Packet:
     """Write a new packet file (never over an existing one) and return it."""
+    from batty.core import yamlx
+
     task_id = check_id(fields["id"])
     text = render_new(fields)
     rel = f"board/tasks/{task_id}.yaml"

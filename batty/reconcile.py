@@ -63,10 +63,15 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
     finish_landing(st, dry_run=dry_run)
     root = st.paths.root
     base_sha = git.rev(root, f"refs/heads/{cfg.base}")
+    heads = task_branches(st)
+    live = (Status.IN_PROGRESS, Status.REVIEW)
     for p in list(st.packets):
-        if p.status not in (Status.IN_PROGRESS, Status.REVIEW) or base_sha is None:
+        if p.status not in live or base_sha is None:
             continue
-        head = git.rev(root, f"refs/heads/{branch_of(p.id)}")
+        ref = f"refs/heads/{branch_of(p.id)}"
+        head = heads.get(ref)
+        if head == "":  # it names no commit (never written by batty): as git rev-parse says
+            head = git.rev(root, ref)
         v = p.verification or {}
         # only a pass counts: an attempt that changed nothing (no-change) leaves its branch at an
         # old base commit, which is "in the base" too (tests/scenarios/test_narration_only.py)
@@ -75,13 +80,14 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
             st.app.say(f"{p.id}: its verified branch is in {cfg.base} already: done")
             if not dry_run:
                 st.transition(p, Status.DONE, Actor.RECONCILE, f"{branch_of(p.id)} is in {cfg.base}")
-    finished_worktrees(st, dry_run=dry_run)
+    finished_worktrees(st, dry_run=dry_run, branches=heads)  # transitions move no branch
     with locks.hold(st.paths.state, "board", cmd=st.app.cmd):
         st.reload()  # under the board lock: no transition is half-way (packet written, event not)
         lost_events(st, dry_run=dry_run)
 
 
-def finished_worktrees(st: State, *, dry_run: bool = False) -> None:
+def finished_worktrees(st: State, *, dry_run: bool = False,
+                       branches: dict[str, str] | None = None) -> None:
     """A done or archived task keeps no worktree, and a done one no branch (merge removes them;
     a crash in between, or a person's move, can leave them)."""
     import os
@@ -92,13 +98,15 @@ def finished_worktrees(st: State, *, dry_run: bool = False) -> None:
     # One listing of the task branches and one of the worktrees, not a git call and a stat per
     # finished task: a board of 10,000 mostly done tasks made a no-op reconcile take 20 s
     # (benchmarks/bench_board.py).
-    branches = set(git.out(st.paths.root, "for-each-ref", "--format=%(refname)", "refs/heads/batty/").splitlines())
+    if branches is None:
+        branches = task_branches(st)
     try:
         present = set(os.listdir(st.paths.worktrees))
     except FileNotFoundError:
         present = set()
+    finished = (Status.DONE, Status.ARCHIVED)
     for p in st.packets:
-        if p.status not in (Status.DONE, Status.ARCHIVED):
+        if p.status not in finished:
             continue
         branch = f"refs/heads/batty/{p.id}" in branches
         if p.id not in present and not (branch and p.status is Status.DONE):
@@ -124,6 +132,18 @@ def finished_worktrees(st: State, *, dry_run: bool = False) -> None:
                        branch=merged)
 
 
+def task_branches(st: State) -> dict[str, str]:
+    """Every task branch (refs/heads/batty/...) and the commit it names ("": it names no
+    commit), from one git call, not one per task (14 live tasks were 14 rev-parses)."""
+    listing = git.out(st.paths.root, "for-each-ref", "--format=%(objecttype) %(objectname) %(refname)",
+                      "refs/heads/batty/")
+    out: dict[str, str] = {}
+    for line in listing.splitlines():
+        kind, sha, ref = line.split(" ", 2)
+        out[ref] = sha if kind == "commit" else ""
+    return out
+
+
 def finish_landing(st: State, *, dry_run: bool = False) -> None:
     """merge writes an intent before it moves the base; if the base holds the intent's commit,
     the landing happened and its bookkeeping is finished here; otherwise the intent is void."""
@@ -138,7 +158,7 @@ def lost_events(st: State, *, dry_run: bool = False) -> None:
     logged = False
     for p in st.packets:
         known = last.get(p.id)
-        if known == p.status.value:
+        if known == p.status:  # a StrEnum: equal to its value
             continue
         st.app.say(f"{p.id}: status {p.status.value} has no event (last: {known}); logged")
         if not dry_run:

@@ -2,16 +2,25 @@
 
 Following filelock's advice: lock a sidecar file, never the resource; probe with a zero timeout,
 then say on stderr what we wait for; a command that cannot get its lock raises Busy (exit 75).
+
+The lock is filelock's own primitive, ``flock(2)`` on the lock file (so it contends with a
+filelock.FileLock on the same file), taken here in a few lines: importing filelock cost a no-op
+reconcile 15-35 ms (issue 2's speed target). A file system without flock falls back to filelock,
+which knows what to do there.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from batty.errors import Busy
 
@@ -34,6 +43,70 @@ def owner(state: Path, name: str) -> dict | None:
 _held: dict[tuple[str, str], int] = {}
 
 
+class _Timeout(Exception):
+    pass
+
+
+class _Flock:
+    """An exclusive flock on ``path``, one descriptor per instance (as filelock's FileLock with
+    thread_local=False and is_singleton=False). Polls every 50 ms while waiting, as filelock."""
+
+    POLL_S = 0.05
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+        self.fallback: Any = None   # a filelock.FileLock where flock is not supported
+
+    def acquire(self, timeout: float) -> None:
+        deadline = time.monotonic() + max(timeout, 0)
+        while True:
+            if self._try():
+                return
+            if time.monotonic() >= deadline:
+                raise _Timeout
+            time.sleep(self.POLL_S)
+
+    def _try(self) -> bool:
+        if self.fallback is not None:
+            from filelock import Timeout
+
+            try:
+                self.fallback.acquire(timeout=0)
+            except Timeout:
+                return False
+            return True
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                os.close(fd)
+                if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    return False
+                if e.errno != errno.ENOSYS:
+                    raise
+                from filelock import FileLock
+
+                self.fallback = FileLock(str(self.path), thread_local=False, is_singleton=False)
+                return self._try()
+            if os.fstat(fd).st_nlink:
+                self.fd = fd
+                return True
+            os.close(fd)  # removed between open and flock (doctor breaks a leaked lock): lock the new one
+
+    def release(self) -> None:
+        if self.fallback is not None:
+            self.fallback.release()
+            return
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+
 @contextmanager
 def hold(state: Path, name: str, *, wait_s: float | None = None, quiet: bool = False,
          cmd: str | None = None) -> Iterator[None]:
@@ -47,18 +120,14 @@ def hold(state: Path, name: str, *, wait_s: float | None = None, quiet: bool = F
         finally:
             _held[key] -= 1
         return
-    from filelock import FileLock, Timeout
-
     from batty import clock
     from batty.store.events import host
 
     folder = lock_dir(state)
-    path = folder / f"{name}.lock"
-    # thread_local=False and is_singleton=False: plain fcntl locks, one per hold().
-    lock = FileLock(str(path), thread_local=False, is_singleton=False)
+    lock = _Flock(folder / f"{name}.lock")
     try:
         lock.acquire(timeout=0)
-    except Timeout:
+    except _Timeout:
         who = owner(state, name) or {}
         wait = DEFAULT_WAIT_S if wait_s is None else wait_s
         if not quiet and wait > 0:
@@ -69,7 +138,7 @@ def hold(state: Path, name: str, *, wait_s: float | None = None, quiet: bool = F
             )
         try:
             lock.acquire(timeout=wait)
-        except Timeout:
+        except _Timeout:
             raise Busy(f"the {name} lock is held by another run (pid {who.get('pid', '?')})",
                        valid="nothing was done; try again") from None
     try:
@@ -86,13 +155,10 @@ def hold(state: Path, name: str, *, wait_s: float | None = None, quiet: bool = F
 
 def is_held(state: Path, name: str) -> bool:
     """True when some live process holds lock ``name`` (a probe; takes and drops it if free)."""
-    from filelock import FileLock, Timeout
-
-    path = lock_dir(state) / f"{name}.lock"
-    lock = FileLock(str(path), thread_local=False, is_singleton=False)
+    lock = _Flock(lock_dir(state) / f"{name}.lock")
     try:
         lock.acquire(timeout=0)
-    except Timeout:
+    except _Timeout:
         return True
     lock.release()
     return False

@@ -17,11 +17,13 @@ def command(app: App, as_json: bool) -> None:
 
     st = State(app)
     try:
-        previous = boardmod.parse(st.paths.board_md.read_text(encoding="utf-8"))
+        on_disk: str | None = st.paths.board_md.read_text(encoding="utf-8")
+        previous = boardmod.parse(on_disk)  # type: ignore[arg-type]
     except (OSError, UnicodeDecodeError):
-        previous = None
+        on_disk, previous = None, None
     text = boardmod.render(st.packets, previous if previous and not previous.problems else None)
-    parsed = boardmod.parse(text)
+    # a board in step with its packets (the usual case) renders as it stands: parsed once
+    parsed = previous if text == on_disk and previous is not None else boardmod.parse(text)
     if as_json:
         click.echo(dumps({"version": 1, "columns": [
             {"name": c.name, "status": c.status.value if c.status else None,

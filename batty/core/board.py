@@ -7,6 +7,7 @@ keeps Obsidian's trailing settings block.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,9 @@ SHOWN = {s for s, _ in COLUMNS}  # archived tasks leave the board
 DONE_SHOWN = 50
 CARD_RE = re.compile(r"^[-*] (?:\[(?P<mark>[ xX])\] ?)?(?P<rest>.*)$")
 MORE_RE = re.compile(r"^%% (\d+) more done tasks? not shown %%$")
-DECOR_RE = re.compile(r"(?:\s+`P[0-4]`|\s+@[A-Za-z0-9_.-]+|\s+\(attempt \d+\)|\s+needs [A-Z0-9, -]+)+$")
+# the decorations batty appends to a card (`P1`, @seat, (attempt 2), needs T-1); the shared \s+
+# comes first so that the engine skips to whitespace (twice as fast as four \s+ alternatives)
+DECOR_RE = re.compile(r"(?:\s+(?:`P[0-4]`|@[A-Za-z0-9_.-]+|\(attempt \d+\)|needs [A-Z0-9, -]+))+$")
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,24 @@ def card_line(p: Packet, *, open_deps: Sequence[str] = ()) -> str:
 
 
 def _sort_key(p: Packet) -> tuple:
-    num = p.id.rpartition("-")[2]
-    return (p.priority, p.id.rpartition("-")[0], int(num) if num.isdigit() else 0)
+    head, _, num = p.id.rpartition("-")
+    return (p.priority, head, int(num) if num.isdigit() else 0)
+
+
+def _newest_done(cards: list[Packet]) -> list[Packet]:
+    """The first DONE_SHOWN of ``cards`` sorted newest first, as a sort of all of them would give:
+    only the cards stamped at least as late as the DONE_SHOWN-th newest are sorted (a board of
+    10,000 mostly done tasks shows 50 of them)."""
+    def key(p: Packet) -> tuple:
+        return (p.updated or "", _sort_key(p))
+
+    if len(cards) <= DONE_SHOWN:
+        return sorted(cards, key=key, reverse=True)
+    stamps = [p.updated or "" for p in cards]
+    cut = heapq.nlargest(DONE_SHOWN, stamps)[-1]
+    # the order among equal keys is kept (a stable sort of a filtered list): the same cards
+    return sorted((p for p, s in zip(cards, stamps, strict=True) if s >= cut), key=key,
+                  reverse=True)[:DONE_SHOWN]
 
 
 def render(packets: Iterable[Packet], previous: Board | None = None) -> str:
@@ -217,12 +236,12 @@ def render(packets: Iterable[Packet], previous: Board | None = None) -> str:
         cards = by_status[status]
         rank = {tid: i for i, tid in enumerate(order.get(status, []))}
         if status is Status.DONE:  # newest first, whatever order people gave them
-            cards = sorted(cards, key=lambda p: (p.updated or "", _sort_key(p)), reverse=True)
+            shown = _newest_done(cards)
         else:
             cards = sorted(cards, key=lambda p: (0, rank[p.id], ()) if p.id in rank else (1, 0, _sort_key(p)))
+            shown = cards
         out.append("")
         out.append(f"## {title}")
-        shown = cards[:DONE_SHOWN] if status is Status.DONE else cards
         if shown:
             out.append("")
         for p in shown:

@@ -93,24 +93,30 @@ def status_of_column(name: str) -> Status | None:
 def parse(text: str) -> Board:
     """The columns and cards of ``text``; anything garbled is listed in ``problems``."""
     lines = text.split("\n")
-    i = 0
+    start = 0
     problems: list[tuple[int, str, str]] = []
     if lines and lines[0].strip() == "---":
         end = next((j for j in range(1, len(lines)) if lines[j].strip() == "---"), None)
         if end is None:
             problems.append((1, "front matter is not closed", "a second --- line"))
         else:
-            i = end + 1
+            start = end + 1
     columns: list[Column] = []
     trailer_at: int | None = None
-    current: dict | None = None
+    # the column being read: its name, status, first line, cards and lines (locals, not a dict:
+    # this loop runs once a line, 2,500 lines for a board of 10,000 packets)
+    name = ""
+    status: Status | None = None
+    first = 0
+    cards: list[Card] | None = None
+    raw: list[str] = []
+    card_re, decor_sub, id_match = CARD_RE.match, DECOR_RE.sub, ID_RE.match
 
     def close() -> None:
-        if current is not None:
-            columns.append(Column(current["name"], current["status"], tuple(current["cards"]),
-                                  current["line"], tuple(current["raw"])))
+        if cards is not None:
+            columns.append(Column(name, status, tuple(cards), first, tuple(raw)))
 
-    while i < len(lines):
+    for i in range(start, len(lines)):
         line = lines[i]
         n = i + 1
         stripped = line.strip()
@@ -120,52 +126,44 @@ def parse(text: str) -> Board:
         if line.startswith("## "):
             close()
             name = line[3:].strip()
-            current = {"name": name, "status": status_of_column(name), "cards": [], "line": n,
-                       "raw": [line]}
-            if current["status"] is Status.ARCHIVED:
-                current["status"] = None
-            i += 1
+            status = status_of_column(name)
+            if status is Status.ARCHIVED:
+                status = None
+            cards, raw, first = [], [line], n
             continue
-        if current is not None:
-            current["raw"].append(line)
+        if cards is not None:
+            raw.append(line)
         if not stripped:
-            i += 1
             continue
-        if current is None:
+        if cards is None:
             if line.startswith("# ") and not columns:
-                i += 1
                 continue  # a title above the columns is fine
             problems.append((n, "text outside any column", "cards go under a `## Column` heading"))
-            i += 1
             continue
-        if current["status"] is None:
-            i += 1
+        if status is None:
             continue  # an unknown column is left alone, whatever it holds
-        m = CARD_RE.match(stripped) if not line.startswith((" ", "\t")) else None
+        indented = line.startswith((" ", "\t"))
+        m = card_re(stripped) if not indented else None
         if m is None:
             if MORE_RE.match(stripped) or (stripped.startswith("%%") and stripped.endswith("%%")):
-                i += 1
                 continue
-            if line.startswith((" ", "\t")) and current["cards"]:
-                i += 1
+            if indented and cards:
                 continue  # a card's continuation line (Obsidian allows them); not batty's
             problems.append((n, f"not a card: {stripped[:60]!r}",
                              "a card is `- [ ] T-1 Title`, or `- [ ] Title` for a new task"))
-            i += 1
             continue
-        rest = m.group("rest").strip()
-        checked = (m.group("mark") or " ").lower() == "x"
+        mark, rest = m.group("mark", "rest")
+        rest = rest.strip()
         if not rest:
-            i += 1
             continue
+        checked = (mark or " ").lower() == "x"
         head, _, tail = rest.partition(" ")
-        if ID_RE.match(head):
-            current["cards"].append(Card(head, DECOR_RE.sub("", tail).strip(), checked, n))
+        if id_match(head):
+            cards.append(Card(head, decor_sub("", tail).strip(), checked, n))
         else:
-            title = DECOR_RE.sub("", rest).strip()
+            title = decor_sub("", rest).strip()
             if title:
-                current["cards"].append(Card(None, title, checked, n))
-        i += 1
+                cards.append(Card(None, title, checked, n))
     close()
     trailer = "\n".join(lines[trailer_at:]).rstrip("\n") + "\n" if trailer_at is not None else ""
     if not columns and text.strip() and not problems:

@@ -6,6 +6,7 @@ runs every minute import only what they use (STYLE 7).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -41,6 +42,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("batty.commands.sync", "Share the board with other machines through the remote."),
     "demo": ("batty.commands.demo", "A sandbox repository run end to end with the scripted agent."),
 }
+
+
+# Commands that read the whole board and end: at 10,000 packets they make some 100,000 objects
+# and next to no cyclic garbage, and the collector's passes over those cost more than the rest
+# of a warm `task list` (issue 2's speed target). The process exit frees everything; `run` and
+# `tick`, which go on working, keep the collector.
+ONE_SHOT = frozenset({"task", "board", "reconcile", "status"})
 
 
 class LazyGroup(click.Group):
@@ -120,6 +128,8 @@ def cli(ctx: click.Context, repo: str | None, quiet: bool) -> None:
     app = App(repo, quiet)
     app.cmd = ctx.invoked_subcommand or "batty"
     ctx.obj = app
+    if app.cmd in ONE_SHOT:
+        gc.disable()
 
 
 def _crash_log(exc: BaseException) -> str | None:

@@ -79,6 +79,30 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
+class _Events:
+    """The command's event log, opened at its first event: a command that only reads (task list,
+    board) does not import the log's machinery (socket, secrets, threading: some 10 ms)."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._log: Any = None
+
+    def _open(self) -> Any:
+        if self._log is None:
+            from batty.store.events import EventLog
+
+            app = self._app
+            self._log = EventLog(app.paths.events, app.paths.locks / "events.lock", cmd=app.cmd)
+        return self._log
+
+    def emit(self, *args: Any, **kw: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._open().emit(*args, **kw)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._open(), name)
+
+
 class App:
     """What every command gets as ``ctx.obj``: the repository and the command's event log."""
 
@@ -100,9 +124,7 @@ class App:
     @property
     def events(self):  # type: ignore[no-untyped-def]
         if self._events is None:
-            from batty.store.events import EventLog
-
-            self._events = EventLog(self.paths.events, self.paths.locks / "events.lock", cmd=self.cmd)
+            self._events = _Events(self)
         return self._events
 
     def say(self, message: str) -> None:

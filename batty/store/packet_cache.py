@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import secrets
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -189,6 +188,8 @@ class Cache:
                 size += len(blob)
             else:
                 entries[name] = (key, kind, 0, 0, payload)
+        import secrets  # here: importing it (hashlib, OpenSSL) cost a warm load 8-15 ms
+
         from batty.store import atomic
 
         try:

@@ -152,6 +152,7 @@ def cli(ctx: click.Context, repo: str | None, quiet: bool) -> None:
     ctx.obj = app
     if app.cmd in ONE_SHOT:
         gc.disable()
+        ctx.call_on_close(gc.freeze)  # and the collection at interpreter exit skips them too
 
 
 def _crash_log(exc: BaseException) -> str | None:

@@ -36,6 +36,7 @@ _ID_AT = LIGHT.index("id")
 # payload the light fields in LIGHT order (the status as its value); kind "P": a problem, its
 # payload (file, line, what, valid).
 _PAYLOAD = 4
+_new = object.__new__
 
 
 class LazyPacket(Packet):
@@ -111,13 +112,11 @@ class Cache:
 
     # ------------------------------------------------------------------ reading
 
-    def packet(self, entry: tuple) -> Any:
-        """The packet (a LazyPacket) or the problem tuple of an entry whose stat key matched."""
-        payload = entry[_PAYLOAD]
-        if entry[1] == "P":
-            return payload
-        p = object.__new__(LazyPacket)
+    def packet(self, entry: tuple) -> LazyPacket:
+        """The packet of a packet entry ("T") whose stat key matched."""
+        p = _new(LazyPacket)
         d = p.__dict__
+        payload = entry[_PAYLOAD]
         d["id"] = payload[_ID_AT]
         d["status"] = STATUS[payload[_STATUS_AT]]
         d["_e"] = entry

@@ -141,6 +141,7 @@ def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use
     # cached, nor taken from an earlier load (tests/test_packets.py).
     racy_after = time.time_ns() - RACY_NS
     by_id, problems, invalid = out.by_id, out.problems, out.invalid_ids
+    packet = cache.packet if cache is not None else None
     for entry in scan:
         name = entry.name
         if not name.endswith(".yaml") or name.startswith("."):
@@ -163,10 +164,8 @@ def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use
         elif settled:
             hit = entries.get(name)
             if hit is not None and hit[0] == key:
-                result = cache.packet(hit)  # type: ignore[union-attr]
                 hits.add(name)
-                if result.__class__ is tuple:
-                    result = Problem(*result)
+                result = packet(hit) if hit[1] == "T" else Problem(*hit[4])
         if result is None:
             fresh = True
             rel = f"board/tasks/{name}"

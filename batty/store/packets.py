@@ -165,7 +165,7 @@ def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use
             hit = entries.get(name)
             if hit is not None and hit[0] == key:
                 hits.add(name)
-                result = packet(hit) if hit[1] == "T" else Problem(*hit[4])
+                result = packet(hit) if hit[1] == "T" else Problem(*hit[4])  # type: ignore[misc]
         if result is None:
             fresh = True
             rel = f"board/tasks/{name}"

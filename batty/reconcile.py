@@ -62,8 +62,11 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
         return
     finish_landing(st, dry_run=dry_run)
     root = st.paths.root
-    base_sha = git.rev(root, f"refs/heads/{cfg.base}")
-    heads = task_branches(st)
+    base_ref = f"refs/heads/{cfg.base}"
+    heads = task_branches(st, base_ref)
+    base_sha = heads.pop(base_ref, None)
+    if base_sha == "":  # it names no commit: as git rev-parse says
+        base_sha = git.rev(root, base_ref)
     live = (Status.IN_PROGRESS, Status.REVIEW)
     for p in list(st.packets):
         if p.status not in live or base_sha is None:
@@ -132,11 +135,12 @@ def finished_worktrees(st: State, *, dry_run: bool = False,
                        branch=merged)
 
 
-def task_branches(st: State) -> dict[str, str]:
-    """Every task branch (refs/heads/batty/...) and the commit it names ("": it names no
-    commit), from one git call, not one per task (14 live tasks were 14 rev-parses)."""
+def task_branches(st: State, *also: str) -> dict[str, str]:
+    """Every task branch (refs/heads/batty/...), and the refs ``also`` names, with the commit
+    each names ("": it names no commit), from one git call, not one per task (14 live tasks
+    were 14 rev-parses)."""
     listing = git.out(st.paths.root, "for-each-ref", "--format=%(objecttype) %(objectname) %(refname)",
-                      "refs/heads/batty/")
+                      "refs/heads/batty/", *also)
     out: dict[str, str] = {}
     for line in listing.splitlines():
         kind, sha, ref = line.split(" ", 2)

@@ -111,13 +111,22 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True,
         scan = list(os.scandir(folder))
     except FileNotFoundError:
         return out
+    # stat relative to the folder: one path component to resolve, not the whole path (a third
+    # of the time of 10,000 stats)
+    try:
+        dfd: int | None = (os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+                           if os.stat in os.supports_dir_fd else None)
+    except OSError:
+        dfd = None  # gone since the listing: each entry's own stat says so
     # Tens of thousands of objects are made here and none is garbage: the collector's passes
     # over them were a fifth of a warm load of 10,000 packets.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        _load(paths, scan, out, strict, use_cache, previous)
+        _load(paths, scan, out, strict, use_cache, previous, dfd)
     finally:
+        if dfd is not None:
+            os.close(dfd)
         if collecting:
             gc.enable()
     out.problems.sort(key=lambda p: (p.file, p.line or 0))
@@ -125,7 +134,7 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True,
 
 
 def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use_cache: bool,
-          previous: Packets | None) -> None:
+          previous: Packets | None, dfd: int | None) -> None:
     from batty.store.packet_cache import Cache
 
     earlier = previous.seen if previous is not None and not strict else None
@@ -142,6 +151,7 @@ def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use
     racy_after = time.time_ns() - RACY_NS
     by_id, problems, invalid = out.by_id, out.problems, out.invalid_ids
     packet = cache.packet if cache is not None else None
+    stat = os.stat
     for entry in scan:
         name = entry.name
         if not name.endswith(".yaml") or name.startswith("."):
@@ -150,7 +160,7 @@ def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use
                                         f"rename it to {name[:-4]}.yaml"))
             continue
         try:
-            st = entry.stat()
+            st = stat(name, dir_fd=dfd) if dfd is not None else entry.stat()
         except FileNotFoundError:
             continue
         mtime, ctime = st.st_mtime_ns, st.st_ctime_ns

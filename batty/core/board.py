@@ -209,10 +209,12 @@ def render(packets: Iterable[Packet], previous: Board | None = None) -> str:
     end of their column (Done: to the top, newest first)."""
     by_status: dict[Status, list[Packet]] = {s: [] for s, _ in COLUMNS}
     all_ps: dict[str, Packet] = {}
+    column = by_status.get
     for p in packets:
         all_ps[p.id] = p
-        if p.status in SHOWN:
-            by_status[p.status].append(p)
+        cards = column(p.status)  # None: archived, off the board
+        if cards is not None:
+            cards.append(p)
     order: Mapping[Status, list[str]] = previous.order() if previous else {}
     out = [FRONT]
     unknown_after: dict[Status | None, list[Column]] = {}
@@ -243,7 +245,8 @@ def render(packets: Iterable[Packet], previous: Board | None = None) -> str:
         if shown:
             out.append("")
         for p in shown:
-            deps = [d for d in p.depends_on if d not in all_ps or all_ps[d].status is not Status.DONE]
+            needs = p.depends_on
+            deps = [d for d in needs if d not in all_ps or all_ps[d].status is not Status.DONE] if needs else ()
             out.append(card_line(p, open_deps=deps))
         if len(cards) > len(shown):
             more = len(cards) - len(shown)

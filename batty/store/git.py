@@ -86,13 +86,96 @@ def out(cwd: Path, *args: str, **kw: object) -> str:
     return run(cwd, *args, **kw).stdout.strip()  # type: ignore[arg-type]
 
 
+def _dirs(cwd: Path) -> tuple[Path, Path] | None:
+    """(git dir, common dir) of the checkout whose top is ``cwd``, read from the files; None when
+    ``cwd`` is not a checkout's top or the refs are not plain files (reftable): ask git then."""
+    dotgit = cwd / ".git"
+    try:
+        if dotgit.is_dir():
+            gitdir = dotgit
+        else:
+            text = dotgit.read_text()
+            if not text.startswith("gitdir: "):
+                return None
+            gitdir = Path(text[8:].strip())
+            if not gitdir.is_absolute():
+                gitdir = cwd / gitdir
+        try:
+            common = Path((gitdir / "commondir").read_text().strip())
+            common = common if common.is_absolute() else gitdir / common
+        except FileNotFoundError:
+            common = gitdir
+    except OSError:
+        return None
+    if (common / "reftable").exists():
+        return None
+    return gitdir, common
+
+
+def _is_oid(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
+def _read_ref(common: Path, ref: str) -> str | None | bool:
+    """The oid a branch ref holds (loose file first, then packed-refs), None when there is no
+    such ref, False when the files do not say plainly (a symbolic ref): ask git then."""
+    try:
+        text = (common / ref).read_text().strip()
+    except FileNotFoundError:
+        text = None
+    except OSError:
+        return False
+    if text is not None:
+        return text if _is_oid(text) else False
+    try:
+        packed = (common / "packed-refs").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return False
+    tail = " " + ref
+    for line in packed.splitlines():
+        if line.endswith(tail) and not line.startswith(("#", "^")):
+            oid = line[: -len(tail)]
+            return oid if _is_oid(oid) else False
+    return None
+
+
 def rev(cwd: Path, ref: str) -> str | None:
-    """The commit ``ref`` names, or None."""
+    """The commit ``ref`` names, or None. A branch (``refs/heads/...``) or ``HEAD`` at the top of
+    a checkout is read from git's ref files, as git itself writes them (a lock file renamed
+    into place): no subprocess; anything else asks ``git rev-parse``."""
+    dirs = _dirs(cwd) if ref == "HEAD" or ref.startswith("refs/heads/") else None
+    if dirs is not None:
+        gitdir, common = dirs
+        name: str | None = ref
+        if ref == "HEAD":
+            try:
+                head = (gitdir / "HEAD").read_text().strip()
+            except OSError:
+                head = ""
+            name = head[5:].strip() if head.startswith("ref: refs/heads/") else None
+            if name is None and _is_oid(head):
+                return head
+        if name is not None and ".." not in name:
+            found = _read_ref(common, name)
+            if found is not False:
+                return found  # type: ignore[return-value]
     proc = run(cwd, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
     return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
 def head_branch(cwd: Path) -> str | None:
+    dirs = _dirs(cwd)
+    if dirs is not None:
+        try:
+            head = (dirs[0] / "HEAD").read_text().strip()
+        except OSError:
+            head = ""
+        if head.startswith("ref: refs/heads/"):
+            return head[16:].strip() or None
+        if _is_oid(head):
+            return None
     proc = run(cwd, "symbolic-ref", "-q", "--short", "HEAD", check=False)
     return proc.stdout.strip() or None
 
@@ -130,36 +213,111 @@ def changed_paths(cwd: Path, pathspec: Sequence[str]) -> list[str]:
     return paths
 
 
+def _quote(path: str) -> str:
+    """A path as fast-import reads it: C-quoted, always."""
+    out = path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{out}"'
+
+
+def _blob_id(data: bytes, hex_len: int) -> str:
+    import hashlib
+
+    h = hashlib.sha1() if hex_len == 40 else hashlib.sha256()
+    h.update(b"blob %d\0" % len(data))
+    h.update(data)
+    return h.hexdigest()
+
+
+def _worktree_entry(root: Path, path: str) -> tuple[str, bytes] | None:
+    """(mode, content) of ``path`` as the working tree has it, None when it is gone."""
+    full = root / path
+    try:
+        if full.is_symlink():
+            return "120000", os.readlink(full).encode()
+        if not full.is_file():
+            return None
+        data = full.read_bytes()
+        return ("100755" if os.access(full, os.X_OK) else "100644"), data
+    except FileNotFoundError:
+        return None
+
+
 def commit_paths(root: Path, branch: str, paths: Iterable[str], message: str,
                  *, author: Mapping[str, str] = BATTY_AUTHOR, tmp_dir: Path | None = None) -> str | None:
     """Commit the working-tree state of ``paths`` onto ``branch`` without touching any other file,
     the user's index, or what the checkout has staged elsewhere. Returns the new commit or None
-    when nothing changed. Retries once if the branch moved meanwhile."""
-    paths = sorted(set(paths))
+    when nothing changed. Retries if the branch moved meanwhile.
+
+    Three git processes, not nine: ``cat-file --batch-check`` reads the parent and what it holds
+    at each path (nothing changed: no commit), ``fast-import`` writes the blobs, trees and commit
+    onto a ref of this process's own, and one ``update-ref --stdin`` transaction moves the branch
+    from the parent (compare-and-swap) and drops that ref. The bytes go in as the files hold
+    them: no filter or attribute of the repository's applies to batty's board."""
+    import time as _time
+
+    wanted: set[str] = set()
+    for path in paths:
+        full = root / path
+        if full.is_dir() and not full.is_symlink():  # a folder: the files in it
+            wanted.update(str(f.relative_to(root)) for f in full.rglob("*") if not f.is_dir() or f.is_symlink())
+        else:
+            wanted.add(path.rstrip("/"))
+    paths = sorted(wanted)
     if not paths:
         return None
     tmp_dir = tmp_dir or root / ".batty" / "cache"
     tmp_dir.mkdir(parents=True, exist_ok=True)
+    name = lambda k: author.get(k, BATTY_AUTHOR[k])  # noqa: E731
+    ident_a = f"{name('GIT_AUTHOR_NAME')} <{name('GIT_AUTHOR_EMAIL')}>"
+    ident_c = f"{name('GIT_COMMITTER_NAME')} <{name('GIT_COMMITTER_EMAIL')}>"
+    scratch_ref = f"refs/batty/commit-{os.getpid()}"
+    marks = tmp_dir / f"marks.{os.getpid()}"
     for _ in range(3):
         parent = rev(root, f"refs/heads/{branch}")
-        index = tmp_dir / f"index.{os.getpid()}"
-        env = {"GIT_INDEX_FILE": str(index)}
-        try:
-            if parent:
-                run(root, "read-tree", parent, env=env)
-            else:
-                run(root, "read-tree", "--empty", env=env)
-            run(root, "add", "-A", "--", *paths, env=env)
-            tree = out(root, "write-tree", env=env)
-        finally:
-            index.unlink(missing_ok=True)
-        if parent and tree == out(root, "rev-parse", f"{parent}^{{tree}}"):
-            return None
-        args = ["commit-tree", tree, "-m", message]
+        entries = {p: _worktree_entry(root, p) for p in paths}
         if parent:
-            args[2:2] = ["-p", parent]
-        sha = out(root, *args, env=dict(author))
-        if update_ref(root, f"refs/heads/{branch}", sha, parent, message.splitlines()[0]):
+            listing = run(root, "--literal-pathspecs", "ls-tree", "-z", parent, "--", *paths).stdout
+            held: dict[str, tuple[str, str]] = {}
+            for row in listing.split("\0"):
+                meta, _, path = row.partition("\t")
+                if path:
+                    mode, _, oid = meta.split(" ")
+                    held[path] = (mode, oid)
+            same = True
+            for p in paths:
+                have, was = entries[p], held.get(p)
+                if have is None or was is None:
+                    same = same and have is None and was is None
+                else:
+                    same = same and have[0] == was[0] and _blob_id(have[1], len(parent)) == was[1]
+            if same:
+                return None
+        elif all(e is None for e in entries.values()):
+            return None
+        when = f"{int(_time.time())} +0000"
+        body = message.encode()
+        stream = [b"feature done\n", f"commit {scratch_ref}\nmark :1\n".encode(),
+                  f"author {ident_a} {when}\ncommitter {ident_c} {when}\n".encode(),
+                  b"data %d\n" % len(body), body, b"\n"]
+        if parent:
+            stream.append(f"from {parent}\n".encode())
+        for p in paths:
+            have = entries[p]
+            if have is None:
+                stream.append(f"D {_quote(p)}\n".encode())
+            else:
+                stream += [f"M {have[0]} inline {_quote(p)}\n".encode(), b"data %d\n" % len(have[1]), have[1], b"\n"]
+        stream.append(b"done\n")
+        try:
+            run(root, "fast-import", "--quiet", "--force", f"--export-marks={marks}", input=b"".join(stream),
+                text=False)
+            sha = marks.read_text().split()[1]
+        finally:
+            marks.unlink(missing_ok=True)
+        old = parent or "0" * len(sha)
+        moved = run(root, "update-ref", "-m", message.splitlines()[0], "--stdin",
+                    input=f"update refs/heads/{branch} {sha} {old}\ndelete {scratch_ref}\n", check=False)
+        if moved.returncode == 0:
             from batty import failpoints
 
             failpoints.point("git.after-board-commit")
@@ -170,4 +328,5 @@ def commit_paths(root: Path, branch: str, paths: Iterable[str], message: str,
                 else:
                     run(root, "read-tree", sha, check=False)
             return sha
+        run(root, "update-ref", "-d", scratch_ref, check=False)
     raise GitError(f"{branch} kept moving while batty committed the board; try again")

@@ -161,35 +161,62 @@ def scratch(paths: Paths, name: str, sha: str) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        git.run(paths.root, "worktree", "remove", "--force", "--force", str(folder), check=False)
-        shutil.rmtree(folder, ignore_errors=True)
-        git.run(paths.root, "worktree", "prune", check=False)
+        gone = git.run(paths.root, "worktree", "remove", "--force", "--force", str(folder), check=False)
+        if gone.returncode != 0 or folder.exists():  # only then is there something to prune
+            shutil.rmtree(folder, ignore_errors=True)
+            git.run(paths.root, "worktree", "prune", check=False)
 
 
 def trusted_globs(trusted: Sequence[str]) -> tuple[str, ...]:
     return (*trusted, *ALWAYS_TRUSTED)
 
 
-def put_back_trusted(tree: Path, base_sha: str, trusted: Sequence[str]) -> list[str]:
-    """Make every trusted file in ``tree`` exactly what it is at ``base_sha``: changed ones
-    restored, deleted ones brought back, added ones removed. Returns what it changed."""
+def trusted_changes(tree: Path, base_sha: str, trusted: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(trusted files ``tree``'s HEAD has and ``base_sha`` has not, trusted files it has
+    otherwise or not at all), from one ``git diff`` of base..HEAD."""
     globs = trusted_globs(trusted)
-    here = set(git.out(tree, "ls-files", "-z").split("\0")) - {""}
-    there = set(git.out(tree, "ls-tree", "-r", "-z", "--name-only", base_sha).split("\0")) - {""}
-    ours = {f for f in here if matches(f, globs)}
-    theirs = {f for f in there if matches(f, globs)}
-    changed: list[str] = []
-    for f in sorted(ours - theirs):
+    rows = git.out(tree, "diff", "--name-status", "-z", "--no-renames", "--no-ext-diff", base_sha, "HEAD").split("\0")
+    added: list[str] = []
+    restore: list[str] = []
+    for status, path in zip(rows[0::2], rows[1::2], strict=False):
+        if path and matches(path, globs):
+            (added if status.startswith("A") else restore).append(path)
+    return added, restore
+
+
+def put_back_trusted(tree: Path, base_sha: str, trusted: Sequence[str],
+                     known: tuple[list[str], list[str]] | None = None) -> list[str]:
+    """Make every trusted file in ``tree`` (a clean checkout of its HEAD) exactly what it is at
+    ``base_sha``: changed ones restored, deleted ones brought back, added ones removed. Returns
+    what it changed. ``known``: :func:`trusted_changes`, when the caller has it already."""
+    added, restore = known if known is not None else trusted_changes(tree, base_sha, trusted)
+    for f in added:  # not in the base: a trusted file the branch planted
         (tree / f).unlink(missing_ok=True)
-        changed.append(f)
-    restore = sorted(theirs)
     if restore:
-        differ = set(git.out(tree, "diff", "--name-only", "-z", base_sha, "HEAD", "--", *restore).split("\0")) - {""}
-        differ |= theirs - ours
-        if differ:
-            git.run(tree, "checkout", base_sha, "--", *sorted(differ))
-            changed += sorted(differ)
-    return changed
+        git.run(tree, "checkout", base_sha, "--", *restore)
+    return sorted(added + restore)
+
+
+def base_files(root: Path, rev: str, paths: Sequence[str]) -> dict[str, bytes | None]:
+    """What ``rev`` holds at each path (None where it holds nothing), in one ``cat-file --batch``."""
+    out: dict[str, bytes | None] = {}
+    data = git.run(root, "cat-file", "--batch", input="".join(f"{rev}:{p}\n" for p in paths).encode(),
+                   text=False, check=False).stdout
+    pos = 0
+    for path in paths:
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            out[path] = None
+            continue
+        header = data[pos:nl].split()
+        if len(header) == 3 and header[1] == b"blob":
+            size = int(header[2])
+            out[path] = data[nl + 1: nl + 1 + size]
+            pos = nl + 1 + size + 1
+        else:  # "<name> missing", or not a blob
+            out[path] = None
+            pos = nl + 1 + (int(header[2]) + 1 if len(header) == 3 and header[2].isdigit() else 0)
+    return out
 
 
 def base_test_command(root: Path, base_sha: str, task_id: str, default: str) -> str:
@@ -198,18 +225,18 @@ def base_test_command(root: Path, base_sha: str, task_id: str, default: str) -> 
 
     from batty.core.yamlx import Loader
 
-    proc = git.run(root, "show", f"{base_sha}:board/tasks/{task_id}.yaml", check=False)
-    if proc.returncode == 0:
+    packet_path, config_path = f"board/tasks/{task_id}.yaml", "board/config.yaml"
+    blobs = base_files(root, base_sha, [packet_path, config_path])
+    if blobs[packet_path] is not None:
         try:
-            data = yaml.load(proc.stdout, Loader=Loader) or {}
+            data = yaml.load(blobs[packet_path], Loader=Loader) or {}
             if isinstance(data, dict) and isinstance(data.get("test"), str) and data["test"].strip():
                 return str(data["test"])
         except yaml.YAMLError:
             pass
-    proc = git.run(root, "show", f"{base_sha}:board/config.yaml", check=False)
-    if proc.returncode == 0:
+    if blobs[config_path] is not None:
         try:
-            data = yaml.load(proc.stdout, Loader=Loader) or {}
+            data = yaml.load(blobs[config_path], Loader=Loader) or {}
             gates = (data.get("gates") if isinstance(data, dict) else None) or {}
             if isinstance(gates, dict) and isinstance(gates.get("test"), str):
                 return str(gates["test"])

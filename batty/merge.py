@@ -145,12 +145,12 @@ def _precheck(st: State, p: Packet, *, dry_run: bool = False) -> Candidate | Non
     return Candidate(p, head, merge_base, score)
 
 
-def _apply(tree: Path, c: Candidate, strategy: str) -> str | None:
-    """Put task ``c`` on top of the scratch tree's HEAD; the new HEAD, or None on a conflict."""
+def _apply(tree: Path, c: Candidate, strategy: str, onto: str) -> str | None:
+    """Put task ``c`` on top of the scratch tree's HEAD (``onto``); the new HEAD, or None on a
+    conflict."""
     p = c.packet
     seat = p.assignee or "agent"
     author = {"GIT_AUTHOR_NAME": f"{seat} (batty agent)", "GIT_AUTHOR_EMAIL": f"{seat}@batty.localhost"}
-    onto = git.out(tree, "rev-parse", "HEAD")
     if strategy == "rebase":
         proc = git.run(tree, "rebase", "--empty=drop", "--onto", onto, c.merge_base, c.head,
                        env=BATTY_COMMITTER, check=False)
@@ -171,7 +171,7 @@ def _apply(tree: Path, c: Candidate, strategy: str) -> str | None:
                 return onto  # nothing left to add: the change is in the base already
             git.run(tree, "commit", "-q", "--no-verify", "-m", f"{p.id}: {p.title}",
                     env={**BATTY_COMMITTER, **author})
-    return git.out(tree, "rev-parse", "HEAD")
+    return git.rev(tree, "HEAD")
 
 
 def _conflict_files(st: State, c: Candidate, onto: str) -> list[str]:
@@ -190,11 +190,12 @@ def _test_tree(st: State, tree: Path, base_sha: str, name: str) -> gate.TestRun:
     run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
     if not run.passed:
         return run
-    # the first run executed the branch's own test code: start the second from a clean tree
-    git.run(tree, "reset", "-q", "--hard", "HEAD", check=False)
-    git.run(tree, "clean", "-qfdx", check=False)
-    restored = gate.put_back_trusted(tree, base_sha, cfg.gates.trusted_tests)
-    if restored:
+    differ = gate.trusted_changes(tree, base_sha, cfg.gates.trusted_tests)
+    if differ[0] or differ[1]:
+        # the first run executed the branch's own test code: start the second from a clean tree
+        git.run(tree, "reset", "-q", "--hard", "HEAD", check=False)
+        git.run(tree, "clean", "-qfdx", check=False)
+        gate.put_back_trusted(tree, base_sha, cfg.gates.trusted_tests, known=differ)
         run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
         git.run(tree, "checkout", "-q", "--", ".", check=False)
         git.run(tree, "clean", "-qfd", check=False)
@@ -211,7 +212,7 @@ def _land(st: State, group: list[Candidate]) -> list[str]:
         name = group[0].packet.id if len(group) == 1 else f"batch-{group[0].packet.id}"
         already: list[Candidate] = []
         with gate.scratch(st.paths, f"merge-{name}", base_sha) as tree:
-            final, landed, bounced = _try(st, tree, group, base_sha, base_sha, already)
+            final, landed, bounced = _try(st, tree, group, base_sha, base_sha, already, fresh=True)
         failpoints.point("merge.after-test")
         for c in already:  # a person (or another task) landed the same change: done, nothing to move
             _done(st, c, base_sha, base_sha, 0, why="its change is in the base already")
@@ -245,16 +246,19 @@ def _land(st: State, group: list[Candidate]) -> list[str]:
 
 
 def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str,
-         already: list[Candidate]) -> tuple[str, list[Candidate], list[tuple[Candidate, SkipReason, str]]]:
+         already: list[Candidate], *, fresh: bool = False,
+         ) -> tuple[str, list[Candidate], list[tuple[Candidate, SkipReason, str]]]:
     """Build ``group`` on ``onto`` and test it; bisect a failing group to its culprits."""
     cfg = st.config
-    git.run(tree, "checkout", "-q", "--detach", onto)
-    git.run(tree, "clean", "-qfdx", check=False)
+    if not fresh:  # a fresh scratch checkout is at ``onto`` and clean already
+        git.run(tree, "checkout", "-q", "--detach", onto)
+        git.run(tree, "clean", "-qfdx", check=False)
     built: list[Candidate] = []
     bounced: list[tuple[Candidate, SkipReason, str]] = []
+    at = onto
     for c in group:
-        before = git.out(tree, "rev-parse", "HEAD")
-        new = _apply(tree, c, cfg.merge.strategy)
+        before = at
+        new = _apply(tree, c, cfg.merge.strategy, before)
         if new is None:
             files = _conflict_files(st, c, before)
             skip(st, c.packet.id, SkipReason.CONFLICT, ", ".join(files[:10]), c.packet)
@@ -267,6 +271,7 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str
         if new == before:
             already.append(c)  # nothing left to add: its change is in the base already
             continue
+        at = new
         # what actually lands, commit by commit, is fenced again (defence in depth: verify fenced
         # the branch; this is the replayed result)
         landed_fence = gate.fence(st.paths.root, gate.changes(st.paths.root, before, new), new,
@@ -274,6 +279,7 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str
                                   commits=gate.commit_paths(st.paths.root, before, new, landing=True))
         if not landed_fence.ok:
             git.run(tree, "checkout", "-q", "--detach", before)
+            at = before
             skip(st, c.packet.id, SkipReason.STALE_EVIDENCE, f"the merge result {landed_fence.detail}", c.packet)
             bounced.append((c, SkipReason.STALE_EVIDENCE, gate.feedback(
                 "merge", landed_fence.reason, f"the merge result {landed_fence.detail}")))
@@ -281,7 +287,7 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str
         built.append(c)
     if not built:
         return onto, [], bounced
-    head = git.out(tree, "rev-parse", "HEAD")
+    head = at
     run = _test_tree(st, tree, base_sha, built[0].packet.id if len(built) == 1 else f"batch-{built[0].packet.id}")
     if run.passed:
         return head, built, bounced

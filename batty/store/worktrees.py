@@ -61,13 +61,17 @@ def _valid(wt: Path) -> bool:
 
 def remove(paths: Paths, task_id: str, *, branch: bool = True) -> None:
     wt = paths.worktree(task_id)
+    removed = False
     if wt.exists():
-        git.run(paths.root, "worktree", "remove", "--force", "--force", str(wt), check=False)
+        removed = git.run(paths.root, "worktree", "remove", "--force", "--force", str(wt),
+                          check=False).returncode == 0
         if wt.exists():
             import shutil
 
             shutil.rmtree(wt, ignore_errors=True)
-    git.run(paths.root, "worktree", "prune", check=False)
+            removed = False
+    if not removed:  # git still lists a worktree whose folder is gone: forget it
+        git.run(paths.root, "worktree", "prune", check=False)
     if branch:
         git.run(paths.root, "branch", "-D", branch_of(task_id), check=False)
 

@@ -15,8 +15,43 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# Durability is settled once per command, at exit: a file's data is fsynced before it is renamed
+# into place (never an empty file after a power cut), but the folders that learnt a new name,
+# and the appended logs, are fsynced once each when the process ends, not after every write.
+# Atomicity does not depend on it: a killed process leaves the old file or the new one, and
+# what the kernel holds survives the kill; only a power cut can lose the command's last writes,
+# which the next run converges from (the log's lost events are re-logged by reconcile).
+_pending: set[str] = set()
+
+
+def later(path: Path | str) -> None:
+    """fsync ``path`` (a folder or a file) when the process ends."""
+    if not _pending:
+        import atexit
+
+        atexit.register(flush)
+    _pending.add(str(path))
+
+
+def flush() -> None:
+    """fsync what :func:`later` put aside (called at exit; safe to call any time)."""
+    while _pending:
+        path = _pending.pop()
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
 def write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename, fsync folder."""
+    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename (the folder
+    is fsynced at exit, :func:`later`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -37,7 +72,7 @@ def write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(path.parent)
+    later(path.parent)
 
 
 def write_text(path: Path, text: str, *, mode: int | None = None) -> None:

@@ -1,6 +1,6 @@
 """The append-only event log, ``.batty/events.jsonl`` (SPEC 7).
 
-One JSON object a line, appended under a lock, flushed and fsynced. A torn last line (a crash
+One JSON object a line, appended under a lock (fsynced when the command ends). A torn last line (a crash
 mid-write) is skipped by readers, and the next append starts on a fresh line.
 """
 
@@ -89,20 +89,38 @@ class EventLog:
         return event
 
 
-def append_line(path: Path, lock_path: Path, line: str) -> None:
-    from filelock import FileLock
+def _lock(lock_path: Path, timeout_s: float) -> int:
+    """An exclusive flock on ``lock_path`` (released by the kernel if the process dies)."""
+    import fcntl
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    from filelock import Timeout
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + timeout_s
+    delay = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                from batty.errors import Busy
+
+                raise Busy("the event log's lock is held for over 30 s", valid="nothing was written; try again") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
+def append_line(path: Path, lock_path: Path, line: str) -> None:
+    """Append one line under the log's lock. The line is written with one ``write`` to a file
+    opened for appending; it is fsynced when the process ends (store.atomic.later)."""
+    from batty.store import atomic
 
     try:
-        lock = FileLock(str(lock_path), timeout=30, is_singleton=False)
-        lock.acquire()
-    except Timeout:
-        from batty.errors import Busy
-
-        raise Busy("the event log's lock is held for over 30 s", valid="nothing was written; try again") from None
+        lock = _lock(lock_path, 30)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = _lock(lock_path, 30)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -115,11 +133,11 @@ def append_line(path: Path, lock_path: Path, line: str) -> None:
                     if r.read(1) != b"\n":
                         data = b"\n" + data
             os.write(fd, data)
-            os.fsync(fd)
         finally:
             os.close(fd)
+        atomic.later(path)
     finally:
-        lock.release()
+        os.close(lock)  # closing the descriptor drops the flock
 
 
 def read(path: Path, *, counts: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:

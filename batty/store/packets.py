@@ -279,6 +279,12 @@ def _plain(value: Any) -> Any:
 
 def render_new(fields: Mapping[str, Any]) -> str:
     """The text of a new packet, keys in SPEC order."""
+    from batty.core import yamlpatch
+
+    data = {k: yamlpatch.plain(v) for k, v in fields.items() if v is not None and v != () and v != []}
+    text = yamlpatch.dump(data)
+    if yamlx.load(text, "new packet") == data:
+        return text
     y = _yaml()
     buf = StringIO()
     y.dump({k: _plain(v) for k, v in fields.items() if v is not None and v != () and v != []}, buf)
@@ -287,7 +293,13 @@ def render_new(fields: Mapping[str, Any]) -> str:
 
 def update_text(text: str, changes: Mapping[str, Any]) -> str:
     """``text`` with ``changes`` applied, keeping comments, key order and formatting.
-    A value of None removes the key."""
+    A value of None removes the key. Top-level keys are written in place by
+    core.yamlpatch (PyYAML only); what it cannot do for certain goes through ruamel.yaml."""
+    from batty.core import yamlpatch
+
+    patched = yamlpatch.patch(text, changes)
+    if patched is not None:
+        return patched
     y = _yaml()
     doc = y.load(text)
     for key, value in changes.items():

@@ -143,7 +143,7 @@ def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:
     prompt_file = run_dir / "prompt.md"
     from batty.store import atomic
 
-    atomic.write_text(prompt_file, text)
+    atomic.write_text(prompt_file, text, durable=False)
     from batty.store.events import host
 
     changes: dict[str, Any] = {"assignee": seat.name, "attempt": a.attempt, "branch": branch_of(p.id),

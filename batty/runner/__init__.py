@@ -22,8 +22,32 @@ from batty.store import atomic
 TMUX_TIMEOUT_S = 15
 
 
+_BOOT: float | None = None
+
+
+def _proc_start(pid: int) -> float | None:
+    """Linux: the start time of ``pid`` from /proc, as psutil computes it (boot time plus the
+    start tick), without importing psutil; None when /proc cannot say."""
+    global _BOOT
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        if _BOOT is None:
+            with open("/proc/stat", "rb") as f:
+                for line in f:
+                    if line.startswith(b"btime "):
+                        _BOOT = float(line.split()[1])
+                        break
+        ticks = int(stat[stat.rindex(b")") + 2:].split()[19])  # field 22, starttime
+        return None if _BOOT is None else _BOOT + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def identity(pid: int) -> float | None:
-    """The start time of process ``pid`` (psutil), or None when there is none."""
+    """The start time of process ``pid``, or None when there is none."""
+    if os.path.exists("/proc/self/stat"):
+        return _proc_start(pid)
     import psutil
 
     try:
@@ -41,6 +65,14 @@ def alive(pid: int | None, started: float | None) -> bool:
         return False
     if started is not None and abs(now - float(started)) > 1.0:
         return False  # the pid was reused by another process
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] != b"Z"
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        pass
     import psutil
 
     try:
@@ -108,8 +140,8 @@ def start(run_dir: Path, *, launch: Any, meta: dict[str, Any], runner: str, root
     spec = {**meta, "argv": launch.argv, "cwd": str(launch.cwd),
             "stdin_path": str(launch.stdin_path) if launch.stdin_path else None,
             "at_epoch": time.time(), "runner": runner, "root": str(root)}
-    atomic.write_bytes(run_dir / "env.json", json.dumps(launch.env).encode(), mode=0o600)
-    atomic.write_json(run_dir / "launch.json", spec)
+    atomic.write_bytes(run_dir / "env.json", json.dumps(launch.env).encode(), mode=0o600, durable=False)
+    atomic.write_json(run_dir / "launch.json", spec, durable=False)
     argv = [sys.executable, "-m", "batty.runner.wrap", str(run_dir)]
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": os.environ.get("LANG", "C.UTF-8"),
                 "HOME": os.environ.get("HOME", "/"), **{k: v for k, v in os.environ.items()

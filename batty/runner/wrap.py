@@ -42,19 +42,18 @@ def main(argv: list[str]) -> int:
     except FileNotFoundError:  # a second wrapper for the same run: the first one owns it
         return 0
     env_path.unlink(missing_ok=True)
-    import psutil
+    from batty.runner import identity
 
-    me = psutil.Process()
     root = Path(spec["root"])
     events = EventLog(root / ".batty" / "events.jsonl", root / ".batty" / "locks" / "events.lock",
                       cmd="runner")
     run: dict[str, Any] = {
         "task": spec["task"], "attempt": spec["attempt"], "seat": spec["seat"], "agent": spec["agent"],
-        "runner": spec["runner"], "pid": os.getpid(), "pid_started": me.create_time(),
+        "runner": spec["runner"], "pid": os.getpid(), "pid_started": identity(os.getpid()),
         "started": clock.now_iso(), "started_epoch": time.time(), "exit_code": None,
         "argv0": spec["argv"][0],
     }
-    atomic.write_json(run_dir / "run.json", run)
+    atomic.write_json(run_dir / "run.json", run, durable=False)
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGHUP, _on_term)
     stdin = open(spec["stdin_path"], "rb") if spec.get("stdin_path") else subprocess.DEVNULL
@@ -71,8 +70,8 @@ def main(argv: list[str]) -> int:
         events.emit("agent.exited", task=spec["task"], seat=spec["seat"], attempt=spec["attempt"],
                     exit_code=127, duration_s=0.0, usage={}, error=str(e))
         return 127
-    run.update(agent_pid=child.pid, agent_pid_started=psutil.Process(child.pid).create_time())
-    atomic.write_json(run_dir / "run.json", run)
+    run.update(agent_pid=child.pid, agent_pid_started=identity(child.pid))
+    atomic.write_json(run_dir / "run.json", run, durable=False)
     events.emit("agent.started", task=spec["task"], seat=spec["seat"], attempt=spec["attempt"],
                 agent=spec["agent"], pid=child.pid, runner=spec["runner"])
     failpoints.point("runner.after-start")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -49,16 +48,29 @@ def flush() -> None:
             os.close(fd)
 
 
-def write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def _temp(folder: Path, name: str) -> tuple[int, str]:
+    """A new file beside ``name`` in ``folder``, opened for writing (tempfile's job, without
+    importing tempfile and random into every command)."""
+    for _ in range(100):
+        tmp = str(folder / f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no temporary name free beside {folder / name}")
+
+
+def write_bytes(path: Path, data: bytes, *, mode: int | None = None, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename (the folder
     is fsynced at exit, :func:`later`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp(path.parent, path.name)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:  # transient files (an attempt's launch files) skip it
+                os.fsync(f.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
         elif path.exists():
@@ -75,14 +87,14 @@ def write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
     later(path.parent)
 
 
-def write_text(path: Path, text: str, *, mode: int | None = None) -> None:
-    write_bytes(path, text.encode("utf-8"), mode=mode)
+def write_text(path: Path, text: str, *, mode: int | None = None, durable: bool = True) -> None:
+    write_bytes(path, text.encode("utf-8"), mode=mode, durable=durable)
 
 
-def write_json(path: Path, obj: object) -> None:
+def write_json(path: Path, obj: object, *, durable: bool = True) -> None:
     import json
 
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", durable=durable)
 
 
 def read_json(path: Path) -> dict | None:

@@ -35,6 +35,9 @@ def listing(root: Path) -> list[Worktree]:
     return out
 
 
+_ready: set[str] = set()
+
+
 def ensure(paths: Paths, task_id: str, base: str) -> Path:
     """The task's worktree, made (from the base) or reused (the next attempt, the same branch)."""
     wt = paths.worktree(task_id)
@@ -45,9 +48,11 @@ def ensure(paths: Paths, task_id: str, base: str) -> Path:
         if current == branch:
             return wt
         raise GitError(f"worktree {paths.rel(wt)} is not on {branch} (doctor repairs it)")
-    git.run(root, "worktree", "prune")
+    if str(root) not in _ready:  # once a process: dispatching 100 tasks pruned 100 times
+        git.run(root, "worktree", "prune")
+        _exclude_agent_litter(root)
+        _ready.add(str(root))
     paths.worktrees.mkdir(parents=True, exist_ok=True)
-    _exclude_agent_litter(root)
     if git.rev(root, f"refs/heads/{branch}"):
         git.run(root, "worktree", "add", "-f", str(wt), branch)
     else:
@@ -82,9 +87,13 @@ AGENT_LITTER = (".aider*",)
 
 
 def _exclude_agent_litter(root: Path) -> None:
-    common = Path(git.out(root, "rev-parse", "--git-common-dir"))
-    if not common.is_absolute():
-        common = root / common
+    dirs = git._dirs(root)
+    if dirs is not None:
+        common = dirs[1]
+    else:
+        common = Path(git.out(root, "rev-parse", "--git-common-dir"))
+        if not common.is_absolute():
+            common = root / common
     exclude = common / "info" / "exclude"
     try:
         lines = exclude.read_text().splitlines() if exclude.exists() else []

@@ -101,6 +101,7 @@ def patch(text: str, changes: Mapping[str, Any]) -> str | None:
     expected = dict(before)
     replace: dict[int, tuple[int, str]] = {}  # first line -> (end line, new text)
     tail: list[str] = []
+    changed: dict[str, Any] = {}
     for key, value in changes.items():
         if value is None:
             if key in blocks:
@@ -110,12 +111,21 @@ def patch(text: str, changes: Mapping[str, Any]) -> str | None:
         new = plain(value)
         if key in before and before[key] == new:
             continue
-        expected[key] = new
-        rendered = dump({key: new})
-        if key in blocks:
-            replace[blocks[key][0]] = (blocks[key][1], rendered)
-        else:
-            tail.append(rendered)
+        expected[key] = changed[key] = new
+    if changed:
+        # one dump of every changed key, cut back into one text a key (a value's lines are
+        # indented, so each key starts a line at column 0)
+        out_lines = dump(changed).splitlines(keepends=True)
+        cuts = sorted(blocks_of[1][0] for blocks_of in (_blocks(out_lines) or {}).items())
+        pieces = {out_lines[a].split(":", 1)[0]: "".join(out_lines[a:b])
+                  for a, b in zip(cuts, [*cuts[1:], len(out_lines)], strict=True)}
+        if set(pieces) != set(changed):
+            return None
+        for key, rendered in pieces.items():
+            if key in blocks:
+                replace[blocks[key][0]] = (blocks[key][1], rendered)
+            else:
+                tail.append(rendered)
     if not replace and not tail:
         return text
     out: list[str] = []

@@ -279,7 +279,7 @@ def _plain(value: Any) -> Any:
 
 def render_new(fields: Mapping[str, Any]) -> str:
     """The text of a new packet, keys in SPEC order."""
-    from batty.core import yamlpatch
+    from batty.core import yamlpatch, yamlx
 
     data = {k: yamlpatch.plain(v) for k, v in fields.items() if v is not None and v != () and v != []}
     text = yamlpatch.dump(data)

@@ -12,8 +12,10 @@ PYTEST_ARGS ?=
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# editable_mode=compat: a plain path in a .pth, not setuptools' import hook, which every batty
+# process (and every agent's wrapper) paid 10-15 ms to import at start-up
+$(STAMP): pyproject.toml Makefile | $(BIN)/python
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
 	touch $@
 
 install: $(STAMP)

@@ -502,9 +502,54 @@ def orphan_branch_stage(doc: Doctor) -> list[Finding]:
     return out
 
 
+def _stop_runs(doc: Doctor, tid: str) -> list[str]:
+    """Stop every agent still running for task ``tid`` (any attempt): the attempts of a task
+    whose packet is gone."""
+    stopped = []
+    top = doc.paths.state / "runs" / tid
+    for run_dir in sorted(top.iterdir()) if top.is_dir() else []:
+        if run_dir.is_dir() and run_dir.name.isdigit() and runner.stop(run_dir, grace_s=3):
+            doc.st.events.emit(Kind.AGENT_STOPPED, task=tid, attempt=int(run_dir.name), reason="no-task")
+            stopped.append(run_dir.name)
+    return stopped
+
+
+def orphan_run_stage(doc: Doctor) -> list[Finding]:
+    """``.batty/runs/<ID>/`` of a task whose packet is gone (deleted by hand while its agent ran):
+    the agent is stopped and the folder moved to ``.batty/lost/`` (kept, not deleted)."""
+    top = doc.paths.state / "runs"
+    if not top.is_dir():
+        return []
+    packets = doc.st.packets
+    out = []
+    for folder in sorted(top.iterdir()):
+        tid = folder.name
+        if not folder.is_dir() or not ID_RE.match(tid) or tid in packets.by_id or tid in packets.invalid_ids:
+            continue
+        if doc.paths.packet(tid).exists():
+            continue  # a packet that did not load: nobody knows yet
+        out.append(Finding(A.ORPHAN_RUN, f".batty/runs/{tid} has no task; its agents stopped, "
+                           "moved to .batty/lost/", fix=partial(_orphan_run, doc, folder)))
+    return out
+
+
+def _orphan_run(doc: Doctor, folder: Path) -> dict[str, Any]:
+    stopped = _stop_runs(doc, folder.name)
+    lost = doc.paths.state / "lost"
+    lost.mkdir(parents=True, exist_ok=True)
+    dest = lost / f"runs-{folder.name}.{clock.now().strftime('%Y%m%dT%H%M%S')}"
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = dest.with_name(f"{dest.name.split('~')[0]}~{n}")
+    os.replace(folder, dest)
+    return {"run": doc.paths.rel(folder), "to": doc.paths.rel(dest), "stopped": stopped}
+
+
 def _orphan(doc: Doctor, branch: str, tid: str) -> dict[str, Any]:
     root = doc.root
     wt = doc.paths.worktree(tid)
+    _stop_runs(doc, tid)  # no agent keeps writing into a worktree that is about to go
     if wt.exists() and git.head_branch(wt) == branch:
         if git.out(wt, "status", "--porcelain", check=False):
             git.run(wt, "add", "-A")
@@ -791,4 +836,4 @@ def escalation_stage(doc: Doctor) -> list[Finding]:
 
 STAGES: tuple[Callable[[Doctor], list[Finding]], ...] = (
     tamper_stage, stale_lock_stage, git_lock_stage, worktree_stage, orphan_branch_stage,
-    attempt_stage, disk_stage, escalation_stage)
+    orphan_run_stage, attempt_stage, disk_stage, escalation_stage)

@@ -65,6 +65,7 @@ class DoctorAction(StrEnum):
     WORKTREE_PRUNE = "worktree-prune"
     WORKTREE_REPAIR = "worktree-repair"
     ORPHAN_BRANCH = "orphan-branch"
+    ORPHAN_RUN = "orphan-run"
     REQUEUE = "requeue"
     DISK_CLEANUP = "disk-cleanup"
     ESCALATION_DEMOTE = "escalation-demote"

@@ -254,6 +254,8 @@ def run(n: int, work: Path) -> dict[str, Any]:
         "test_s": log.test_s, "merged": len(log.merged), "kinds": log.kinds,
         "respawned": log.kinds["agent.respawned"], "conflicts": log.kinds["merge.conflict"],
         "verify_failed": log.kinds["verify.failed"],
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent,
+                                 capture_output=True, text=True).stdout.strip() or "?",
     }
 
 
@@ -266,7 +268,8 @@ def report(r: dict[str, Any]) -> str:
 
 `make soak`: {r["tasks"]} tasks, {SEATS} seats, the built-in scripted agent with a fault mix drawn per
 task (seed {SEED}): {mix}. `batty tick` in a loop until idle, nothing else touching the
-repository; this machine has {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f} at the end).
+repository; this machine has {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f} at the end);
+batty at commit {r["commit"]}.
 The gate's test command is one interpreter start (`python -c "import app; ..."`).
 
 | figure | value |

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint fuzz soak sysdeps agent-clis install clean
+.PHONY: demo test scenarios bench lint fuzz soak sysdeps agent-clis install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ demo: $(STAMP)
 
 test: $(STAMP) sysdeps agent-clis
 	BATTY_REQUIRE_CLIS=1 BATTY_REQUIRE_SYSDEPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# every failure scenario (tests/scenarios/), two workers: the proof in under a minute (issue 8)
+scenarios: $(STAMP) sysdeps
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 tests/scenarios
 
 lint: $(STAMP)
 	$(BIN)/ruff check batty tests benchmarks

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +24,8 @@ _id_lock = threading.Lock()
 def new_id() -> str:
     """A UUIDv7 (RFC 9562): unique and time-ordered; monotonic within one process."""
     global _last_ms, _seq
+    import secrets
+
     with _id_lock:
         ms = time.time_ns() // 1_000_000
         if ms <= _last_ms:
@@ -44,7 +44,7 @@ def new_id() -> str:
 
 
 def host() -> str:
-    return os.environ.get("BATTY_HOST") or socket.gethostname()
+    return os.environ.get("BATTY_HOST") or os.uname().nodename  # socket.gethostname(), no import
 
 
 def corr_of(task: str | None, attempt: int | None) -> str | None:

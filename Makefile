@@ -16,6 +16,7 @@ $(BIN)/python:
 # process (and every agent's wrapper) paid 10-15 ms to import at start-up
 $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m compileall -q batty  # bytecode even where PYTHONDONTWRITEBYTECODE is set
 	touch $@
 
 install: $(STAMP)

@@ -116,3 +116,11 @@ def ratio(a: float, b: float) -> str:
 
 def met(ok: bool) -> str:
     return "met" if ok else "**not met**"
+
+
+def compile_batty() -> None:
+    """batty's bytecode, as an installed package has it: with PYTHONDONTWRITEBYTECODE set (as on
+    this machine) an editable install otherwise compiles every module it imports, every run."""
+    import compileall
+
+    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "batty"), quiet=1)

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._report import write_section  # noqa: E402
 from benchmarks._sandbox import (  # noqa: E402
     batty,
+    compile_batty,
     copy_repo,
     env,
     git,
@@ -102,6 +103,7 @@ def breakdown(template: Path, work: Path, n: int) -> tuple[dict, dict]:
 
 
 def main() -> None:
+    compile_batty()
     n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else N
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:

@@ -25,6 +25,7 @@ from benchmarks._report import write_section  # noqa: E402
 from benchmarks._sandbox import (  # noqa: E402
     BATTY,
     batty,
+    compile_batty,
     copy_repo,
     env,
     git,
@@ -170,6 +171,7 @@ def batch_queue(work: Path) -> dict[int, tuple[float, int]]:
 
 
 def main() -> None:
+    compile_batty()
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-gates-") as tmp:
         work = Path(tmp)

@@ -84,10 +84,10 @@ def main(argv: list[str]) -> int:
     log.close()
     duration = round(time.monotonic() - start, 3)
     text = _tail(run_dir / "agent.log")
-    from batty.agents import context_exhausted, parse_usage
+    from batty.usage import context_exhausted, parse  # not batty.agents: no dataclasses to import
 
     entry = spec.get("entry") or {}
-    usage = parse_usage(spec["agent"], text, entry)
+    usage = parse(spec["agent"], text, dict(entry))
     exhausted = context_exhausted(spec["agent"], text)
     run.update(exit_code=code, ended=clock.now_iso(), duration_s=duration, usage=usage,
                context_exhausted=exhausted, stopped=_stop)

@@ -63,7 +63,24 @@ class TestRun:
 
 def changes(root: Path, a: str, b: str) -> list[Change]:
     """Every change from ``a`` to ``b``: renames (both names), deletions, mode changes, links."""
-    raw = git.run(root, "diff", "--raw", "-z", "-M", "--no-abbrev", "--no-ext-diff", a, b).stdout
+    return changes_and_lines(root, a, b, lines=False)[0]
+
+
+def changes_and_lines(root: Path, a: str, b: str, *, lines: bool = True) -> tuple[list[Change], int]:
+    """:func:`changes`, and the lines added plus removed (``--shortstat``), from one git diff."""
+    extra = ["--shortstat"] if lines else []
+    raw = git.run(root, "diff", "--raw", *extra, "-z", "-M", "--no-abbrev", "--no-ext-diff", a, b).stdout
+    count = 0
+    if lines:
+        import re
+
+        stat = raw[raw.rfind("\0") + 1:] if "\0" in raw else raw
+        count = sum(int(n) for n in re.findall(r"(\d+) (?:insertion|deletion)", stat))
+        raw = raw[: len(raw) - len(stat)]
+    return _parse_raw(raw), count
+
+
+def _parse_raw(raw: str) -> list[Change]:
     items = raw.split("\0")
     out: list[Change] = []
     i = 0
@@ -227,16 +244,17 @@ def base_test_command(root: Path, base_sha: str, task_id: str, default: str) -> 
 
     packet_path, config_path = f"board/tasks/{task_id}.yaml", "board/config.yaml"
     blobs = base_files(root, base_sha, [packet_path, config_path])
-    if blobs[packet_path] is not None:
+    packet_blob, config_blob = blobs[packet_path], blobs[config_path]
+    if packet_blob is not None:
         try:
-            data = yaml.load(blobs[packet_path], Loader=Loader) or {}
+            data = yaml.load(packet_blob, Loader=Loader) or {}
             if isinstance(data, dict) and isinstance(data.get("test"), str) and data["test"].strip():
                 return str(data["test"])
         except yaml.YAMLError:
             pass
-    if blobs[config_path] is not None:
+    if config_blob is not None:
         try:
-            data = yaml.load(blobs[config_path], Loader=Loader) or {}
+            data = yaml.load(config_blob, Loader=Loader) or {}
             gates = (data.get("gates") if isinstance(data, dict) else None) or {}
             if isinstance(gates, dict) and isinstance(gates.get("test"), str):
                 return str(gates["test"])

@@ -119,10 +119,8 @@ def _precheck(st: State, p: Packet, *, dry_run: bool = False) -> Candidate | Non
     if base_sha is None:
         raise BattyError(f"the base branch {cfg.base} does not exist", valid="base: in board/config.yaml")
     merge_base = git.out(root, "merge-base", base_sha, head, check=False) or base_sha
-    files = gate.touched(gate.changes(root, merge_base, head))
-    numstat = git.out(root, "diff", "--numstat", merge_base, head)
-    lines = sum(int(a) + int(b) for a, b, *_ in (row.split("\t") for row in numstat.splitlines())
-                if a.isdigit() and b.isdigit())
+    chs, lines = gate.changes_and_lines(root, merge_base, head)
+    files = gate.touched(chs)
     score = confidence.score(attempt=p.attempt, respawns=p.respawns, lines_changed=lines, files=files,
                              scope=p.scope, trusted=gate.trusted_globs(cfg.gates.trusted_tests))
     known = p.merge or {}
@@ -218,11 +216,6 @@ def _land(st: State, group: list[Candidate]) -> list[str]:
             _done(st, c, base_sha, base_sha, 0, why="its change is in the base already")
         if final == base_sha:
             break
-        if _dirty_in_the_way(st, base_sha, final):
-            for c in landed:
-                skip(st, c.packet.id, SkipReason.DIRTY_BASE,
-                     "local changes in the control checkout are in the way; commit or stash them", c.packet)
-            return []
         commits = int(git.out(root, "rev-list", "--count", f"{base_sha}..{final}") or 0)
         intent = st.paths.state / "merge-intent.json"
         # write-ahead: if we die after the base moved, reconcile finishes the bookkeeping
@@ -237,6 +230,13 @@ def _land(st: State, group: list[Candidate]) -> list[str]:
             intent.unlink(missing_ok=True)
             break
         intent.unlink(missing_ok=True)
+        # asked only when the move failed (git refuses to overwrite local changes), not before
+        # every landing: two git processes a task saved
+        if git.rev(root, f"refs/heads/{cfg.base}") == base_sha and _dirty_in_the_way(st, base_sha, final):
+            for c in landed:
+                skip(st, c.packet.id, SkipReason.DIRTY_BASE,
+                     "local changes in the control checkout are in the way; commit or stash them", c.packet)
+            return []
         st.app.say(f"{cfg.base} moved while merging; building again")  # compare-and-swap lost
     else:
         raise BattyError(f"{cfg.base} kept moving; merge gave up for now")

@@ -86,10 +86,19 @@ def _blocks(lines: list[str]) -> dict[str, tuple[int, int]] | None:
 
 def patch(text: str, changes: Mapping[str, Any]) -> str | None:
     """``text`` with ``changes`` (key -> value; None removes the key) written in, or None."""
-    try:
-        before = yaml.load(text, Loader=Loader)
-    except yaml.YAMLError:
-        return None
+    out = patch_data(text, changes)
+    return None if out is None else out[0]
+
+
+def patch_data(text: str, changes: Mapping[str, Any], *, before: Any = None,
+               ) -> tuple[str, dict[str, Any]] | None:
+    """:func:`patch`, and the data the new text parses to. ``before``: what ``text`` parses to,
+    when the caller has it already (it is not changed)."""
+    if before is None:
+        try:
+            before = yaml.load(text, Loader=Loader)
+        except yaml.YAMLError:
+            return None
     if not isinstance(before, dict):
         return None
     lines = text.splitlines(keepends=True)
@@ -127,7 +136,7 @@ def patch(text: str, changes: Mapping[str, Any]) -> str | None:
             else:
                 tail.append(rendered)
     if not replace and not tail:
-        return text
+        return text, expected
     out: list[str] = []
     i = 0
     while i < len(lines):
@@ -144,4 +153,4 @@ def patch(text: str, changes: Mapping[str, Any]) -> str | None:
         after = yaml.load(result, Loader=Loader)
     except yaml.YAMLError:
         return None
-    return result if after == expected else None
+    return (result, after) if after == expected else None

@@ -77,6 +77,27 @@ class Packets:
         return p
 
 
+# The last texts this process parsed or wrote, with their data: a transition reads the packet
+# fresh under the board lock and then writes it; the write finds the text it was just read as
+# and does not parse it again. Keyed by the text itself, so a file changed in between is parsed.
+_texts: dict[str, tuple[str, Any]] = {}
+
+
+def _remember_text(path: Path, text: str, data: Any) -> None:
+    if len(_texts) >= 64:
+        _texts.pop(next(iter(_texts)))
+    _texts[str(path)] = (text, data)
+
+
+def _parsed(path: Path, text: str, rel: str) -> Any:
+    from batty.core import yamlx
+
+    known = _texts.get(str(path))
+    if known is not None and known[0] == text:
+        return known[1]
+    return yamlx.load(text, rel)
+
+
 def parse_file(path: Path, rel: str, *, strict: bool = False) -> Packet:
     """One packet from ``path``; InvalidInput with file and line on any problem."""
     from batty.core import yamlx
@@ -90,6 +111,7 @@ def parse_file(path: Path, rel: str, *, strict: bool = False) -> Packet:
                            valid=f"at most {MAX_PACKET_BYTES // 1024} KiB: a brief, not a data file")
     text = yamlx.decode(path.read_bytes(), rel)
     data = yamlx.load(text, rel)
+    _remember_text(path, text, data)
     if strict:
         yamlx.lines(text, rel, strict=True)
     try:
@@ -318,18 +340,24 @@ def update_text(text: str, changes: Mapping[str, Any]) -> str:
 
 def save(paths: Paths, packet: Packet, changes: Mapping[str, Any]) -> Packet:
     """Apply ``changes`` to the packet file atomically and return the packet as now written."""
-    from batty.core import yamlx
+    from batty.core import yamlpatch, yamlx
 
     path = paths.packet(packet.id)
     rel = paths.rel(path)
     text = yamlx.decode(path.read_bytes(), rel)
-    new_text = update_text(text, changes)
+    patched = yamlpatch.patch_data(text, changes, before=_parsed(path, text, rel))
+    if patched is not None:
+        new_text, new_data = patched
+    else:
+        new_text = update_text(text, changes)
+        new_data = yamlx.load(new_text, rel)
     try:
-        new = validate(yamlx.load(new_text, rel), file_id=packet.id)
+        new = validate(new_data, file_id=packet.id)
     except PacketProblem as e:  # a bug in the caller, never written
         raise InvalidInput(f"refusing to write an invalid packet: {e.what}", file=rel) from None
     if new_text != text:
         atomic.write_text(path, new_text)
+    _remember_text(path, new_text, new_data)
     return new
 
 

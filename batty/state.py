@@ -7,6 +7,8 @@ every status change is checked against the lifecycle table and logged as one ``t
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -57,9 +59,16 @@ class State:
 
         return load(self.paths)
 
+    def _tasks_mtime(self) -> int | None:
+        try:
+            return os.stat(self.paths.tasks).st_mtime_ns
+        except OSError:
+            return None
+
     @property
     def packets(self) -> store.Packets:
         if self._packets is None:
+            self._loaded_mtime = self._tasks_mtime()  # before reading: a write meanwhile moves it
             self._packets = store.load_all(self.paths)
             self._report_invalid(self._packets)
         return self._packets
@@ -67,9 +76,21 @@ class State:
     def reload(self) -> store.Packets:
         """Read the packets again: a step that just took its lock must not plan from what an
         earlier step (or another process, before the lock) saw. Only files whose stat changed
-        since are read (a second full load was half of a no-op reconcile of 10,000 packets)."""
+        since are read (a second full load was half of a no-op reconcile of 10,000 packets).
+
+        Not even that when board/tasks/ has not changed since the last load began: every batty
+        write renames a file into the folder, which moves the folder's mtime. The folder must
+        also be older than 2 s, as timestamps are coarse (the packet cache's racy rule). A
+        person's in-place edit meanwhile is read by the next run; a transition reads its packet
+        from disk under the board lock anyway."""
         earlier, self._packets = self._packets, None
         if earlier is not None:
+            mtime = self._tasks_mtime()
+            if (mtime is not None and mtime == getattr(self, "_loaded_mtime", None)
+                    and time.time_ns() - mtime > 2_000_000_000 and not self._touched):
+                self._packets = earlier
+                return earlier
+            self._loaded_mtime = mtime
             self._packets = store.load_all(self.paths, previous=earlier)
             self._report_invalid(self._packets)
         return self.packets

@@ -143,7 +143,7 @@ more dispatch with batty's git calls timed (one run, so only a guide):
 | its {add["calls"]} `git worktree add` | {add["s"]:.2f} s | the floor's own work, done while {n} wrappers start beside it |
 | its {full["git_calls"] - add["calls"]} other git calls (`worktree prune`, `rev-parse`, the board commit) | {other_git:.2f} s | |
 | its {full["fsyncs"]} fsyncs (packets, prompts, launch files, events) | {full["fsync_s"]:.2f} s | |
-| the rest: Python (packet round-trip writes with ruamel.yaml, events, prompts) and waiting for the CPU | {full["total_s"] - full["git_s"] - full["fsync_s"]:.2f} s | |
+| the rest: Python (packet writes, events, prompts, starting the wrappers) and waiting for the CPU | {full["total_s"] - full["git_s"] - full["fsync_s"]:.2f} s | |
 | the same dispatch with no wrapper or agent started | {bare["total_s"]:.2f} s | {bare["git_s"]:.2f} s of it in git ({bare_add:.2f} s in `worktree add`), {bare["fsync_s"]:.2f} s in fsync |
 
 Each attempt's wrapper (`python -m batty.runner.wrap`, detached) is a Python process of its own;

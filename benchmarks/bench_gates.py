@@ -210,8 +210,8 @@ Where the time goes, from one more run of each with batty's git calls and fsyncs
 ({one["verify_fsync_s"] * 1000:.0f} ms); `merge` {one["merge_git_calls"]:.0f} git commands ({one["merge_git_s"] * 1000:.0f} ms of {one["merge_traced_s"] * 1000:.0f} ms) and {one["merge_fsyncs"]:.0f} fsyncs
 ({one["merge_fsync_s"] * 1000:.0f} ms); the floor runs {floor_git} git commands and no fsync. A batty process that does nothing,
 `batty --help`, takes {one["help"] * 1000:.0f} ms here (median, same rounds): two of them are {2 * one["help"] / floor:.1f}× the floor
-before any work. The rest is Python: imports (click, ruamel.yaml for the packet round-trip,
-filelock), config and packets, events and evidence with their fsyncs, the board commit.
+before any work. The rest is Python: imports (click, PyYAML), config and packets, the packet
+writes, events and evidence, the board commit (one `fast-import`).
 
 The batch queue: {BATCH} verified green tasks, one `batty merge` (a new process) on a fresh copy
 each run, median of {RUNS}; test runs counted by a test command that appends a line to a file.

@@ -323,6 +323,9 @@ def run_tests(tree: Path, command: str, *, timeout_s: float, log_path: Path) -> 
                 time.sleep(0.05)
         if code is None:
             proc.wait()
+    # the tests ran the branch's code, which may have written a driver into .git/config: batty's
+    # git reads the drivers to blank again
+    git.forget_drivers()
     duration = round(time.monotonic() - start, 3)
     tail = _tail(log_path)
     if reason is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,32 @@ def test_a_planted_git_filter_never_runs_in_batty_git(proj: Project, tmp_path: P
     run_to_verdict(proj, tid)
     assert not pwned.exists()
     proj.ok("merge")
+    assert not pwned.exists()
+
+
+def test_a_filter_planted_by_the_code_under_test_never_runs_in_batty_git(proj: Project, tmp_path: Path) -> None:
+    """The tests run the branch's code, which can write .git/config while batty's process runs:
+    merge's second, trusted run starts from `git reset --hard` in the scratch checkout, where a
+    smudge filter planted during the first run would have run, had batty kept the drivers it
+    read before the tests."""
+    pwned = tmp_path / "pwned"
+    plant = (
+        "import os, subprocess\n"
+        "if '/scratch/merge-' in os.getcwd():\n"
+        f"    subprocess.run(['git', 'config', 'filter.evil.smudge', 'touch {pwned}; cat'])\n"
+        f"    subprocess.run(['git', 'config', 'filter.evil.clean', 'touch {pwned}; cat'])\n"
+    )
+    tid = proj.task("Plant a filter from the code under test", [
+        f"printf %s {shlex.quote(plant)} > src/plant.py",
+        "echo '* filter=evil' > .gitattributes",
+        "printf 'def test_more():\\n    pass\\n' > tests/test_more.py",  # a trusted file differs: a second run
+        "git add -A && git commit -qm plant"], scope=[])
+    run_to_verdict(proj, tid)
+    assert proj.status(tid) == "review", proj.packet(tid).get("verification")
+    proj.ok("approve", tid)  # it edits tests/: the confidence score alone would hold it back
+    proj.ok("merge")
+    assert proj.status(tid) == "done"
+    assert "filter.evil.smudge" in git(proj.root, "config", "--list")  # it was planted
     assert not pwned.exists()
 
 

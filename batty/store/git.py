@@ -48,8 +48,19 @@ DRIVERS_RE = r"^(filter|diff|merge)\..+\.(clean|smudge|process|textconv|command|
 _drivers: dict[str, tuple[str, ...]] = {}
 
 
+def forget_drivers() -> None:
+    """Read the drivers again at the next git call (after code batty does not trust has run)."""
+    _drivers.clear()
+
+
 def _neutral_drivers(cwd: Path) -> tuple[str, ...]:
+    # One reading a repository, not one a folder: a task's worktree and each scratch checkout
+    # read the same config files as the control checkout, unless one has a config.worktree of
+    # its own (then it is read on its own).
     key = str(cwd)
+    dirs = _dirs(cwd)
+    if dirs is not None and not (dirs[0] / "config.worktree").exists():
+        key = str(dirs[1])
     if key not in _drivers:
         try:
             proc = subprocess.run(["git", *NEUTRAL, "config", "--get-regexp", DRIVERS_RE], cwd=cwd,

@@ -10,6 +10,7 @@ import os
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from batty.errors import GitError
 
@@ -44,13 +45,33 @@ def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
 
 # Drivers a repository's config can name (a planted filter runs on `git add` and on checkout);
 # -c cannot switch off a name it does not know, so batty reads the names and blanks each one.
-DRIVERS_RE = r"^(filter|diff|merge)\..+\.(clean|smudge|process|textconv|command|driver|required)$"
-_drivers: dict[str, tuple[str, ...]] = {}
+DRIVERS_RE = r"^(filter|diff|merge)\..+\.(clean|smudge|process|textconv|command|driver|required)$|^include(if)?\."
+# key -> (generation read at, the config files' stats, includes seen, the -c arguments)
+_drivers: dict[str, tuple[int, tuple[Any, ...], bool, tuple[str, ...]]] = {}
+_generation = 0
 
 
 def forget_drivers() -> None:
-    """Read the drivers again at the next git call (after code batty does not trust has run)."""
-    _drivers.clear()
+    """Check the drivers again at the next git call (after code batty does not trust has run):
+    read again when a config file changed (or the config includes other files)."""
+    global _generation
+    _generation += 1
+
+
+def _config_stats(dirs: tuple[Path, Path] | None) -> tuple[Any, ...]:
+    home = Path(os.environ.get("HOME", "/"))
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    files = [Path("/etc/gitconfig"), home / ".gitconfig", xdg / "git" / "config"]
+    if dirs is not None:
+        files += [dirs[1] / "config", dirs[0] / "config.worktree"]
+    out: list[Any] = []
+    for f in files:
+        try:
+            st = f.stat()
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
 
 
 def _neutral_drivers(cwd: Path) -> tuple[str, ...]:
@@ -61,20 +82,29 @@ def _neutral_drivers(cwd: Path) -> tuple[str, ...]:
     dirs = _dirs(cwd)
     if dirs is not None and not (dirs[0] / "config.worktree").exists():
         key = str(dirs[1])
-    if key not in _drivers:
-        try:
-            proc = subprocess.run(["git", *NEUTRAL, "config", "--get-regexp", DRIVERS_RE], cwd=cwd,
-                                  capture_output=True, text=True, timeout=30, env=_env(None),
-                                  stdin=subprocess.DEVNULL)
-            names = {line.split(" ", 1)[0] for line in proc.stdout.splitlines() if line.strip()}
-        except (OSError, subprocess.TimeoutExpired):
-            names = set()
-        out: list[str] = []
-        for name in sorted(names):
-            value = "false" if name.endswith(".required") else ""
-            out += ["-c", f"{name}={value}"]
-        _drivers[key] = tuple(out)
-    return _drivers[key]
+    known = _drivers.get(key)
+    if known is not None:
+        gen, stats, includes, args = known
+        if gen == _generation:
+            return args
+        if not includes and dirs is not None and _config_stats(dirs) == stats:
+            _drivers[key] = (_generation, stats, includes, args)
+            return args
+    stats = _config_stats(dirs)
+    try:
+        proc = subprocess.run(["git", *NEUTRAL, "config", "--get-regexp", DRIVERS_RE], cwd=cwd,
+                              capture_output=True, text=True, timeout=30, env=_env(None),
+                              stdin=subprocess.DEVNULL)
+        names = {line.split(" ", 1)[0] for line in proc.stdout.splitlines() if line.strip()}
+    except (OSError, subprocess.TimeoutExpired):
+        names = set()
+    includes = any(n.startswith("include") for n in names)
+    out: list[str] = []
+    for name in sorted(n for n in names if not n.startswith("include")):
+        value = "false" if name.endswith(".required") else ""
+        out += ["-c", f"{name}={value}"]
+    _drivers[key] = (_generation, stats, includes, tuple(out))
+    return tuple(out)
 
 
 def run(cwd: Path, *args: str, check: bool = True, timeout: float = TIMEOUT_S,

@@ -234,9 +234,8 @@ def _holders(path: Path) -> list[int]:
 def git_lock_stage(doc: Doctor) -> list[Finding]:
     """An ``index.lock`` older than a minute that no live git holds: a git died mid-write, and
     every git command in that checkout now fails until it goes."""
-    from batty import tamper
 
-    gitdir = tamper.common_dir(doc.root)
+    gitdir = git.common_dir(doc.root)
     candidates = [gitdir / "index.lock", *sorted((gitdir / "worktrees").glob("*/index.lock"))]
     out = []
     for lock in candidates:

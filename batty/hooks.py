@@ -59,9 +59,8 @@ def _hooks_dir(paths: Paths) -> Path:
 
 def _hooks_path_setting(paths: Paths) -> str | None:
     """core.hooksPath from the repository's or the user's config (git would run those hooks)."""
-    from batty import tamper
 
-    local = tamper.common_dir(paths.root) / "config"
+    local = git.common_dir(paths.root) / "config"
     for args in (["--file", str(local)], ["--global"]):
         proc = git.run(paths.root, "config", *args, "--get", "core.hooksPath", check=False)
         if proc.returncode == 0 and proc.stdout.strip():

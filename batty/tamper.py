@@ -80,19 +80,9 @@ def risky(key: str) -> bool:
 # ------------------------------------------------------------------ where things are
 
 
-def common_dir(root: Path) -> Path:
-    """The repository's shared git directory (``.git`` of the control checkout)."""
-    dot = root / ".git"
-    if dot.is_dir():
-        return dot
-    out = git.out(root, "rev-parse", "--git-common-dir")
-    path = Path(out)
-    return path if path.is_absolute() else (root / path).resolve()
-
-
 def hooks_dir(root: Path) -> Path:
     # Not `git rev-parse --git-path hooks`: batty's git runs with core.hooksPath=/dev/null.
-    return common_dir(root) / "hooks"
+    return git.common_dir(root) / "hooks"
 
 
 def _state(paths: Paths) -> Path:
@@ -149,7 +139,7 @@ def read_hooks(folder: Path) -> dict[str, str]:
 
 
 def observe(root: Path) -> dict[str, Any]:
-    gitdir = common_dir(root)
+    gitdir = git.common_dir(root)
     configs = {str(f.relative_to(gitdir)): read_config(f) for f in config_files(gitdir)}
     return {"config": configs, "hooks": read_hooks(gitdir / "hooks")}
 
@@ -224,7 +214,7 @@ def revert(paths: Paths, changes: Iterable[Change]) -> Path:
     """Put the baseline back for ``changes``. What is taken out (a hook file, the changed
     config files as they were) is kept in the returned quarantine folder."""
     changes = list(changes)
-    gitdir = common_dir(paths.root)
+    gitdir = git.common_dir(paths.root)
     stamp = clock.now().strftime("%Y%m%dT%H%M%S%f")
     quarantine = _state(paths) / "quarantine" / stamp
     quarantine.mkdir(parents=True, exist_ok=True)

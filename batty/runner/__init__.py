@@ -25,12 +25,13 @@ TMUX_TIMEOUT_S = 15
 _BOOT: float | None = None
 
 
-def _proc_start(pid: int) -> float | None:
-    """Linux: the start time of ``pid`` from /proc, as psutil computes it (boot time plus the
-    start tick), without importing psutil; None when /proc cannot say."""
+def _proc(pid: int) -> tuple[str, float] | None:
+    """Linux: (state letter, start time) of ``pid`` from /proc/<pid>/stat, the start time as
+    psutil computes it (boot time plus the start tick), without importing psutil; None when
+    /proc cannot say (no such process)."""
     global _BOOT
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
             stat = f.read()
         if _BOOT is None:
             with open("/proc/stat", "rb") as f:
@@ -38,16 +39,22 @@ def _proc_start(pid: int) -> float | None:
                     if line.startswith(b"btime "):
                         _BOOT = float(line.split()[1])
                         break
-        ticks = int(stat[stat.rindex(b")") + 2:].split()[19])  # field 22, starttime
-        return None if _BOOT is None else _BOOT + ticks / os.sysconf("SC_CLK_TCK")
+        fields = stat[stat.rindex(b")") + 2:].split()  # after the name: field 3 on
+        if _BOOT is None:
+            return None
+        return fields[0].decode(), _BOOT + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # 3 and 22
     except (OSError, ValueError, IndexError):
         return None
 
 
+_HAS_PROC = os.path.exists("/proc/self/stat")
+
+
 def identity(pid: int) -> float | None:
     """The start time of process ``pid``, or None when there is none."""
-    if os.path.exists("/proc/self/stat"):
-        return _proc_start(pid)
+    if _HAS_PROC:
+        found = _proc(pid)
+        return found[1] if found else None
     import psutil
 
     try:
@@ -65,14 +72,9 @@ def alive(pid: int | None, started: float | None) -> bool:
         return False
     if started is not None and abs(now - float(started)) > 1.0:
         return False  # the pid was reused by another process
-    try:
-        with open(f"/proc/{int(pid)}/stat", "rb") as f:
-            stat = f.read()
-        return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] != b"Z"
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError):
-        pass
+    if _HAS_PROC:
+        found = _proc(int(pid))
+        return found is not None and found[0] != "Z"
     import psutil
 
     try:
@@ -106,18 +108,16 @@ def run_state(run_dir: Path) -> str:
 
 def owned(run_dir: Path) -> bool:
     """True while a wrapper holds the run's lock (a kernel lock: gone when the wrapper is)."""
-    import fcntl
+    from batty.store.locks import Flock, Timeout
 
-    try:
-        fd = os.open(run_dir / "run.lock", os.O_RDWR)
-    except FileNotFoundError:
+    if not (run_dir / "run.lock").exists():
         return False
+    probe = Flock(run_dir / "run.lock")
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        probe.acquire(timeout=0)
+    except Timeout:
         return True
-    finally:
-        os.close(fd)  # closing drops the probe's lock if it took it
+    probe.release()
     return False
 
 

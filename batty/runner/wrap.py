@@ -100,28 +100,23 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-_owner_fd: int | None = None
+_owner: Any = None  # the run.lock this wrapper holds until it exits
 
 
 def _own(run_dir: Path, wait_s: float = 0.5) -> bool:
     """Take run.lock for the wrapper's whole life (the kernel drops it when we die): it is how
     run_state tells a live wrapper from a dead one, and why a second wrapper never starts a
     second agent for the same attempt (a slow start once looked dead and was respawned)."""
-    import fcntl
+    from batty.store.locks import Flock, Timeout
 
-    global _owner_fd
-    fd = os.open(run_dir / "run.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _owner_fd = fd
-            return True
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                os.close(fd)
-                return False
-            time.sleep(0.1)
+    global _owner
+    lock = Flock(run_dir / "run.lock", poll_s=0.1)
+    try:
+        lock.acquire(timeout=wait_s)
+    except Timeout:
+        return False
+    _owner = lock
+    return True
 
 
 def _pump(child: subprocess.Popen, log: Any, echo: bool) -> None:

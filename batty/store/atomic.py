@@ -5,15 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # Durability is settled once per command, at exit: a file's data is fsynced before it is renamed
 # into place (never an empty file after a power cut), but the folders that learnt a new name,
 # and the appended logs, are fsynced once each when the process ends, not after every write.

@@ -89,38 +89,24 @@ class EventLog:
         return event
 
 
-def _lock(lock_path: Path, timeout_s: float) -> int:
-    """An exclusive flock on ``lock_path`` (released by the kernel if the process dies)."""
-    import fcntl
-
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    deadline = time.monotonic() + timeout_s
-    delay = 0.001
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                os.close(fd)
-                from batty.errors import Busy
-
-                raise Busy("the event log's lock is held for over 30 s", valid="nothing was written; try again") from None
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-
-
 def append_line(path: Path, lock_path: Path, line: str) -> None:
     """Append one line under the log's lock. The line is written with one ``write`` to a file
     opened for appending; it is fsynced when the process ends (store.atomic.later)."""
     from batty.store import atomic
+    from batty.store.locks import Flock, Timeout
 
+    lock = Flock(lock_path, poll_s=0.002)
     try:
-        lock = _lock(lock_path, 30)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock = _lock(lock_path, 30)
+        try:
+            lock.acquire(timeout=30)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            lock.acquire(timeout=30)
+    except Timeout:
+        from batty.errors import Busy
+
+        raise Busy("the event log's lock is held for over 30 s", valid="nothing was written; try again") from None
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -137,7 +123,7 @@ def append_line(path: Path, lock_path: Path, line: str) -> None:
             os.close(fd)
         atomic.later(path)
     finally:
-        os.close(lock)  # closing the descriptor drops the flock
+        lock.release()
 
 
 def read(path: Path, *, counts: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:

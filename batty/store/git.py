@@ -153,6 +153,15 @@ def _dirs(cwd: Path) -> tuple[Path, Path] | None:
     return gitdir, common
 
 
+def common_dir(root: Path) -> Path:
+    """The repository's common git dir (shared by all its worktrees)."""
+    dirs = _dirs(root)
+    if dirs is not None:
+        return dirs[1]
+    common = Path(out(root, "rev-parse", "--git-common-dir"))
+    return common if common.is_absolute() else (root / common).resolve()
+
+
 def _is_oid(text: str) -> bool:
     return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
 
@@ -289,8 +298,8 @@ def commit_paths(root: Path, branch: str, paths: Iterable[str], message: str,
     the user's index, or what the checkout has staged elsewhere. Returns the new commit or None
     when nothing changed. Retries if the branch moved meanwhile.
 
-    Three git processes, not nine: ``cat-file --batch-check`` reads the parent and what it holds
-    at each path (nothing changed: no commit), ``fast-import`` writes the blobs, trees and commit
+    Three git processes, not nine: ``ls-tree`` reads what the parent holds at each path
+    (nothing changed: no commit), ``fast-import`` writes the blobs, trees and commit
     onto a ref of this process's own, and one ``update-ref --stdin`` transaction moves the branch
     from the parent (compare-and-swap) and drops that ref. The bytes go in as the files hold
     them: no filter or attribute of the repository's applies to batty's board."""

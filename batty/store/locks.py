@@ -43,18 +43,22 @@ def owner(state: Path, name: str) -> dict | None:
 _held: dict[tuple[str, str], int] = {}
 
 
-class _Timeout(Exception):
+class Timeout(Exception):
     pass
 
 
-class _Flock:
+class Flock:
     """An exclusive flock on ``path``, one descriptor per instance (as filelock's FileLock with
-    thread_local=False and is_singleton=False). Polls every 50 ms while waiting, as filelock."""
+    thread_local=False and is_singleton=False). Polls every ``poll_s`` while waiting (50 ms, as
+    filelock; the event log, held for microseconds, polls faster). Used by the named locks
+    here, the event log and each attempt's run.lock."""
 
     POLL_S = 0.05
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, poll_s: float | None = None) -> None:
         self.path = path
+        if poll_s is not None:
+            self.POLL_S = poll_s
         self.fd: int | None = None
         self.fallback: Any = None   # a filelock.FileLock where flock is not supported
 
@@ -64,7 +68,7 @@ class _Flock:
             if self._try():
                 return
             if time.monotonic() >= deadline:
-                raise _Timeout
+                raise Timeout
             time.sleep(self.POLL_S)
 
     def _try(self) -> bool:
@@ -124,10 +128,10 @@ def hold(state: Path, name: str, *, wait_s: float | None = None, quiet: bool = F
     from batty.store.events import host
 
     folder = lock_dir(state)
-    lock = _Flock(folder / f"{name}.lock")
+    lock = Flock(folder / f"{name}.lock")
     try:
         lock.acquire(timeout=0)
-    except _Timeout:
+    except Timeout:
         who = owner(state, name) or {}
         wait = DEFAULT_WAIT_S if wait_s is None else wait_s
         if not quiet and wait > 0:
@@ -138,7 +142,7 @@ def hold(state: Path, name: str, *, wait_s: float | None = None, quiet: bool = F
             )
         try:
             lock.acquire(timeout=wait)
-        except _Timeout:
+        except Timeout:
             raise Busy(f"the {name} lock is held by another run (pid {who.get('pid', '?')})",
                        valid="nothing was done; try again") from None
     try:
@@ -155,10 +159,10 @@ def hold(state: Path, name: str, *, wait_s: float | None = None, quiet: bool = F
 
 def is_held(state: Path, name: str) -> bool:
     """True when some live process holds lock ``name`` (a probe; takes and drops it if free)."""
-    lock = _Flock(lock_dir(state) / f"{name}.lock")
+    lock = Flock(lock_dir(state) / f"{name}.lock")
     try:
         lock.acquire(timeout=0)
-    except _Timeout:
+    except Timeout:
         return True
     lock.release()
     return False

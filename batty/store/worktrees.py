@@ -87,14 +87,7 @@ AGENT_LITTER = (".aider*",)
 
 
 def _exclude_agent_litter(root: Path) -> None:
-    dirs = git._dirs(root)
-    if dirs is not None:
-        common = dirs[1]
-    else:
-        common = Path(git.out(root, "rev-parse", "--git-common-dir"))
-        if not common.is_absolute():
-            common = root / common
-    exclude = common / "info" / "exclude"
+    exclude = git.common_dir(root) / "info" / "exclude"
     try:
         lines = exclude.read_text().splitlines() if exclude.exists() else []
     except OSError:

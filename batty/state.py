@@ -211,6 +211,10 @@ class State:
         if not dry_run:
             self._writable()
         with locks.hold(self.paths.state, BOARD_LOCK, cmd=self.app.cmd):
+            if not dry_run and self._quiet_now():
+                self._board_quiet = True
+                return report
+            self._board_clean = False
             path = self.paths.board_md
             base_path = self.paths.cache / "board.base.md"
             try:
@@ -250,7 +254,65 @@ class State:
                     failpoints.point("board.after-render")
             if not dry_run and (not base_path.exists() or base_path.read_text(encoding="utf-8") != text):
                 atomic.write_text(base_path, text)
+            self._board_clean = not (report.applied or report.warnings or report.problems
+                                     or report.written)
         return report
+
+    # A no-op reconcile of 10,000 packets spent a third of its time finding that nothing had
+    # changed: BOARD.md parsed and rendered again, and `git status` over board/ (issue 2). Its
+    # outcome is a function of what it read, so a run that found board, packets and git in
+    # agreement keeps a key of all of it (.batty/cache/board.quiet): the packet cache's name
+    # for the set of packet files and their stats, the stats of the other board files, of
+    # board.base.md and of the index, and HEAD. The next run with the same key has nothing to
+    # do either. Only files older than the racy window count (packets.RACY_NS): one written
+    # within the timestamp granularity may change again under the same stat.
+
+    _board_quiet = False   # this run matched the key: the board part was skipped
+    _board_clean = False   # this run's board part found nothing to apply, warn of or write
+
+    def _quiet_key(self) -> list | None:
+        if self._touched or self.notes:
+            return None
+        version = self.packets.version
+        if version is None:
+            return None
+        from batty import __version__
+        from batty.store import git
+
+        root = self.paths.root
+        dirs = git._dirs(root)
+        if dirs is None:
+            return None
+        racy_after = time.time_ns() - store.RACY_NS
+        key: list = [1, __version__, version, git.rev(root, "HEAD")]
+        for f in (self.paths.board_md, self.paths.inbox, self.paths.config, self.paths.board,
+                  self.paths.tasks, self.paths.cache / "board.base.md", dirs[0] / "index"):
+            try:
+                st = os.stat(f)
+            except FileNotFoundError:
+                key.append(None)
+                continue
+            if st.st_mtime_ns >= racy_after or st.st_ctime_ns >= racy_after:
+                return None
+            key.append([st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns])
+        return key
+
+    def _quiet_now(self) -> bool:
+        key = self._quiet_key()
+        if key is None:
+            return False
+        try:
+            return bool(json.loads((self.paths.cache / "board.quiet").read_bytes()) == key)
+        except (OSError, ValueError):
+            return False
+
+    def _remember_quiet(self) -> None:
+        key = self._quiet_key()
+        if key is not None:
+            try:
+                atomic.write_json(self.paths.cache / "board.quiet", key, durable=False)
+            except OSError:
+                pass  # a cache is never worth failing a command for
 
     def _apply_people(self, current: boardmod.Board, base: boardmod.Board,
                       packets: store.Packets, report: BoardReport, dry_run: bool) -> None:
@@ -312,9 +374,13 @@ class State:
         if not (self.notes or self._touched):
             if not force:
                 return None
+            if self._board_quiet:
+                return None  # nothing changed since a run that found board/ clean
             from batty.store import git
 
             if not git.changed_paths(self.paths.root, ["board/"]):
+                if self._board_clean:
+                    self._remember_quiet()
                 return None
         from batty.store.boardgit import commit_board
 

@@ -114,7 +114,7 @@ CHOICES = {("runner",): ("process", "tmux"), ("merge", "mode"): ("auto", "approv
 TOP = ("base", "seats", "agents", "runner", "notify", *SECTIONS)
 
 
-def _section(cls: type, data: Any, name: str) -> Any:
+def _section(cls: type, data: Any, name: str, known_good: bool = False) -> Any:
     if data is None:
         return cls()
     if not isinstance(data, dict):
@@ -153,7 +153,7 @@ def _section(cls: type, data: Any, name: str) -> Any:
         if choices and value not in choices:
             raise ConfigProblem(path, f"{name}.{key} {value!r} is not valid", " or ".join(choices))
         kwargs[key] = value
-    if name == "telemetry" and "timezone" in kwargs:
+    if name == "telemetry" and "timezone" in kwargs and not known_good:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         try:
@@ -166,8 +166,10 @@ def _section(cls: type, data: Any, name: str) -> Any:
     return cls(**kwargs)
 
 
-def validate(data: Any, *, check_agents: bool = True) -> Config:
-    """The configuration in ``data`` (parsed YAML), or ConfigProblem naming the key."""
+def validate(data: Any, *, check_agents: bool = True, known_good: bool = False) -> Config:
+    """The configuration in ``data`` (parsed YAML), or ConfigProblem naming the key.
+    ``known_good``: ``data`` passed every check before (batty.config's cache); the time zone and
+    the agents' entries are not checked again."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -192,7 +194,7 @@ def validate(data: Any, *, check_agents: bool = True) -> Config:
             agents_raw[name] = entry = {}
         if not isinstance(entry, dict):
             raise ConfigProblem(("agents", name), f"agents.{name} must be a mapping", "{model: ..., args: [...]}")
-        if check_agents:
+        if check_agents and not known_good:
             problems = validate_agent(str(name), entry)
             if problems:
                 key, what, valid = problems[0]
@@ -247,6 +249,6 @@ def validate(data: Any, *, check_agents: bool = True) -> Config:
             raise ConfigProblem(("notify", i, "on"), "on must be a list of event kinds", "[escalation.raised]")
         notify.append(Notify(env, tuple(on)))
 
-    sections = {name: _section(cls, data.get(name), name) for name, cls in SECTIONS.items()}
+    sections = {name: _section(cls, data.get(name), name, known_good) for name, cls in SECTIONS.items()}
     return Config(base=base, seats=tuple(seats), agents=dict(agents_raw), runner=runner,
                   notify=tuple(notify), **sections)

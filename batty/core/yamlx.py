@@ -1,20 +1,28 @@
 """YAML text -> data, plus where each key stands, so that errors can name a line.
 
 Reads use PyYAML's C loader (fast); the line map is built only when something needs a line.
+PyYAML is imported on the first parse, not with this module: importing it costs 18 ms, and a
+command whose config and packets come from the caches never parses YAML.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from batty.errors import InvalidInput
 
-try:
-    Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    Loader = yaml.SafeLoader
+
+def __getattr__(name: str) -> Any:
+    if name == "Loader":
+        return _loader()
+    raise AttributeError(name)
+
+
+def _loader() -> Any:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader  # without libyaml: the Python one
+
 
 Path_ = tuple[str | int, ...]
 
@@ -30,8 +38,10 @@ def decode(data: bytes, file: str) -> str:
 
 
 def load(text: str, file: str) -> Any:
+    import yaml
+
     try:
-        return yaml.load(text, Loader=Loader)
+        return yaml.load(text, Loader=_loader())
     except yaml.YAMLError as e:
         # context_mark is where the broken construct began (an unclosed bracket), else the problem
         mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
@@ -43,8 +53,10 @@ def load(text: str, file: str) -> Any:
 
 def lines(text: str, file: str, *, strict: bool = False) -> dict[Path_, int]:
     """Line of every mapping key and sequence item, by path. ``strict`` refuses duplicate keys."""
+    import yaml
+
     try:
-        root = yaml.compose(text, Loader=Loader)
+        root = yaml.compose(text, Loader=_loader())
     except yaml.YAMLError:
         return {}
     out: dict[Path_, int] = {}

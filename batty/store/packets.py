@@ -56,6 +56,9 @@ class Packets:
     # files that were past the racy window when read; and the dependency cycles found
     seen: dict[str, tuple[tuple, Any]] = field(default_factory=dict, repr=False)
     cycles: list[list[str]] = field(default_factory=list, repr=False)
+    # the packet cache's name for exactly this set of files and stats, when every packet was
+    # served from it unchanged (a file written since gets a new name); None otherwise
+    version: str | None = field(default=None, repr=False)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.by_id.values())
@@ -244,6 +247,8 @@ def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use
     else:
         cycles = find_cycles(by_id.values())
     out.cycles = cycles
+    if same and cache is not None and earlier is None:
+        out.version = cache.heavy_name
     if cache is not None:
         # the index keeps what matched and what was put; the cycles hold for that set only when
         # every packet loaded is in it (none was left out as racy)

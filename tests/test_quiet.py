@@ -1,0 +1,101 @@
+"""What a no-op run remembers, and that a person's change after it is still seen.
+
+A reconcile that found board, packets and git in agreement keeps a key of what it read
+(.batty/cache/board.quiet), and the next run with the same key skips the board's parse and render
+and `git status`; the config's parse is kept by its stat (.batty/cache/config.raw). Only files
+older than the racy window (2 s) count, so these tests wait that long once each.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from batty.paths import Paths
+from tests.conftest import git
+
+
+def quiet(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+    """Reconcile until the run keeps its key (every file it covers past the racy window)."""
+    key = repo.cache / "board.quiet"
+    key.unlink(missing_ok=True)
+    for _ in range(3):
+        time.sleep(2.2)
+        assert batty("reconcile").code == 0
+        if key.exists():
+            break
+    assert key.exists(), "no run kept the key"
+    assert batty("reconcile").code == 0  # a run that matches it
+
+
+def status_of(batty, task: str) -> str:  # type: ignore[no-untyped-def]
+    return json.loads(batty("task", "show", task, "--json").out)["status"]
+
+
+def test_a_card_moved_after_a_quiet_run_is_applied(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+    batty("task", "add", "one")
+    batty("task", "add", "two")
+    quiet(batty, repo)
+    text = repo.board_md.read_text()
+    text = text.replace("- [ ] T-1 one `P2`\n", "").replace("## Backlog\n", "## Backlog\n\n- [ ] T-1 one `P2`\n")
+    repo.board_md.write_text(text)
+    res = batty("reconcile")
+    assert res.code == 0, res.err
+    assert "T-1 todo -> backlog (board)" in res.err
+    assert status_of(batty, "T-1") == "backlog"
+    assert git(repo.root, "status", "--porcelain", "board") == ""
+    assert "status: backlog" in git(repo.root, "show", "HEAD:board/tasks/T-1.yaml")
+
+
+def test_a_packet_edited_after_a_quiet_run_is_rendered_and_committed(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+    batty("task", "add", "one")
+    quiet(batty, repo)
+    path = repo.packet("T-1")
+    path.write_text(path.read_text().replace("title: one", "title: uno"))  # the same size
+    assert batty("reconcile").code == 0
+    assert "- [ ] T-1 uno" in repo.board_md.read_text()
+    assert "title: uno" in git(repo.root, "show", "HEAD:board/tasks/T-1.yaml")
+    assert "T-1 uno" in git(repo.root, "show", "HEAD:board/BOARD.md")
+
+
+def test_a_head_moved_under_unchanged_files_is_seen(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+    """`git reset --soft` leaves every file as it was and the board uncommitted again."""
+    batty("task", "add", "one")
+    quiet(batty, repo)
+    head = git(repo.root, "rev-parse", "HEAD")
+    git(repo.root, "reset", "-q", "--soft", "HEAD~1")
+    assert git(repo.root, "status", "--porcelain", "board") != ""
+    assert batty("reconcile").code == 0
+    assert git(repo.root, "status", "--porcelain", "board") == ""
+    assert git(repo.root, "rev-parse", "HEAD") != head  # committed again, as a new commit
+    assert "title: one" in git(repo.root, "show", "HEAD:board/tasks/T-1.yaml")
+
+
+def test_a_new_card_after_a_quiet_run_becomes_a_task(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+    batty("task", "add", "one")
+    quiet(batty, repo)
+    text = repo.board_md.read_text().replace("## Backlog\n", "## Backlog\n\n- [ ] Write the docs\n")
+    repo.board_md.write_text(text)
+    assert batty("reconcile").code == 0
+    listed = {p["title"]: p["status"] for p in json.loads(batty("task", "list", "--json").out)}
+    assert listed == {"one": "todo", "Write the docs": "backlog"}
+
+
+def test_a_config_broken_after_it_was_cached_is_reported_with_its_line(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+    time.sleep(2.2)
+    assert batty("status").code == 0
+    assert (repo.cache / "config.raw").exists()
+    before = repo.config.read_bytes()
+    repo.config.write_bytes(before + b"telemetry:\n  timezone: Mars/Olympus\n")
+    res = batty("status")
+    lines = before.count(b"\n")
+    assert res.code == 1 and "Traceback" not in res.err
+    assert f"board/config.yaml:{lines + 2}: unknown time zone 'Mars/Olympus'" in res.err
+    assert repo.config.read_bytes().endswith(b"Mars/Olympus\n")  # left as it was
+    repo.config.write_bytes(before + b"telemetry:\n  timezone: Europe/Paris\n")
+    assert batty("status").code == 0
+    time.sleep(2.2)  # the fixed file is cached in its turn, and still read right from there
+    assert batty("status").code == 0
+    repo.config.write_bytes(before + b"gates:\n  max_attemps: 2\n")
+    res = batty("status")
+    assert res.code == 1 and f"board/config.yaml:{lines + 2}: unknown key gates.max_attemps" in res.err

@@ -61,6 +61,22 @@ class TestRun:
     log: Path | None = None
 
 
+# Facts about two commits never change: verify and merge in one tick ask the same ones of the
+# same task (its merge base with the base, its diff and size), once each, not twice.
+_merge_bases: dict[tuple[str, str], str] = {}
+_diffs: dict[tuple[str, str], tuple[list[Change], int]] = {}
+
+
+def merge_base(root: Path, base: str, head: str) -> str:
+    """The merge base of two commits (``base`` itself when git finds none)."""
+    known = _merge_bases.get((base, head))
+    if known is None:
+        known = git.out(root, "merge-base", base, head, check=False) or base
+        if git.is_oid(base) and git.is_oid(head):
+            _merge_bases[(base, head)] = known
+    return known
+
+
 def changes(root: Path, a: str, b: str) -> list[Change]:
     """Every change from ``a`` to ``b``: renames (both names), deletions, mode changes, links."""
     return changes_and_lines(root, a, b, lines=False)[0]
@@ -68,16 +84,26 @@ def changes(root: Path, a: str, b: str) -> list[Change]:
 
 def changes_and_lines(root: Path, a: str, b: str, *, lines: bool = True) -> tuple[list[Change], int]:
     """:func:`changes`, and the lines added plus removed (``--shortstat``), from one git diff."""
+    known = _diffs.get((a, b))
+    if known is not None:
+        return list(known[0]), known[1]
     extra = ["--shortstat"] if lines else []
     raw = git.run(root, "diff", "--raw", *extra, "-z", "-M", "--no-abbrev", "--no-ext-diff", a, b).stdout
     count = 0
     if lines:
-        import re
-
         stat = raw[raw.rfind("\0") + 1:] if "\0" in raw else raw
-        count = sum(int(n) for n in re.findall(r"(\d+) (?:insertion|deletion)", stat))
+        count = _count_lines(stat)
         raw = raw[: len(raw) - len(stat)]
-    return _parse_raw(raw), count
+    chs = _parse_raw(raw)
+    if lines and git.is_oid(a) and git.is_oid(b):
+        _diffs[(a, b)] = (list(chs), count)
+    return chs, count
+
+
+def _count_lines(stat: str) -> int:
+    import re
+
+    return sum(int(n) for n in re.findall(r"(\d+) (?:insertion|deletion)", stat))
 
 
 def _parse_raw(raw: str) -> list[Change]:
@@ -100,33 +126,69 @@ def _parse_raw(raw: str) -> list[Change]:
     return out
 
 
-def commit_paths(root: Path, a: str, b: str, *, landing: bool = False) -> list[str]:
-    """Every path a single commit in ``a..b`` touched.
+@dataclass
+class History:
+    """What the commits of ``a..b`` did, from one ``git log`` (:func:`history`)."""
+
+    paths: list[str]            # every path a single commit touched
+    commits: int                # the commits listed (merges too)
+    changes: list[Change] | None  # the tree diff a..b, when the log alone says it (see history)
+
+
+def history(root: Path, a: str, b: str, *, landing: bool = False) -> History:
+    """Every path a single commit in ``a..b`` touched, and how many commits there are.
 
     The tree diff alone is not enough: a rebase replays commits one by one, so a commit that
     edits board/ and a merge that hides the edit again would land the edit (review finding).
     On a branch (verify) every commit but merges counts: a merge of the base into the branch
-    brings the base's own changes, and the commits it hides are counted one by one. For what
-    lands (``landing``) the first-parent chain counts, a merge against its first parent."""
-    how = ["--first-parent", "-m"] if landing else ["--no-merges"]
-    raw = git.run(root, "log", *how, "--raw", "-z", "-M", "--no-abbrev", "--format=", "--no-ext-diff",
-                  f"{a}..{b}").stdout
-    items = [x.lstrip("\n") for x in raw.split("\0")]
-    out: set[str] = set()
+    brings the base's own changes, and the commits it hides are counted one by one (a merge
+    shows no diff in a log). For what lands (``landing``) the first-parent chain counts, a merge
+    against its first parent.
+
+    When ``a..b`` is one commit whose only parent is ``a`` (an agent's one commit, or its
+    rebased copy), that commit's diff is the tree diff a..b, with the same rename detection:
+    ``changes`` holds it, and the caller needs no ``git diff`` of its own (issue 4: a git process
+    a task in verify and one in merge). Otherwise ``changes`` is None."""
+    how = ["--first-parent", "-m"] if landing else []
+    raw = git.run(root, "log", *how, "--raw", "--shortstat", "-z", "-M", "--no-abbrev",
+                  "--format=%x01%H %P", "--no-ext-diff", f"{a}..{b}").stdout
+    items = raw.split("\0")
+    touched: set[str] = set()
+    commits: list[list[str]] = []   # the parents of each commit listed
+    rows: list[str] = []            # the raw records of the last commit, as _parse_raw reads them
+    lines = 0                       # the last commit's lines added and removed
     i = 0
     while i < len(items):
-        head = items[i]
-        if not head.startswith(":"):
+        item = items[i].lstrip("\n")
+        if item.startswith(" "):  # a commit's shortstat, then maybe the next commit's header
+            stat, _, item = item.partition("\n")
+            lines = _count_lines(stat)
+            item = item.lstrip("\n")
+        if item.startswith("\x01"):  # a commit: "<sha> <parents>"; its records follow
+            commits.append(item[1:].split(" ")[1:])
+            rows, lines = [], 0
             i += 1
             continue
-        status = head.split(" ")[-1]
-        if status[:1] in ("R", "C"):
-            out.update(items[i + 1:i + 3])
-            i += 3
-        else:
-            out.add(items[i + 1])
-            i += 2
-    return sorted(p for p in out if p)
+        if not item.startswith(":"):
+            i += 1
+            continue
+        # paths are taken by position, never by what they hold: a path may hold any byte but NUL
+        n = 2 if item.split(" ")[-1][:1] in ("R", "C") else 1
+        names = items[i + 1:i + 1 + n]
+        touched.update(names)
+        rows += [item, *names]
+        i += 1 + n
+    changes = None
+    if len(commits) == 1 and commits[0] == [a] and git.is_oid(a):
+        changes = _parse_raw("\0".join([*rows, ""]))
+        if git.is_oid(b):
+            _diffs[(a, b)] = (list(changes), lines)
+    return History(sorted(p for p in touched if p), len(commits), changes)
+
+
+def commit_paths(root: Path, a: str, b: str, *, landing: bool = False) -> list[str]:
+    """Every path a single commit in ``a..b`` touched (:func:`history`)."""
+    return history(root, a, b, landing=landing).paths
 
 
 def touched(chs: Sequence[Change]) -> list[str]:
@@ -188,17 +250,58 @@ def trusted_globs(trusted: Sequence[str]) -> tuple[str, ...]:
     return (*trusted, *ALWAYS_TRUSTED)
 
 
-def trusted_changes(tree: Path, base_sha: str, trusted: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(trusted files ``tree``'s HEAD has and ``base_sha`` has not, trusted files it has
-    otherwise or not at all), from one ``git diff`` of base..HEAD."""
+def trusted_changes(tree: Path, base_sha: str, trusted: Sequence[str],
+                    head: str = "HEAD") -> tuple[list[str], list[str]]:
+    """(trusted files ``head`` has and ``base_sha`` has not, trusted files it has otherwise or
+    not at all), from one ``git diff`` of base..head."""
     globs = trusted_globs(trusted)
-    rows = git.out(tree, "diff", "--name-status", "-z", "--no-renames", "--no-ext-diff", base_sha, "HEAD").split("\0")
+    rows = git.out(tree, "diff", "--name-status", "-z", "--no-renames", "--no-ext-diff", base_sha, head).split("\0")
     added: list[str] = []
     restore: list[str] = []
     for status, path in zip(rows[0::2], rows[1::2], strict=False):
         if path and matches(path, globs):
             (added if status.startswith("A") else restore).append(path)
     return added, restore
+
+
+def trusted_in(chs: Sequence[Change], trusted: Sequence[str]) -> tuple[list[str], list[str]]:
+    """:func:`trusted_changes` from a tree diff base..HEAD the caller has already (a rename is
+    its old path deleted and its new one added, as ``--no-renames`` shows it)."""
+    globs = trusted_globs(trusted)
+    added: list[str] = []
+    restore: list[str] = []
+    for c in chs:
+        if c.old_path is not None:
+            if matches(c.old_path, globs):
+                restore.append(c.old_path)
+            if matches(c.path, globs):
+                added.append(c.path)
+        elif matches(c.path, globs):
+            (added if c.status == "A" else restore).append(c.path)
+    return added, restore
+
+
+_between: dict[tuple[str, str], list[str]] = {}
+
+
+def trusted_from_branch(root: Path, chs: Sequence[Change], merge_base: str, base_sha: str,
+                        trusted: Sequence[str]) -> tuple[list[str], list[str]] | None:
+    """:func:`trusted_changes` of base..head from the branch's diff merge_base..head (``chs``),
+    when the base changed no trusted file since the merge base (then each trusted file is at the
+    base as at the merge base); None when it did. What the base changed since the merge base is
+    asked of git once for all the tasks that share both (one dispatch, one board commit since)."""
+    if merge_base != base_sha:
+        key = (merge_base, base_sha)
+        moved = _between.get(key)
+        if moved is None:
+            moved = [p for p in git.out(root, "diff", "--name-only", "-z", "--no-renames",
+                                        "--no-ext-diff", merge_base, base_sha).split("\0") if p]
+            if git.is_oid(merge_base) and git.is_oid(base_sha):
+                _between[key] = moved
+        globs = trusted_globs(trusted)
+        if any(matches(p, globs) for p in moved):
+            return None
+    return trusted_in(chs, trusted)
 
 
 def put_back_trusted(tree: Path, base_sha: str, trusted: Sequence[str],
@@ -214,8 +317,48 @@ def put_back_trusted(tree: Path, base_sha: str, trusted: Sequence[str],
     return sorted(added + restore)
 
 
+# What a commit holds at a path never changes: the base's packets and config (read for the test
+# command, once in verify and once in merge for every task) are kept for the process by (commit,
+# path), and a step reads all it will need in one `cat-file --batch` (prefetch).
+_blobs: dict[tuple[str, str], bytes | None] = {}
+# commit -> an earlier commit whose board/ it holds unchanged: merge moved the base from that one
+# to this one, and every commit of the first-parent chain between was fenced off board/ (the
+# landing fence; board/ is always protected). A landing's next base reads its board files there.
+_board_as: dict[str, str] = {}
+
+
+def same_board(new: str, old: str) -> None:
+    """``new`` (a base merge moved to from ``old``) holds ``old``'s board/: see _board_as."""
+    if new != old:
+        _board_as[new] = old
+
+
+def prefetch(root: Path, rev: str, paths: Sequence[str]) -> None:
+    """Read what ``rev`` holds at ``paths`` now, in one git process, for base_files to serve."""
+    base_files(root, rev, paths)
+
+
 def base_files(root: Path, rev: str, paths: Sequence[str]) -> dict[str, bytes | None]:
-    """What ``rev`` holds at each path (None where it holds nothing), in one ``cat-file --batch``."""
+    """What commit ``rev`` holds at each path (None where it holds nothing), in one
+    ``cat-file --batch`` for whatever this process has not read there already."""
+    if not git.is_oid(rev):  # a name (a branch may move): read, and keep nothing
+        fresh = _read_blobs(root, rev, paths)
+        return {p: fresh.get(p) for p in paths}
+    src = rev
+    if all(p.startswith("board/") for p in paths):
+        seen = {src}
+        while src in _board_as and _board_as[src] not in seen:
+            src = _board_as[src]
+            seen.add(src)
+    missing = [p for p in paths if (src, p) not in _blobs]
+    if missing:
+        for path, blob in _read_blobs(root, src, missing).items():
+            _blobs[(src, path)] = blob
+    return {p: _blobs.get((src, p)) for p in paths}
+
+
+def _read_blobs(root: Path, rev: str, paths: Sequence[str]) -> dict[str, bytes | None]:
+    """One ``cat-file --batch``; a path git did not answer for (it failed) is left out."""
     out: dict[str, bytes | None] = {}
     data = git.run(root, "cat-file", "--batch", input="".join(f"{rev}:{p}\n" for p in paths).encode(),
                    text=False, check=False).stdout
@@ -223,8 +366,7 @@ def base_files(root: Path, rev: str, paths: Sequence[str]) -> dict[str, bytes | 
     for path in paths:
         nl = data.find(b"\n", pos)
         if nl < 0:
-            out[path] = None
-            continue
+            break
         header = data[pos:nl].split()
         if len(header) == 3 and header[1] == b"blob":
             size = int(header[2])
@@ -238,29 +380,46 @@ def base_files(root: Path, rev: str, paths: Sequence[str]) -> dict[str, bytes | 
 
 def base_test_command(root: Path, base_sha: str, task_id: str, default: str) -> str:
     """The test command as the base branch has it: the packet's `test`, else gates.test."""
-    import yaml
-
-    from batty.core.yamlx import Loader
-
     packet_path, config_path = f"board/tasks/{task_id}.yaml", "board/config.yaml"
     blobs = base_files(root, base_sha, [packet_path, config_path])
     packet_blob, config_blob = blobs[packet_path], blobs[config_path]
     if packet_blob is not None:
-        try:
-            data = yaml.load(packet_blob, Loader=Loader) or {}
-            if isinstance(data, dict) and isinstance(data.get("test"), str) and data["test"].strip():
-                return str(data["test"])
-        except yaml.YAMLError:
-            pass
+        test = _test_in(packet_blob, "packet")
+        if test is not None and test.strip():
+            return test
     if config_blob is not None:
-        try:
-            data = yaml.load(config_blob, Loader=Loader) or {}
-            gates = (data.get("gates") if isinstance(data, dict) else None) or {}
-            if isinstance(gates, dict) and isinstance(gates.get("test"), str):
-                return str(gates["test"])
-        except yaml.YAMLError:
-            pass
+        test = _test_in(config_blob, "config")
+        if test is not None:
+            return test
     return default
+
+
+_tests_in: dict[tuple[bytes, str], str | None] = {}
+
+
+def _test_in(blob: bytes, kind: str) -> str | None:
+    """The `test` of a packet's text, or the `gates.test` of a config's; parsed once a process
+    for each text (every task of a step reads the same config)."""
+    key = (blob, kind)
+    if key in _tests_in:
+        return _tests_in[key]
+    import yaml
+
+    from batty.core.yamlx import Loader
+
+    found: str | None = None
+    try:
+        data = yaml.load(blob, Loader=Loader) or {}
+        if kind == "config":
+            data = (data.get("gates") if isinstance(data, dict) else None) or {}
+        if isinstance(data, dict) and isinstance(data.get("test"), str):
+            found = str(data["test"])
+    except yaml.YAMLError:
+        pass
+    if len(_tests_in) > 256:
+        _tests_in.clear()
+    _tests_in[key] = found
+    return found
 
 
 def test_env(home: Path) -> dict[str, str]:

@@ -34,6 +34,7 @@ class Candidate:
     head: str
     merge_base: str
     score: confidence.Score
+    commits: int | None = None  # the commits its last application put on the result (linear ones)
 
 
 def skip(st: State, task: str, reason: SkipReason, detail: str = "", p: Packet | None = None) -> None:
@@ -87,6 +88,10 @@ def _merge(st: State, task_id: str | None, dry_run: bool) -> list[str]:
         for c in ready:
             click.echo(f"would merge {c.packet.id} (confidence {c.score.score})")
         return []
+    base_sha = git.rev(st.paths.root, f"refs/heads/{cfg.base}") if ready else None
+    if base_sha:  # the base's packet of each and its config, in one git process for all
+        gate.prefetch(st.paths.root, base_sha,
+                      ["board/config.yaml", *(f"board/tasks/{c.packet.id}.yaml" for c in ready)])
     landed: list[str] = []
     batch = max(1, cfg.merge.batch)
     while ready:
@@ -118,7 +123,7 @@ def _precheck(st: State, p: Packet, *, dry_run: bool = False) -> Candidate | Non
     base_sha = git.rev(root, f"refs/heads/{cfg.base}")
     if base_sha is None:
         raise BattyError(f"the base branch {cfg.base} does not exist", valid="base: in board/config.yaml")
-    merge_base = git.out(root, "merge-base", base_sha, head, check=False) or base_sha
+    merge_base = gate.merge_base(root, base_sha, head)
     chs, lines = gate.changes_and_lines(root, merge_base, head)
     files = gate.touched(chs)
     score = confidence.score(attempt=p.attempt, respawns=p.respawns, lines_changed=lines, files=files,
@@ -179,19 +184,27 @@ def _conflict_files(st: State, c: Candidate, onto: str) -> list[str]:
     return lines[1:] if proc.returncode == 1 else []
 
 
-def _test_tree(st: State, tree: Path, base_sha: str, name: str) -> gate.TestRun:
-    """The gate's test step on this exact tree; when the tree's trusted files differ from the
-    base, the base's trusted tests must pass on it too."""
+def _test_tree(st: State, tree: Path, base_sha: str, name: str, head: str,
+               chs: list[gate.Change] | None = None) -> gate.TestRun:
+    """The gate's test step on this exact tree (``head``, what would land); when its trusted
+    files differ from the base, the base's trusted tests must pass on it too. ``chs``: the tree
+    diff base..head, when the caller has it.
+
+    Which trusted files differ is found before the first run, from ``head``, and the second run
+    starts from ``head`` by name: the first run executes the branch's own code, which may move
+    the checkout's HEAD (to the base, say: nothing would differ and the trusted tests would
+    never run on what lands; tests/test_gates.py::test_a_branch_whose_tests_move_the_checkout_is_still_tested)."""
     cfg = st.config
     command = gate.base_test_command(st.paths.root, base_sha, name, cfg.gates.test)
+    differ = (gate.trusted_in(chs, cfg.gates.trusted_tests) if chs is not None
+              else gate.trusted_changes(tree, base_sha, cfg.gates.trusted_tests, head))
     log = st.paths.state / "merge-logs" / f"{name}.log"
     run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
     if not run.passed:
         return run
-    differ = gate.trusted_changes(tree, base_sha, cfg.gates.trusted_tests)
     if differ[0] or differ[1]:
         # the first run executed the branch's own test code: start the second from a clean tree
-        git.run(tree, "reset", "-q", "--hard", "HEAD", check=False)
+        git.run(tree, "reset", "-q", "--hard", head, check=False)
         git.run(tree, "clean", "-qfdx", check=False)
         gate.put_back_trusted(tree, base_sha, cfg.gates.trusted_tests, known=differ)
         run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
@@ -216,7 +229,10 @@ def _land(st: State, group: list[Candidate]) -> list[str]:
             _done(st, c, base_sha, base_sha, 0, why="its change is in the base already")
         if final == base_sha:
             break
-        commits = int(git.out(root, "rev-list", "--count", f"{base_sha}..{final}") or 0)
+        if len(landed) == 1 and landed[0].commits is not None:
+            commits = landed[0].commits  # its one linear application: counted by the fence's log
+        else:
+            commits = int(git.out(root, "rev-list", "--count", f"{base_sha}..{final}") or 0)
         intent = st.paths.state / "merge-intent.json"
         # write-ahead: if we die after the base moved, reconcile finishes the bookkeeping
         atomic.write_json(intent, {"from": base_sha, "to": final, "commits": commits, "tasks": [
@@ -224,6 +240,7 @@ def _land(st: State, group: list[Candidate]) -> list[str]:
              "parts": c.score.parts} for c in landed]})
         failpoints.point("merge.before-cas")
         if _move_base(st, base_sha, final):
+            gate.same_board(final, base_sha)  # every commit between was fenced off board/
             failpoints.point("merge.after-cas")
             for c in landed:
                 _done(st, c, final, base_sha, commits if len(landed) == 1 else None)
@@ -255,6 +272,7 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str
         git.run(tree, "clean", "-qfdx", check=False)
     built: list[Candidate] = []
     bounced: list[tuple[Candidate, SkipReason, str]] = []
+    last_changes: list[gate.Change] | None = None
     at = onto
     for c in group:
         before = at
@@ -274,9 +292,10 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str
         at = new
         # what actually lands, commit by commit, is fenced again (defence in depth: verify fenced
         # the branch; this is the replayed result)
-        landed_fence = gate.fence(st.paths.root, gate.changes(st.paths.root, before, new), new,
-                                  scope=c.packet.scope, protected=cfg.gates.protected,
-                                  commits=gate.commit_paths(st.paths.root, before, new, landing=True))
+        landed = gate.history(st.paths.root, before, new, landing=True)
+        chs = landed.changes if landed.changes is not None else gate.changes(st.paths.root, before, new)
+        landed_fence = gate.fence(st.paths.root, chs, new, scope=c.packet.scope,
+                                  protected=cfg.gates.protected, commits=landed.paths)
         if not landed_fence.ok:
             git.run(tree, "checkout", "-q", "--detach", before)
             at = before
@@ -284,11 +303,14 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str
             bounced.append((c, SkipReason.STALE_EVIDENCE, gate.feedback(
                 "merge", landed_fence.reason, f"the merge result {landed_fence.detail}")))
             continue
+        c.commits = landed.commits if cfg.merge.strategy != "merge" else None
         built.append(c)
+        last_changes = chs  # of the one built, when it is one: base..head, on the base itself
     if not built:
         return onto, [], bounced
     head = at
-    run = _test_tree(st, tree, base_sha, built[0].packet.id if len(built) == 1 else f"batch-{built[0].packet.id}")
+    name = built[0].packet.id if len(built) == 1 else f"batch-{built[0].packet.id}"
+    run = _test_tree(st, tree, base_sha, name, head, last_changes if len(built) == 1 and onto == base_sha else None)
     if run.passed:
         return head, built, bounced
     if len(built) == 1:

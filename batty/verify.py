@@ -56,6 +56,10 @@ def run(st: State, task_id: str | None = None, *, dry_run: bool = False) -> list
                 p = st.packets.require(task_id)
                 app.say(f"{task_id} has no finished attempt to verify ({p.status.value})")
         results = []
+        base_sha = git.rev(st.paths.root, f"refs/heads/{st.config.base}") if todo and not dry_run else None
+        if base_sha:  # the base's packet of each and its config, in one git process for all
+            gate.prefetch(st.paths.root, base_sha,
+                          ["board/config.yaml", *(f"board/tasks/{p.id}.yaml" for p in todo)])
         for p in todo:
             if dry_run:
                 import click
@@ -118,8 +122,9 @@ def verify_one(st: State, p: Packet) -> bool:
     head = git.rev(wt, "HEAD")
     assert head is not None
     record["sha"] = head
-    merge_base = git.out(root, "merge-base", base_sha, head, check=False) or base_sha
-    chs = gate.changes(root, merge_base, head)
+    merge_base = gate.merge_base(root, base_sha, head)
+    commits = gate.history(root, merge_base, head)
+    chs = commits.changes if commits.changes is not None else gate.changes(root, merge_base, head)
     if not chs:
         return fail("collect", "no-change", "the attempt changed nothing (only talk)", sha=head)
     _phase(st, p, "collect", "pass", f"{len(chs)} paths changed")
@@ -131,7 +136,7 @@ def verify_one(st: State, p: Packet) -> bool:
 
     # 2. fence: protected paths, the scope, links and submodules
     fenced = gate.fence(root, chs, head, scope=p.scope, protected=cfg.gates.protected,
-                        commits=gate.commit_paths(root, merge_base, head))
+                        commits=commits.paths)
     record["files"] = fenced.files
     if not fenced.ok:
         return fail("fence", fenced.reason or "fence", fenced.detail, sha=head)
@@ -141,7 +146,10 @@ def verify_one(st: State, p: Packet) -> bool:
     # 3. test: in a scratch checkout of the exact commit, trusted tests from the base
     command = gate.base_test_command(root, base_sha, p.id, cfg.gates.test)
     with gate.scratch(st.paths, f"verify-{p.id}", head) as tree:
-        restored = gate.put_back_trusted(tree, base_sha, cfg.gates.trusted_tests)
+        # which trusted files to put back, from the branch's own diff when that says it: no git
+        # diff in the checkout for each task
+        known = gate.trusted_from_branch(root, chs, merge_base, base_sha, cfg.gates.trusted_tests)
+        restored = gate.put_back_trusted(tree, base_sha, cfg.gates.trusted_tests, known=known)
         record["trusted_restored"] = restored
         failpoints.point("verify.before-test")
         run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s,

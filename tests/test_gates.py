@@ -227,3 +227,36 @@ def test_an_evil_merge_cannot_smuggle_a_protected_edit_past_the_fence(proj: Proj
     proj.ok("merge")
     assert proj.code() == before
     assert "touched by an agent" not in git(proj.root, "show", "main:board/BOARD.md")
+
+
+def test_a_branch_whose_tests_move_the_checkout_is_still_tested(proj: Project) -> None:
+    """Review finding: merge's first test run executes the branch's own code, which moved the
+    scratch checkout's HEAD to the base; batty then asked git which trusted files differ from
+    the base *at HEAD*, found none, skipped the trusted run, and landed a merge result whose
+    trusted tests fail (the branch imports what the base has just renamed)."""
+    conftest = (
+        "import os, subprocess\n"
+        "def pytest_collection_modifyitems(items):\n"
+        "    if '/scratch/merge-' in os.getcwd():\n"
+        "        subprocess.run(['git', 'reset', '-q', '--hard', 'main'], check=True)\n"
+        "    items[:] = [i for i in items if 'sneaky' in i.nodeid]\n"
+    )
+    tid = proj.task("Use add from a new module", [
+        "printf 'from app import add\\n\\nTWO = add(1, 1)\\n' > src/extra.py",
+        f"printf %s {shlex.quote(conftest)} > conftest.py",
+        "printf 'def test_sneaky():\\n    pass\\n' > tests/test_sneaky.py",
+        COMMIT], scope=[])
+    run_to_verdict(proj, tid)
+    assert proj.status(tid) == "review", proj.packet(tid).get("verification")
+    # meanwhile a person renames add on main: the branch still rebases cleanly, but its module
+    # no longer imports, and the trusted test that imports every module fails on the result
+    (proj.root / "src" / "app.py").write_text("def plus(a, b):\n    return a + b\n")
+    test = proj.root / "tests" / "test_app.py"
+    test.write_text(test.read_text().replace("app.add(2, 3)", "app.plus(2, 3)"))
+    git(proj.root, "commit", "-qam", "rename add to plus")
+    proj.ok("approve", tid)
+    proj.ok("merge")
+    assert git(proj.root, "ls-tree", "--name-only", "main", "src/") == "src/app.py", \
+        "a merge result whose trusted tests fail landed"
+    assert proj.status(tid) == "in-progress"
+    assert [e["data"]["reason"] for e in proj.events("merge.skipped", tid)] == ["tests-failed-on-merge"]

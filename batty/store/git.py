@@ -162,7 +162,7 @@ def common_dir(root: Path) -> Path:
     return common if common.is_absolute() else (root / common).resolve()
 
 
-def _is_oid(text: str) -> bool:
+def is_oid(text: str) -> bool:
     return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
 
 
@@ -176,7 +176,7 @@ def _read_ref(common: Path, ref: str) -> str | None | bool:
     except OSError:
         return False
     if text is not None:
-        return text if _is_oid(text) else False
+        return text if is_oid(text) else False
     try:
         packed = (common / "packed-refs").read_text()
     except FileNotFoundError:
@@ -187,7 +187,7 @@ def _read_ref(common: Path, ref: str) -> str | None | bool:
     for line in packed.splitlines():
         if line.endswith(tail) and not line.startswith(("#", "^")):
             oid = line[: -len(tail)]
-            return oid if _is_oid(oid) else False
+            return oid if is_oid(oid) else False
     return None
 
 
@@ -205,7 +205,7 @@ def rev(cwd: Path, ref: str) -> str | None:
             except OSError:
                 head = ""
             name = head[5:].strip() if head.startswith("ref: refs/heads/") else None
-            if name is None and _is_oid(head):
+            if name is None and is_oid(head):
                 return head
         if name is not None and ".." not in name:
             found = _read_ref(common, name)
@@ -224,7 +224,7 @@ def head_branch(cwd: Path) -> str | None:
             head = ""
         if head.startswith("ref: refs/heads/"):
             return head[16:].strip() or None
-        if _is_oid(head):
+        if is_oid(head):
             return None
     proc = run(cwd, "symbolic-ref", "-q", "--short", "HEAD", check=False)
     return proc.stdout.strip() or None

@@ -76,3 +76,18 @@ def test_an_empty_range(repo: Path) -> None:
     base = git(repo, "rev-parse", "HEAD")
     h = gate.history(repo, base, base)
     assert (h.commits, h.changes, h.paths) == (0, None, [])
+
+
+def test_worktrees_of_one_repository_share_one_reading_of_its_drivers(repo: Path, tmp_path: Path) -> None:
+    """git writes a worktree's commondir as "../..": unnormalised, every worktree named the
+    repository differently and its filter drivers were read again for each (3 git processes a
+    task in a tick)."""
+    from batty.store import git as bgit
+
+    for name in ("a", "b"):
+        git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / name))
+    assert bgit.common_dir(tmp_path / "a") == bgit.common_dir(tmp_path / "b") == repo / ".git"
+    bgit._drivers.clear()
+    for where in (repo, tmp_path / "a", tmp_path / "b"):
+        bgit.run(where, "status", "--porcelain")
+    assert list(bgit._drivers) == [str(repo / ".git")]

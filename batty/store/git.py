@@ -143,7 +143,9 @@ def _dirs(cwd: Path) -> tuple[Path, Path] | None:
                 gitdir = cwd / gitdir
         try:
             common = Path((gitdir / "commondir").read_text().strip())
-            common = common if common.is_absolute() else gitdir / common
+            # "../..", as git writes it: normalised, or each worktree would name the same
+            # repository differently (its drivers read once for each: 3 git processes a task)
+            common = common if common.is_absolute() else Path(os.path.normpath(gitdir / common))
         except FileNotFoundError:
             common = gitdir
     except OSError:

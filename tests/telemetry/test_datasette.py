@@ -8,7 +8,7 @@ from pathlib import Path
 
 from batty.telemetry import figures
 from tests.telemetry import story
-from tests.telemetry.helpers import make_repo, stats_json, write
+from tests.telemetry.helpers import batty, done, ev, make_repo, stats_json, write
 
 
 def repo_with_story(tmp_path: Path) -> Path:
@@ -84,3 +84,28 @@ def test_the_dashboard_loads_nothing_from_elsewhere(tmp_path: Path, serve) -> No
         text = body.decode()
         # the one absolute URL allowed is the SVG namespace, which is never fetched
         assert re.findall(r"https?://[^\"' ]+", text.replace("http://www.w3.org/2000/svg", "")) == []
+
+
+def test_a_task_blocked_then_landed_is_a_success_in_stats_datasette_and_digest(
+        tmp_path: Path, serve) -> None:  # type: ignore[no-untyped-def]
+    """Audit gap 1: a blocked task resolved and then merged counted as completed and failed."""
+    root = make_repo(tmp_path / "r")
+    write(root / ".batty" / "events.jsonl", [
+        ev("2026-11-20T08:00", "task.created", task="T-1", cmd="task", title="t", status="todo",
+           by="human"),
+        story.status("2026-11-20T09:00", "T-1", "todo", "in-progress", "dispatch", attempt=1),
+        story.status("2026-11-20T10:00", "T-1", "in-progress", "blocked", "verify", attempt=1),
+        story.status("2026-11-20T11:00", "T-1", "blocked", "todo", "human", attempt=1),
+        story.status("2026-11-20T12:00", "T-1", "todo", "in-progress", "dispatch", attempt=2),
+        story.status("2026-11-20T13:00", "T-1", "in-progress", "review", "verify", attempt=2),
+        *done("2026-11-20T14:00", "T-1"),
+    ])
+    got = stats_json(root)
+    assert (got["tasks_completed"], got["tasks_failed"], got["success_rate"]) == (1, 0, 1.0)
+    server = serve(root)
+    for name in ("tasks_completed", "tasks_failed", "success_rate"):
+        [row] = server.json(f"/telemetry/{name}.json?_shape=array")
+        assert row["value"] == got[name], name
+    res = batty(root, "digest", "--since", "2026-11-20", env={"BATTY_NOW": "2026-11-21T00:00:00Z"})
+    assert res.returncode == 0, res.stderr
+    assert "| Tasks failed | 0 |" in res.stdout and "| Success rate | 100.0% |" in res.stdout

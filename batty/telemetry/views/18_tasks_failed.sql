@@ -5,7 +5,7 @@ WITH latest AS (
   SELECT task, json_extract(data, '$.to') AS status, max(ts)
   FROM events
   WHERE kind = 'task.status' AND task IS NOT NULL
-    AND ts >= :since
+    AND ts >= batty_since(:since)
   GROUP BY task
 )
 SELECT count(*) AS value
@@ -14,4 +14,4 @@ WHERE status IS NOT 'done'
   AND task IN (SELECT task FROM events
                WHERE kind = 'task.status'
                  AND json_extract(data, '$.to') = 'blocked'
-                 AND ts >= :since)
+                 AND ts >= batty_since(:since))

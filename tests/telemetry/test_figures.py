@@ -128,6 +128,17 @@ def test_a_bad_since_is_one_line_and_exit_1(tmp_path: Path) -> None:
     json.dumps(res.stderr)
 
 
+def test_since_0d_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    from tests.telemetry.helpers import make_repo
+
+    root = make_repo(tmp_path / "r")
+    for cmd in ("stats", "digest"):
+        res = batty(root, cmd, "--since", "0d")
+        assert res.returncode == 1, cmd
+        assert res.stderr == ("batty: --since '0d' is an empty window (1d is today from local "
+                              "midnight, 12h the last twelve hours)\n"), cmd
+
+
 def test_the_docs_list_every_query_with_its_sentence() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "telemetry.md").read_text()
     for q in figures.all_queries():

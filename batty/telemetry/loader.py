@@ -95,15 +95,15 @@ def load(db_path: Path, files: Iterable[Path], zone: ZoneInfo, *, rebuild: bool 
     ``rebuild`` builds a fresh database from ``files`` and every log the old one had read that
     still exists, then swaps it in: a crash leaves the old database as it was.
     """
-    files = list(files)
     report = LoadReport(db=str(db_path), zone=zone.key)
     target = db_path
     if rebuild or not db_path.exists():
         report.rebuilt = rebuild
         if rebuild and db_path.exists():
-            files = _known_files(db_path) + files
+            files = [*_known_files(db_path), *files]
         target = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
         target.unlink(missing_ok=True)
+    files = _once(files)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(target)
     try:
@@ -124,6 +124,15 @@ def load(db_path: Path, files: Iterable[Path], zone: ZoneInfo, *, rebuild: bool 
             target.unlink(missing_ok=True)
         raise
     return report
+
+
+def _once(files: Iterable[Path]) -> list[Path]:
+    """Each file once, by its resolved path, first spelling kept: ``--rebuild`` adds the logs the
+    database knows (stored resolved) to this machine's, which are among them."""
+    seen: dict[Path, Path] = {}
+    for path in files:
+        seen.setdefault(Path(path).resolve(), Path(path))
+    return list(seen.values())
 
 
 def _known_files(db_path: Path) -> list[Path]:

@@ -220,6 +220,32 @@ def test_rebuild_reads_every_known_log_afresh(tmp_path: Path, log: Path) -> None
     assert not list(tmp_path.glob(".t.db.*"))  # the temporary build was swapped in
 
 
+def test_rebuild_reads_this_machines_log_once(tmp_path: Path) -> None:
+    """Audit gap 6: --rebuild took the known files plus the default ones, so events.jsonl was
+    read twice and reported as "from 2 file(s)"."""
+    from tests.telemetry import story
+    from tests.telemetry.helpers import make_repo, stats_json
+
+    root = make_repo(tmp_path / "r")
+    write(root / ".batty" / "events.jsonl", story.events())
+    before = stats_json(root)
+    before.pop("_doc")
+    res = batty(root, "telemetry", "load", "--rebuild")
+    assert res.returncode == 0, res.stderr
+    assert f"rebuilt {len(story.events())} new event(s) from 1 file(s)" in res.stdout
+    doc = json.loads(batty(root, "telemetry", "load", "--rebuild", "--json").stdout)
+    assert [Path(f["path"]).name for f in doc["files"]] == ["events.jsonl"]
+    assert (doc["rebuilt"], doc["new"], doc["seen"]) == (True, len(story.events()), 0)
+    # named again on the command line, and by another spelling of its path: still once
+    other = root / ".batty" / ".." / ".batty" / "events.jsonl"
+    doc = json.loads(batty(root, "telemetry", "load", "--rebuild", "--json", str(other)).stdout)
+    assert len(doc["files"]) == 1 and doc["new"] == len(story.events())
+    after = stats_json(root)
+    after.pop("_doc")
+    assert after == before == story.EXPECTED  # nothing doubled
+    assert count(root / ".batty" / "telemetry.db") == len(story.events())
+
+
 def test_a_new_zone_recomputes_every_day(tmp_path: Path) -> None:
     path = tmp_path / "e.jsonl"
     write(path, [ev("2026-11-20T10:30", "tick.started")])

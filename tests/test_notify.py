@@ -323,7 +323,7 @@ def test_an_unknown_scheme_is_notify_failed(repo: Paths, batty, fast, monkeypatc
 
 def test_notify_test_sends_to_every_url(repo: Paths, endpoint, fast) -> None:
     a, b = endpoint("ok"), endpoint("ok")
-    configure(repo, [("BATTY_A", ["escalation.raised"]), ("BATTY_B", ["merge.merged"])])
+    configure(repo, [("BATTY_A", ["escalation.raised"]), ("BATTY_B", ["escalation.resolved"])])
     res = run_batty(repo.root, "notify", "test", env={"BATTY_A": a.url(), "BATTY_B": b.url(), **fast})
     assert res.code == 0, res.err
     assert len(a.received) == 1 and len(b.received) == 1
@@ -358,6 +358,37 @@ def test_notify_test_without_urls_says_how_to_add_one(batty) -> None:
     res = batty("notify", "test")
     assert res.code == 1
     assert res.err.startswith("batty: no notification URLs configured") and "url_env" in res.err
+
+
+# ------------------------------------------------------------------ what `on` may name
+
+
+@pytest.mark.parametrize("on", [["merge.merged"], ["escalation.raised", "escalation.raisd"],
+                                ["tick.finished"]])
+def test_on_naming_a_kind_batty_never_notifies_is_a_config_error(repo: Paths, batty, on) -> None:
+    """Audit gap 4: `on` took any kind, and a kind other than escalation.raised/resolved never
+    sent anything: a silent config. It is an error naming the line and the kinds that work."""
+    configure(repo, [("BATTY_A", ["escalation.raised"]), ("BATTY_B", on)])
+    before = repo.config.read_bytes()
+    lines = before.decode().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "BATTY_B" in text)
+    bad = next(k for k in on if k not in ("escalation.raised", "escalation.resolved"))
+    said = (f"board/config.yaml:{line}: notify: {bad!r} is not an event batty notifies about "
+            "(escalation.raised or escalation.resolved)")
+    for args in (["notify", "test"], ["status"]):
+        res = batty(*args)
+        assert (res.code, res.err) == (1, f"batty: {said}\n"), args
+    res = batty("tick")  # each step of the tick says so, and the tick fails
+    assert res.code == 1 and res.err.splitlines()
+    assert all(err.startswith("batty: ") and err.endswith(said) for err in res.err.splitlines())
+    assert repo.config.read_bytes() == before  # the file is the person's: never rewritten
+    assert git(repo.root, "status", "--porcelain", "board/") == ""
+
+
+def test_on_accepts_both_kinds_batty_notifies_about(repo: Paths, batty) -> None:
+    configure(repo, [("BATTY_A", ["escalation.raised", "escalation.resolved"])])
+    res = batty("status")
+    assert res.code == 0, res.err
 
 
 # ------------------------------------------------------------------ small parts

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,11 +34,13 @@ class Endpoint:
         self.mode = mode
         self.received: list[dict[str, Any]] = []
         self.hits = 0
+        self.times: list[float] = []  # time.monotonic() as each request arrived
         self.release = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                outer.times.append(time.monotonic())
                 outer.hits += 1
                 if outer.mode == "hang":
                     outer.release.wait(60)  # never answers while the test runs
@@ -232,9 +235,17 @@ def test_a_failing_endpoint_is_retried_then_logged(repo: Paths, batty, endpoint,
     bad = endpoint("fail")
     configure(repo, [("BATTY_TEST_HOOK", ["escalation.raised"])])
     monkeypatch.setenv("BATTY_TEST_HOOK", bad.url())
+    # waits of 0.6 s then 1.2 s: a gap the slowest request cannot close; room for all three
+    monkeypatch.setenv("BATTY_NOTIFY_BACKOFF_S", "0.6")
+    monkeypatch.setenv("BATTY_NOTIFY_TIMEOUT_S", "5")
+    monkeypatch.setenv("BATTY_NOTIFY_BUDGET_S", "30")
     tid = add_task(batty, "A task")
     record = escalate(repo, tid)
     assert len(bad.received) == 3  # BATTY_NOTIFY_ATTEMPTS: retried with backoff
+    # the backoff doubles: each gap holds at least its wait, and the second is the longer
+    first, second = (b - a for a, b in zip(bad.times, bad.times[1:], strict=False))
+    assert first >= 0.6 and second >= 1.2, (first, second)
+    assert second > first, (first, second)
     [failed] = events(repo, "notify.failed")
     assert failed["data"]["attempts"] == 3 and "500" in failed["data"]["error"]
     # the run carried on: recorded, rendered, committed

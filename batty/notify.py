@@ -1,7 +1,8 @@
 """Notifications through apprise (SPEC 6 `notify`): Discord, Slack, Telegram, ntfy, email, JSON.
 
 Each ``notify:`` entry of board/config.yaml names an environment variable holding an apprise
-URL and the event kinds it wants. The URL is a secret: it is read from the environment when a
+URL and the event kinds it wants, among those escalations.py sends (``core.config.NOTIFY_KINDS``:
+the config refuses any other, which would never fire). The URL is a secret: it is read from the environment when a
 message goes out, and only its scheme is ever written down (events, output). A notification
 never stops a tick: failures are ``notify.failed`` events, retries back off briefly, and every
 send is bounded in time — an endpoint that never answers costs one timeout, after which this

@@ -233,6 +233,34 @@ def test_escalations_lists_actionable_newest_first(repo: Paths, batty) -> None:
         ("E-2", "open", [t2]), ("E-1", "resolved", [t1])]
 
 
+def test_two_open_escalations_newest_first_in_the_cli_and_the_inbox(repo: Paths, batty,
+                                                                     monkeypatch) -> None:
+    """Two open escalations and a closed one raised after both: `batty escalations` lists the
+    open ones newest first, and INBOX.md puts them before the closed one, newest first too."""
+    t1, t2, t3 = add_task(batty, "One"), add_task(batty, "Two"), add_task(batty, "Three")
+    for now, tid, reason in (("07:00", t1, "attempts-exhausted"), ("09:00", t2, "merge-conflict"),
+                             ("10:00", t3, "respawn-loop")):
+        monkeypatch.setenv("BATTY_NOW", f"2026-11-22T{now}:00+00:00")
+        raise_(repo, [tid], reason=reason)
+    monkeypatch.setenv("BATTY_NOW", "2026-11-22T11:00:00+00:00")
+    assert batty("escalations", "resolve", "E-3").code == 0  # the newest, closed
+    res = batty("escalations")
+    assert res.code == 0, res.err
+    rows = [line.split() for line in res.out.splitlines()[1:]]
+    assert [r[:4] for r in rows] == [["E-2", "open", t2, "merge-conflict"],
+                                     ["E-1", "open", t1, "attempts-exhausted"]]
+    assert "2026-11-22 09:00 UTC" in res.out.splitlines()[1]
+    res = batty("escalations", "--all")
+    assert [line.split()[0] for line in res.out.splitlines()[1:]] == ["E-2", "E-1", "E-3"]
+    text = repo.inbox.read_text(encoding="utf-8")
+    assert text.startswith("# Inbox\n\n2 escalations wait for you")
+    head, closed = text.split("## Demoted / resolved")
+    assert head.index(f"### E-2 · {t2} · merge-conflict") < head.index(f"### E-1 · {t1} · attempts-exhausted")
+    assert "E-3" not in head and f"- E-3 · {t3}" in closed
+    assert "`batty escalations resolve E-2`" in head and "`batty escalations resolve E-1`" in head
+    assert git(repo.root, "status", "--porcelain", "board/") == ""
+
+
 def test_resolving_returns_a_blocked_task_to_todo(repo: Paths, batty) -> None:
     tid = add_task(batty, "Rate-limit logins")
     block(repo, tid)

@@ -275,3 +275,42 @@ def test_batty_refuses_to_write_from_another_branch(proj: Project) -> None:
     assert proj.batty("tick").code == 1
     git(proj.root, "checkout", "-q", "main")
     assert proj.status(tid) == "archived"
+
+
+def test_a_task_that_conflicts_every_time_is_blocked_and_escalated(proj: Project) -> None:
+    """Merge's failures spend gates.max_attempts: the task is blocked and a person is told (the
+    escalation in its packet, `batty escalations`, escalation.raised, INBOX.md)."""
+    proj.configure({"gates": {"max_attempts": 2}})
+    tid = proj.task("Edit", "succeed")  # appends a line to src/app.py, each attempt again
+    reviewed(proj, tid)
+    app = proj.root / "src" / "app.py"
+    app.write_text(app.read_text() + "# a person's line where the agent's goes\n")
+    git(proj.root, "commit", "-qam", "by hand")  # the branch conflicts with main from now on
+    proj.ok("merge")
+    assert skips(proj, tid) == ["conflict"] and proj.status(tid) == "in-progress"
+    assert proj.events("escalation.raised") == []  # one attempt of two: back to the agent
+    proj.ok("dispatch")
+    assert proj.packet(tid)["attempt"] == 2
+    proj.wait_exited(tid)
+    proj.ok("verify")
+    assert proj.status(tid) == "review"  # it passes alone, again
+    proj.ok("merge")
+    assert skips(proj, tid) == ["conflict", "conflict"]
+    p = proj.packet(tid)
+    assert p["status"] == "blocked"
+    [esc] = p["escalations"]
+    assert (esc["reason"], esc["state"], esc["source"], esc["tasks"]) == (
+        "merge-conflict", "open", "merge", [tid])
+    assert "merge failed (conflict) after 2 attempts" in esc["text"] and "src/app.py" in esc["text"]
+    (raised,) = proj.events("escalation.raised")
+    assert raised["task"] == tid and raised["cmd"] == "merge"
+    assert (raised["data"]["escalation"], raised["data"]["reason"]) == (esc["id"], "merge-conflict")
+    moved = proj.events("task.status", tid)[-1]["data"]
+    assert (moved["from"], moved["to"], moved["by"]) == ("review", "blocked", "merge")
+    listed = proj.ok("escalations").out.splitlines()
+    assert [line.split()[:4] for line in listed[1:]] == [[esc["id"], "open", tid, "merge-conflict"]]
+    inbox = proj.paths.inbox.read_text(encoding="utf-8")
+    assert f"### {esc['id']} · {tid} · merge-conflict" in inbox
+    assert f"`batty escalations resolve {esc['id']}`" in inbox
+    assert git(proj.root, "status", "--porcelain", "board/") == ""
+    assert "a person's line" in app.read_text()  # main as the person left it

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,11 +34,13 @@ class Endpoint:
         self.mode = mode
         self.received: list[dict[str, Any]] = []
         self.hits = 0
+        self.times: list[float] = []  # time.monotonic() as each request arrived
         self.release = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                outer.times.append(time.monotonic())
                 outer.hits += 1
                 if outer.mode == "hang":
                     outer.release.wait(60)  # never answers while the test runs
@@ -232,9 +235,17 @@ def test_a_failing_endpoint_is_retried_then_logged(repo: Paths, batty, endpoint,
     bad = endpoint("fail")
     configure(repo, [("BATTY_TEST_HOOK", ["escalation.raised"])])
     monkeypatch.setenv("BATTY_TEST_HOOK", bad.url())
+    # waits of 0.6 s then 1.2 s: a gap the slowest request cannot close; room for all three
+    monkeypatch.setenv("BATTY_NOTIFY_BACKOFF_S", "0.6")
+    monkeypatch.setenv("BATTY_NOTIFY_TIMEOUT_S", "5")
+    monkeypatch.setenv("BATTY_NOTIFY_BUDGET_S", "30")
     tid = add_task(batty, "A task")
     record = escalate(repo, tid)
     assert len(bad.received) == 3  # BATTY_NOTIFY_ATTEMPTS: retried with backoff
+    # the backoff doubles: each gap holds at least its wait, and the second is the longer
+    first, second = (b - a for a, b in zip(bad.times, bad.times[1:], strict=False))
+    assert first >= 0.6 and second >= 1.2, (first, second)
+    assert second > first, (first, second)
     [failed] = events(repo, "notify.failed")
     assert failed["data"]["attempts"] == 3 and "500" in failed["data"]["error"]
     # the run carried on: recorded, rendered, committed
@@ -323,7 +334,7 @@ def test_an_unknown_scheme_is_notify_failed(repo: Paths, batty, fast, monkeypatc
 
 def test_notify_test_sends_to_every_url(repo: Paths, endpoint, fast) -> None:
     a, b = endpoint("ok"), endpoint("ok")
-    configure(repo, [("BATTY_A", ["escalation.raised"]), ("BATTY_B", ["merge.merged"])])
+    configure(repo, [("BATTY_A", ["escalation.raised"]), ("BATTY_B", ["escalation.resolved"])])
     res = run_batty(repo.root, "notify", "test", env={"BATTY_A": a.url(), "BATTY_B": b.url(), **fast})
     assert res.code == 0, res.err
     assert len(a.received) == 1 and len(b.received) == 1
@@ -358,6 +369,37 @@ def test_notify_test_without_urls_says_how_to_add_one(batty) -> None:
     res = batty("notify", "test")
     assert res.code == 1
     assert res.err.startswith("batty: no notification URLs configured") and "url_env" in res.err
+
+
+# ------------------------------------------------------------------ what `on` may name
+
+
+@pytest.mark.parametrize("on", [["merge.merged"], ["escalation.raised", "escalation.raisd"],
+                                ["tick.finished"]])
+def test_on_naming_a_kind_batty_never_notifies_is_a_config_error(repo: Paths, batty, on) -> None:
+    """Audit gap 4: `on` took any kind, and a kind other than escalation.raised/resolved never
+    sent anything: a silent config. It is an error naming the line and the kinds that work."""
+    configure(repo, [("BATTY_A", ["escalation.raised"]), ("BATTY_B", on)])
+    before = repo.config.read_bytes()
+    lines = before.decode().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "BATTY_B" in text)
+    bad = next(k for k in on if k not in ("escalation.raised", "escalation.resolved"))
+    said = (f"board/config.yaml:{line}: notify: {bad!r} is not an event batty notifies about "
+            "(escalation.raised or escalation.resolved)")
+    for args in (["notify", "test"], ["status"]):
+        res = batty(*args)
+        assert (res.code, res.err) == (1, f"batty: {said}\n"), args
+    res = batty("tick")  # each step of the tick says so, and the tick fails
+    assert res.code == 1 and res.err.splitlines()
+    assert all(err.startswith("batty: ") and err.endswith(said) for err in res.err.splitlines())
+    assert repo.config.read_bytes() == before  # the file is the person's: never rewritten
+    assert git(repo.root, "status", "--porcelain", "board/") == ""
+
+
+def test_on_accepts_both_kinds_batty_notifies_about(repo: Paths, batty) -> None:
+    configure(repo, [("BATTY_A", ["escalation.raised", "escalation.resolved"])])
+    res = batty("status")
+    assert res.code == 0, res.err
 
 
 # ------------------------------------------------------------------ small parts

@@ -51,6 +51,10 @@ class Planner:
     max_children: int = 8
 
 
+# The event kinds a notify entry's `on` may name: the ones batty sends (escalations.py).
+NOTIFY_KINDS = ("escalation.raised", "escalation.resolved")
+
+
 @dataclass(frozen=True)
 class Notify:
     url_env: str
@@ -247,6 +251,11 @@ def validate(data: Any, *, check_agents: bool = True, known_good: bool = False) 
             on = [on]
         if not isinstance(on, list) or not all(isinstance(x, str) for x in on):
             raise ConfigProblem(("notify", i, "on"), "on must be a list of event kinds", "[escalation.raised]")
+        for j, kind in enumerate(on):
+            # any other kind would be a notification that never fires: a silent config (audit gap 4)
+            if kind not in NOTIFY_KINDS:
+                raise ConfigProblem(("notify", i, "on", j), f"notify: {kind!r} is not an event batty "
+                                    "notifies about", " or ".join(NOTIFY_KINDS))
         notify.append(Notify(env, tuple(on)))
 
     sections = {name: _section(cls, data.get(name), name, known_good) for name, cls in SECTIONS.items()}

@@ -5,22 +5,34 @@
 ``-- title:`` and ``-- description:`` (a sentence saying what it counts) and may say
 ``-- shape: rows`` (several rows instead of one ``value``) or ``-- format: percent``.
 
-The SQL takes one parameter, ``:since`` (a stored UTC time; ``''`` means since the beginning).
-The same text is a Datasette canned query (``since`` is its form field), the query ``stats``
-runs, and, with ``:since`` bound to ``''``, a view in the database named ``figure_NAME`` or
-``query_NAME``, since a SQLite view cannot take parameters.
+The SQL takes one parameter, ``:since``, always read through ``batty_since(:since)``: the
+window's start as a stored UTC time (``''``: since the beginning). ``batty_since`` is a SQL
+function batty defines on each connection (:func:`register`): it reads ``since`` as ``--since``
+does (``zone.since_start``: a date is its local midnight in the database's zone, ``7d`` whole
+local days, a time with an offset that instant), so that Datasette, handed the text a person
+typed, counts what ``stats`` counts. The same text is a Datasette canned query (``since`` is its
+form field; ``batty.telemetry.plugin`` defines the function there), the query ``stats`` runs,
+and, with the window bound to ``''``, a view in the database named ``figure_NAME`` or
+``query_NAME``, since a SQLite view cannot take parameters (the views call no batty function,
+so any SQLite client can read them).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
+SINCE_FUNCTION = "batty_since"
 _HEADER = re.compile(r"^--\s*(title|description|shape|format|view):\s*(.*?)\s*$")
 
 
@@ -41,7 +53,7 @@ class Query:
 
     @property
     def view_sql(self) -> str:
-        return re.sub(r":since\b", "''", self.sql)
+        return re.sub(r":since\b", "''", self.sql.replace(f"{SINCE_FUNCTION}(:since)", "''"))
 
 
 def _parse(path: Path, figure: bool) -> Query:
@@ -99,8 +111,49 @@ def install_views(conn: Any) -> bool:
     return True
 
 
+def stored_zone(conn: Any) -> ZoneInfo:
+    """The zone the database's days were cut in (``meta.timezone``, set by every load to
+    ``telemetry.timezone``); UTC for a database without one."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()
+        return ZoneInfo(str(row[0])) if row and row[0] else ZoneInfo("UTC")
+    except (sqlite3.Error, ValueError, KeyError):  # no meta table; a zone this machine lacks
+        return ZoneInfo("UTC")
+
+
+def since_function(zone: ZoneInfo) -> Callable[[Any], str]:
+    """``batty_since(text)``: the start of the window ``text`` as a stored UTC time, '' for all.
+
+    The text ``--since`` takes (``zone.since_start``), converted as ``stats`` converts it; a
+    stored UTC time, which is what ``stats`` binds, comes back unchanged. Text that is no window
+    raises, and SQLite reports the query failed rather than counting nothing.
+    """
+    from batty import clock
+    from batty.telemetry.zone import since_start
+
+    def batty_since(text: Any) -> str:
+        if text is None:
+            return ""
+        start = since_start(str(text), zone, clock.now())
+        return clock.iso(start) if start is not None else ""
+
+    return batty_since
+
+
+def register(conn: Any, zone: ZoneInfo | None = None) -> None:
+    """Define ``batty_since`` on ``conn`` (in ``zone``; default: the database's own)."""
+    # deterministic: SQLite evaluates it once a statement, not once a row, and keeps the
+    # (kind, ts) index usable for the range
+    conn.create_function(SINCE_FUNCTION, 1, since_function(zone or stored_zone(conn)),
+                         deterministic=True)
+
+
 def rows(conn: Any, name: str, since: str | None = None, **params: Any) -> list[dict[str, Any]]:
-    """The rows of query ``name`` over events at or after ``since`` (None: all of them)."""
+    """The rows of query ``name`` over events at or after ``since`` (None: all of them): a
+    stored UTC time, or any text ``--since`` takes."""
+    register(conn)
     cur = conn.execute(query(name).sql, {"since": since or "", **params})
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]

@@ -3,8 +3,9 @@
 Incremental: each log is known by its first line and read on from where the last load stopped
 (``sources.offset``). Idempotent: the event id is the primary key, so a line loaded twice (the
 same file passed again, a rotated copy, another host's log holding a copy) adds nothing. A line
-that does not parse is skipped and counted; an unfinished last line (a write in flight, or a
-crash mid-write) is left for the next load, which sees it once the writer's next append ends it.
+that does not parse, or is no event (no id or kind, a ts that is no time), is skipped and
+counted; an unfinished last line (a write in flight, or a crash mid-write) is left for the next
+load, which sees it once the writer's next append ends it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -93,15 +95,15 @@ def load(db_path: Path, files: Iterable[Path], zone: ZoneInfo, *, rebuild: bool 
     ``rebuild`` builds a fresh database from ``files`` and every log the old one had read that
     still exists, then swaps it in: a crash leaves the old database as it was.
     """
-    files = list(files)
     report = LoadReport(db=str(db_path), zone=zone.key)
     target = db_path
     if rebuild or not db_path.exists():
         report.rebuilt = rebuild
         if rebuild and db_path.exists():
-            files = _known_files(db_path) + files
+            files = [*_known_files(db_path), *files]
         target = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
         target.unlink(missing_ok=True)
+    files = _once(files)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(target)
     try:
@@ -122,6 +124,15 @@ def load(db_path: Path, files: Iterable[Path], zone: ZoneInfo, *, rebuild: bool 
             target.unlink(missing_ok=True)
         raise
     return report
+
+
+def _once(files: Iterable[Path]) -> list[Path]:
+    """Each file once, by its resolved path, first spelling kept: ``--rebuild`` adds the logs the
+    database knows (stored resolved) to this machine's, which are among them."""
+    seen: dict[Path, Path] = {}
+    for path in files:
+        seen.setdefault(Path(path).resolve(), Path(path))
+    return list(seen.values())
 
 
 def _known_files(db_path: Path) -> list[Path]:
@@ -265,13 +276,24 @@ def _rows(f: IO[bytes], c: _Counter, local_day: Any) -> Iterator[tuple[Any, ...]
                 continue
             get = e.get
             ts = get("ts")
+            # A ts that is no time ("garbage", a number, missing) makes the line no event: stored,
+            # it would be NULL (outside every figure) or text sorting after every date (inside
+            # every --since window). Skipped and counted with the torn lines.
             if ts.__class__ is str and len(ts) == 32 and ts.endswith("+00:00"):
                 day = days.get(ts[:16])
                 if day is None:
-                    day = days[ts[:16]] = local_day(ts)
+                    # checked once a minute: what follows a valid minute still sorts in it
+                    day = local_day(ts) if _is_time(ts) else None
+                    if day is None:
+                        torn += 1
+                        continue
+                    days[ts[:16]] = day
             else:
                 ts = _utc(ts)
-                day = local_day(ts)
+                day = local_day(ts) if ts is not None else None
+                if day is None:
+                    torn += 1
+                    continue
             i = line.find(',"data":')
             if (i > 0 and line.find("{", 1, i) < 0 and line.endswith("}\n")
                     and next(reversed(e)) == "data"):
@@ -296,13 +318,22 @@ def _rows(f: IO[bytes], c: _Counter, local_day: Any) -> Iterator[tuple[Any, ...]
 
 
 def _utc(ts: Any) -> str | None:
-    """A stored time in the one shape the figures compare: UTC, microseconds, +00:00."""
+    """A stored time in the one shape the figures compare: UTC, microseconds, +00:00; None
+    when ``ts`` is no time."""
     if not isinstance(ts, str):
         return None
     try:
         return clock.iso(clock.parse(ts))
     except ValueError:
-        return ts
+        return None
+
+
+def _is_time(ts: str) -> bool:
+    try:
+        datetime.fromisoformat(ts)
+    except ValueError:
+        return False
+    return True
 
 
 def _meta(conn: Any, key: str) -> str | None:

@@ -2,8 +2,9 @@
 
 The database is opened immutable (Datasette never writes it and may cache counts), arbitrary
 SQL is off unless asked for, and the canned queries, titles and descriptions come from the
-same ``.sql`` files ``batty stats`` runs. The dashboard is a Datasette custom page
-(``datasette/templates/pages/dashboard.html``) drawing its charts with a local script: no CDN.
+same ``.sql`` files ``batty stats`` runs, their ``since`` read as ``--since`` is (plugin.py).
+The dashboard is a Datasette custom page (``datasette/templates/pages/dashboard.html``) drawing
+its charts with a local script: no CDN.
 """
 
 from __future__ import annotations
@@ -48,15 +49,18 @@ def metadata(db_name: str, zone: str) -> dict[str, Any]:
                              "<code>batty telemetry load</code>. "
                              '<a href="/dashboard">The dashboard</a> charts completions, '
                              "seats, escalations, self-heals and merge confidence. Each canned "
-                             "query takes <code>since</code>, a UTC time such as 2026-11-01."),
+                             "query takes <code>since</code> as <code>batty stats --since</code> "
+                             f"does: a date such as 2026-11-01 (its local midnight in {zone}), "
+                             "7d or 12h, or a time with its offset."),
         "databases": {db_name: {"title": "Telemetry", "tables": tables, "queries": queries}},
     }
 
 
 def argv(db_path: Path, metadata_path: Path, *, port: int, allow_sql: bool) -> list[str]:
-    """The Datasette command line (``python -m datasette``, so the venv's own is used)."""
+    """The Datasette command line: the venv's own Datasette, with batty's plugin registered
+    (``python -m batty.telemetry.plugin``: ``batty_since()``, which the canned queries call)."""
     return [
-        sys.executable, "-m", "datasette", "serve",
+        sys.executable, "-m", "batty.telemetry.plugin", "serve",
         "--immutable", str(db_path),
         "--host", HOST,
         "--port", str(port),

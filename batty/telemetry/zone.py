@@ -101,19 +101,23 @@ def since_start(text: str | None, zone: ZoneInfo, now: datetime) -> datetime | N
     """The start of the window ``--since TEXT`` as a UTC datetime (None: since the beginning).
 
     ``Nd`` and ``Nw`` are whole local days, today included: ``7d`` starts at local midnight six
-    days before today. ``Nm`` and ``Nh`` are exact durations. A date is its local midnight; a
-    date-time without an offset is local.
+    days before today, ``1d`` is today. ``Nm`` and ``Nh`` are exact durations. A date is its local
+    midnight; a date-time without an offset is local. A duration of 0 is an error: it is no
+    window (``0d`` read as "today" would be ``1d``, read as nothing it would print zeros).
     """
     if text is None or not str(text).strip() or str(text).strip() == "all":
         return None
     m = _SINCE_RE.match(str(text))
     if m:
         n, unit = int(m.group(1)), m.group(2)
+        if n == 0:
+            raise InvalidInput(f"--since {text.strip()!r} is an empty window",
+                               valid="1d is today from local midnight, 12h the last twelve hours")
         if unit in "mh":
             return now - timedelta(minutes=n) if unit == "m" else now - timedelta(hours=n)
         days = n * 7 if unit == "w" else n
         today = now.astimezone(zone).date()
-        return local_midnight(today - timedelta(days=max(days, 1) - 1), zone)
+        return local_midnight(today - timedelta(days=days - 1), zone)
     try:
         if len(text.strip()) == 10:
             return local_midnight(date.fromisoformat(text.strip()), zone)

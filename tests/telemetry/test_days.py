@@ -135,3 +135,6 @@ def test_since_forms() -> None:
     assert since_start("2026-07-01T10:00:00Z", zone, now) == datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
     with pytest.raises(InvalidInput):
         since_start("yesterday", zone, now)
+    for empty in ("0d", "0w", "0h", "0m", " 00d "):  # audit gap 8: 0d was read as 1d, silently
+        with pytest.raises(InvalidInput, match="is an empty window"):
+            since_start(empty, zone, now)

@@ -59,6 +59,7 @@ def test_since_filters_by_ts(db: Path) -> None:
 
 def test_each_view_holds_its_query_over_all_events(db: Path) -> None:
     with sqlite3.connect(db) as conn:
+        figures.register(conn)  # the queries call batty_since(); the views call nothing of batty's
         for q in figures.all_queries():
             if not q.has_view:
                 continue
@@ -125,6 +126,17 @@ def test_a_bad_since_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert res.stderr.startswith("batty: --since 'last tuesday' is neither a duration nor a date")
     assert "Traceback" not in res.stderr
     json.dumps(res.stderr)
+
+
+def test_since_0d_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    from tests.telemetry.helpers import make_repo
+
+    root = make_repo(tmp_path / "r")
+    for cmd in ("stats", "digest"):
+        res = batty(root, cmd, "--since", "0d")
+        assert res.returncode == 1, cmd
+        assert res.stderr == ("batty: --since '0d' is an empty window (1d is today from local "
+                              "midnight, 12h the last twelve hours)\n"), cmd
 
 
 def test_the_docs_list_every_query_with_its_sentence() -> None:

@@ -120,6 +120,33 @@ def test_a_torn_line_is_skipped_and_counted_and_an_unfinished_one_waits(tmp_path
     assert count(db, "SELECT torn FROM sources") == 3
 
 
+def test_a_line_whose_ts_is_no_time_is_skipped_and_counted(tmp_path: Path) -> None:
+    """Audit gap 5: "ts":"garbage" was stored as is (and counted in every --since window, as
+    text sorts after any date), a numeric or missing ts stored NULL."""
+    from tests.telemetry.helpers import make_repo
+
+    root = make_repo(tmp_path / "r")
+    path = root / ".batty" / "events.jsonl"
+    good = ev("2026-11-30T10:00", "tick.finished", duration_s=1.0, steps={}, rc=0)
+    bad = [{**good, "id": f"bad-{i}", "ts": ts} for i, ts in enumerate(
+        ["garbage", 1764496800, None, "2026-13-45T99:99:99.999999+00:00", "", ["2026-11-30"]])]
+    bad.append({k: v for k, v in {**good, "id": "bad-no-ts"}.items() if k != "ts"})
+    write(path, [good, *bad])
+    res = batty(root, "telemetry", "load")
+    assert res.returncode == 0, res.stderr
+    assert "loaded 1 new event(s)" in res.stdout and "7 torn line(s) skipped" in res.stdout
+    assert "skipped 7 line(s) that are not events" in res.stderr
+    db = root / ".batty" / "telemetry.db"
+    assert count(db) == 1
+    assert count(db, "SELECT torn FROM sources") == 7
+    # the window holds only the good event, and "all" holds no NULL time
+    assert count(db, "SELECT count(*) FROM events WHERE ts IS NULL OR ts NOT LIKE '2026-%'") == 0
+    got = json.loads(batty(root, "stats", "--json", "--since", "2027-01-01").stdout)
+    assert {f["name"]: f["value"] for f in got["figures"]}["heartbeats"] == 0
+    got = json.loads(batty(root, "stats", "--json").stdout)
+    assert {f["name"]: f["value"] for f in got["figures"]}["heartbeats"] == 1
+
+
 def test_the_cli_reports_torn_lines(tmp_path: Path) -> None:
     from tests.telemetry.helpers import make_repo
 
@@ -191,6 +218,32 @@ def test_rebuild_reads_every_known_log_afresh(tmp_path: Path, log: Path) -> None
     assert rep.rebuilt and rep.new == 230
     assert count(db) == 230
     assert not list(tmp_path.glob(".t.db.*"))  # the temporary build was swapped in
+
+
+def test_rebuild_reads_this_machines_log_once(tmp_path: Path) -> None:
+    """Audit gap 6: --rebuild took the known files plus the default ones, so events.jsonl was
+    read twice and reported as "from 2 file(s)"."""
+    from tests.telemetry import story
+    from tests.telemetry.helpers import make_repo, stats_json
+
+    root = make_repo(tmp_path / "r")
+    write(root / ".batty" / "events.jsonl", story.events())
+    before = stats_json(root)
+    before.pop("_doc")
+    res = batty(root, "telemetry", "load", "--rebuild")
+    assert res.returncode == 0, res.stderr
+    assert f"rebuilt {len(story.events())} new event(s) from 1 file(s)" in res.stdout
+    doc = json.loads(batty(root, "telemetry", "load", "--rebuild", "--json").stdout)
+    assert [Path(f["path"]).name for f in doc["files"]] == ["events.jsonl"]
+    assert (doc["rebuilt"], doc["new"], doc["seen"]) == (True, len(story.events()), 0)
+    # named again on the command line, and by another spelling of its path: still once
+    other = root / ".batty" / ".." / ".batty" / "events.jsonl"
+    doc = json.loads(batty(root, "telemetry", "load", "--rebuild", "--json", str(other)).stdout)
+    assert len(doc["files"]) == 1 and doc["new"] == len(story.events())
+    after = stats_json(root)
+    after.pop("_doc")
+    assert after == before == story.EXPECTED  # nothing doubled
+    assert count(root / ".batty" / "telemetry.db") == len(story.events())
 
 
 def test_a_new_zone_recomputes_every_day(tmp_path: Path) -> None:

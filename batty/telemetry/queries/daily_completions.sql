@@ -5,6 +5,6 @@ FROM events
 WHERE kind = 'task.status'
   AND json_extract(data, '$.to') = 'done'
   AND json_extract(data, '$.by') = 'merge'
-  AND ts >= :since
+  AND ts >= batty_since(:since)
 GROUP BY day
 ORDER BY day

@@ -3,6 +3,6 @@
 SELECT day, round(sum(json_extract(data, '$.usage.cost_usd')), 4) AS cost_usd, count(*) AS runs
 FROM events
 WHERE kind = 'agent.exited'
-  AND ts >= :since
+  AND ts >= batty_since(:since)
 GROUP BY day
 ORDER BY day

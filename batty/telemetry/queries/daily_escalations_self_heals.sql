@@ -5,6 +5,6 @@ SELECT day,
        sum(kind = 'doctor.action') AS self_heals
 FROM events
 WHERE kind IN ('escalation.raised', 'doctor.action')
-  AND ts >= :since
+  AND ts >= batty_since(:since)
 GROUP BY day
 ORDER BY day

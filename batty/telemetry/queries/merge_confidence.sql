@@ -3,5 +3,5 @@
 SELECT ts, day, task, seat, json_extract(data, '$.score') AS score
 FROM events
 WHERE kind = 'merge.confidence'
-  AND ts >= :since
+  AND ts >= batty_since(:since)
 ORDER BY ts

@@ -4,7 +4,7 @@ WITH tries AS (
   SELECT task, count(*) AS dispatches, max(attempt) AS last_attempt
   FROM events
   WHERE kind = 'task.dispatched' AND task IS NOT NULL
-    AND ts >= :since
+    AND ts >= batty_since(:since)
   GROUP BY task
   HAVING count(*) > 1
 ), latest AS (

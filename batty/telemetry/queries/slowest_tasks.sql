@@ -6,7 +6,7 @@ WITH done AS (
   WHERE kind = 'task.status'
     AND json_extract(data, '$.to') = 'done'
     AND json_extract(data, '$.by') = 'merge'
-    AND ts >= :since
+    AND ts >= batty_since(:since)
   GROUP BY task
 ), started AS (
   SELECT task, min(ts) AS started_at

@@ -7,6 +7,6 @@ SELECT coalesce(seat, '-') AS seat,
        round(sum(json_extract(data, '$.usage.cost_usd')), 4) AS cost_usd
 FROM events
 WHERE kind = 'agent.exited'
-  AND ts >= :since
+  AND ts >= batty_since(:since)
 GROUP BY coalesce(seat, '-')
 ORDER BY seat

@@ -7,6 +7,6 @@ SELECT task,
        round(sum(json_extract(data, '$.usage.cost_usd')), 4) AS cost_usd
 FROM events
 WHERE kind = 'agent.exited'
-  AND ts >= :since
+  AND ts >= batty_since(:since)
 GROUP BY task
 ORDER BY sum(json_extract(data, '$.usage.cost_usd')) DESC, task

@@ -5,4 +5,4 @@ FROM events
 WHERE kind = 'task.status'
   AND json_extract(data, '$.to') = 'done'
   AND json_extract(data, '$.by') = 'merge'
-  AND ts >= :since
+  AND ts >= batty_since(:since)

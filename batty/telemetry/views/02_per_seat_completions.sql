@@ -4,6 +4,6 @@
 SELECT coalesce(seat, '-') AS seat, count(*) AS value
 FROM events
 WHERE kind = 'merge.merged'
-  AND ts >= :since
+  AND ts >= batty_since(:since)
 GROUP BY coalesce(seat, '-')
 ORDER BY value DESC, seat

@@ -4,4 +4,4 @@ SELECT count(DISTINCT task) AS value
 FROM events
 WHERE kind = 'merge.merged'
   AND json_extract(data, '$.auto') = 1
-  AND ts >= :since
+  AND ts >= batty_since(:since)

@@ -3,4 +3,4 @@
 SELECT count(*) AS value
 FROM events
 WHERE kind = 'task.dispatched'
-  AND ts >= :since
+  AND ts >= batty_since(:since)

@@ -7,6 +7,6 @@ FROM (
   WHERE kind = 'task.status'
   AND json_extract(data, '$.to') = 'done'
   AND json_extract(data, '$.by') = 'merge'
-    AND ts >= :since
+    AND ts >= batty_since(:since)
   GROUP BY day
 )

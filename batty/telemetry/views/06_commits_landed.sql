@@ -3,4 +3,4 @@
 SELECT coalesce(sum(json_extract(data, '$.commits')), 0) AS value
 FROM events
 WHERE kind = 'merge.merged'
-  AND ts >= :since
+  AND ts >= batty_since(:since)

@@ -3,4 +3,4 @@
 SELECT count(*) AS value
 FROM events
 WHERE kind = 'doctor.action'
-  AND ts >= :since
+  AND ts >= batty_since(:since)

@@ -3,4 +3,4 @@
 SELECT count(DISTINCT task) AS value
 FROM events
 WHERE kind = 'task.created'
-  AND ts >= :since
+  AND ts >= batty_since(:since)

@@ -97,6 +97,34 @@ def test_pre_commit_lints_board_files_in_the_control_checkout(batty, repo: Paths
     assert commit(repo.root, "-m", "unrelated").returncode == 0
 
 
+def test_pre_commit_lints_what_is_staged_not_the_working_tree(batty, repo: Paths) -> None:
+    """Issue 5 audit: broken YAML staged, then fixed on disk without `git add`, was linted on
+    disk and landed."""
+    assert batty("task", "add", "x").code == 0
+    assert batty("hooks", "install").code == 0
+    packet = repo.tasks / "T-1.yaml"
+    good = packet.read_text()
+    packet.write_text("id: [\n")
+    git(repo.root, "add", "board/tasks/T-1.yaml")
+    packet.write_text(good)  # fixed on disk, not staged
+    head = git(repo.root, "rev-parse", "HEAD")
+    res = commit(repo.root, "-m", "broken packet staged")
+    assert res.returncode == 1, res.stderr
+    assert "board/tasks/T-1.yaml" in res.stderr
+    assert git(repo.root, "rev-parse", "HEAD") == head
+    # and the other way round: a good packet staged commits although the disk copy is broken
+    packet.write_text(good.replace("title: x", "title: staged and good"))
+    git(repo.root, "add", "board/tasks/T-1.yaml")
+    packet.write_text("id: [\n")
+    res = commit(repo.root, "-m", "good packet staged")
+    assert res.returncode == 0, res.stderr
+    assert "title: staged and good" in git(repo.root, "show", "HEAD:board/tasks/T-1.yaml")
+    # a partial commit (`git commit PATH`) lints git's temporary index: the path's disk copy
+    packet.write_text("id: [\n")
+    res = commit(repo.root, "-m", "partial", "board/tasks/T-1.yaml")
+    assert res.returncode == 1 and "board/tasks/T-1.yaml" in res.stderr
+
+
 def test_pre_commit_refuses_board_changes_from_an_agent_worktree(batty, repo: Paths) -> None:
     assert batty("hooks", "install").code == 0
     args = ["task", "add", "touch the board"]

@@ -1,0 +1,101 @@
+"""batty tick and batty run on real repositories: exit codes, one broken step among working ones,
+one board commit per tick."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batty import runner
+from batty.store import locks
+from batty.tick import worst
+from tests.conftest import git
+from tests.project import Project
+
+
+@pytest.fixture(autouse=True)
+def reaper(tmp_path: Path) -> Iterator[None]:
+    yield
+    for run_json in tmp_path.rglob("run.json"):
+        runner.stop(run_json.parent, grace_s=1)
+
+
+def finished(proj: Project) -> list[dict]:
+    return [e["data"] for e in proj.events("tick.finished")]
+
+
+# ------------------------------------------------------------------ exit codes
+
+
+def test_the_exit_code_is_the_worst_step() -> None:
+    assert worst([0, 0, 0]) == 0
+    assert worst([0, 75, 0]) == 75
+    assert worst([0, 2, 0]) == 2  # issue 5 audit: a step's exit 2 made the tick exit 0
+    assert worst([75, 2]) == 2
+    assert worst([1, 75]) == 1
+    assert worst([1, 2, 3, 75]) == 3
+    assert worst([]) == 0
+
+
+def test_busy_is_75_only_when_nothing_failed(tmp_path: Path) -> None:
+    proj = Project(tmp_path / "p")
+    with locks.hold(proj.paths.state, "merge"):  # another run holds a step's lock
+        res = proj.batty("tick")
+    assert res.code == 75, res.err
+    assert finished(proj)[-1]["steps"]["merge"] == 75 and finished(proj)[-1]["failed"] == []
+
+    # a seat whose agent is not installed: dispatch fails on something a person must fix
+    proj.configure({"seats": [{"name": "eng-1", "agent": "aider"}],
+                    "agents": {"aider": {"binary": str(tmp_path / "no-such-aider")}}})
+    with locks.hold(proj.paths.state, "merge"):
+        res = proj.batty("tick")
+    assert res.code == 1, res.err
+    assert "dispatch: " in res.err and "no-such-aider" in res.err
+    last = finished(proj)[-1]
+    assert last["rc"] == 1 and last["failed"] == ["dispatch"] and last["steps"]["merge"] == 75
+
+
+def test_a_bug_in_one_step_does_not_stop_the_others(tmp_path: Path) -> None:
+    """Issue 5 audit: an unexpected exception in one step skipped the remaining steps and
+    tick.finished, on every tick. The bug is the verify failpoint's raise (BATTY_FAILPOINT)."""
+    proj = Project(tmp_path / "p")
+    first = proj.task("verified later", "succeed")
+    proj.ok("dispatch")
+    proj.wait_exited(first)
+    second = proj.task("dispatched by the broken tick", "succeed")
+    res = proj.batty("tick", env={"BATTY_FAILPOINT": "raise:verify.after-collect"})
+    assert res.code == 3, res.err
+    assert "verify: internal error: RuntimeError: failpoint verify.after-collect" in res.err
+    assert "Traceback" not in res.err
+    last = finished(proj)[-1]
+    assert last["rc"] == 3 and last["failed"] == ["verify"]
+    assert last["steps"] == {"reconcile": 0, "doctor": 0, "verify": 3, "merge": 0, "dispatch": 0, "commit": 0}
+    assert proj.status(second) == "in-progress"  # dispatch ran after the broken verify
+    [crash] = list(proj.paths.crashes.glob("*-verify.log"))
+    text = crash.read_text()
+    assert "step: verify" in text and "RuntimeError: failpoint verify.after-collect" in text
+    # the next tick, without the bug, takes up where it stopped
+    proj.until(lambda: proj.status(first) == "done", what=f"{first} to land")
+
+
+# ------------------------------------------------------------------ one board commit
+
+
+def test_a_tick_that_verifies_merges_and_dispatches_makes_one_board_commit(tmp_path: Path) -> None:
+    proj = Project(tmp_path / "p")
+    first = proj.task("lands in this tick", "succeed")
+    proj.ok("dispatch")
+    proj.wait_exited(first)
+    second = proj.task("dispatched in this tick", "succeed")
+    before = proj.base()
+    res = proj.ok("tick")
+    assert proj.status(first) == "done" and proj.status(second) == "in-progress", res.err
+    board_commits = git(proj.root, "log", "--format=%s", f"{before}..main", "--", "board").splitlines()
+    assert len(board_commits) == 1, board_commits
+    [subject] = board_commits
+    assert f"{first} in-progress -> review" in subject and f"{first} review -> done" in subject
+    assert f"{second} todo -> in-progress" in subject
+    # the landing itself is the agent's commit, which touches no board file
+    assert git(proj.root, "log", "--format=%s", f"{before}..main").count("succeed: edit src/app.py") == 1

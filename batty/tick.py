@@ -24,6 +24,8 @@ from batty.errors import BattyError, Busy
 
 if TYPE_CHECKING:
     from batty.cli import App
+    from batty.core.config import Config
+    from batty.core.packet import Packet
     from batty.state import State
 
 STEPS = ("reconcile", "doctor", "verify", "merge", "dispatch")
@@ -104,12 +106,51 @@ def crash_log(app: App, exc: BaseException, step: str) -> str | None:
         return None
 
 
-def idle(app: App) -> bool:
-    """Nothing in flight and nothing that could be dispatched."""
-    from batty.state import State, ready
+def idle(app: App) -> str | None:
+    """Why nothing can make progress without a person (``run --until-idle`` stops then), or None
+    while a tick could still move something: an agent runs, an attempt waits for verify, a task
+    for merge, a ready task or a next attempt for a seat. Work held back only by a paused dispatch
+    (low disk) or by a person's approval does not count (issue 5 audit: `run --until-idle` never
+    stopped while dispatch was paused)."""
+    from batty.core import planning
+    from batty.dispatch import disk_pause, relaunch_needed
+    from batty.state import State, is_local, ready
 
     st = State(app)
     packets = st.packets
-    if any(p.status in (Status.IN_PROGRESS, Status.REVIEW) for p in packets):
+    cfg = st.config
+    review = [p for p in packets if p.status is Status.REVIEW]
+    approval = [p for p in review if _waits_for_approval(p, cfg)]
+    if len(approval) < len(review):
+        return None  # merge lands it or sends it back
+    relaunch = relaunch_needed(st)
+    live = [p for p in packets if p.status is Status.IN_PROGRESS]
+    if any(p.id not in relaunch for p in live):
+        return None  # an agent runs (or stalls: doctor heals it), or its attempt waits for verify
+    queue = ready(packets)
+    paused = disk_pause(st) if (queue or live) and cfg.seats else None
+    mine = {p.id: p for p in packets if is_local(p)}
+    if planning.plan(cfg, mine, queue, relaunch, paused=paused).assign:
+        return None  # dispatch gives a seat something
+    why = []
+    if queue or live:
+        n = len(queue) + len(live)
+        why.append(f"dispatch is paused ({paused}): {n} task(s) wait" if paused
+                   else f"{n} task(s) wait for a seat that fits them (seats in board/config.yaml)")
+    if approval:
+        why.append(f"{len(approval)} task(s) in review wait for `batty approve`")
+    blocked = sum(1 for p in packets if p.status is Status.BLOCKED)
+    if blocked:
+        why.append(f"{blocked} task(s) blocked, for a person (`batty escalations`)")
+    return "; ".join(why) or "nothing left to do"
+
+
+def _waits_for_approval(p: Packet, cfg: Config) -> bool:
+    """Merge holds a reviewed task for a person: merge.mode approve, or its confidence (written
+    by the merge step) under merge.min_confidence."""
+    if p.approved:
         return False
-    return not ready(packets) or not st.config.seats
+    if cfg.merge.mode == "approve":
+        return True
+    score = (p.merge or {}).get("confidence")
+    return isinstance(score, (int, float)) and score < cfg.merge.min_confidence

@@ -1,5 +1,5 @@
 """batty tick and batty run on real repositories: exit codes, one broken step among working ones,
-one board commit per tick."""
+one board commit per tick, the loop and what idle means."""
 
 from __future__ import annotations
 
@@ -99,3 +99,42 @@ def test_a_tick_that_verifies_merges_and_dispatches_makes_one_board_commit(tmp_p
     assert f"{second} todo -> in-progress" in subject
     # the landing itself is the agent's commit, which touches no board file
     assert git(proj.root, "log", "--format=%s", f"{before}..main").count("succeed: edit src/app.py") == 1
+
+
+# ------------------------------------------------------------------ batty run
+
+
+def test_run_loops_and_until_idle_stops_once_the_board_drains(tmp_path: Path) -> None:
+    proj = Project(tmp_path / "p")
+    res = proj.batty("run", "--interval", "0.1", "--max-ticks", "3")
+    assert res.code == 0, res.err
+    assert len(proj.events("tick.started")) == 3 and len(finished(proj)) == 3
+
+    task = proj.task("drained by run", "succeed")
+    res = proj.batty("run", "--interval", "0.2", "--until-idle", "--max-ticks", "300", timeout=180)
+    assert res.code == 0, res.err
+    assert proj.status(task) == "done"
+    ticks = len(finished(proj)) - 3
+    assert ticks > 1  # dispatch, then verify and merge: it looped
+    assert f"idle after {ticks} ticks: nothing left to do" in res.err
+
+
+def test_until_idle_stops_when_only_a_paused_dispatch_holds_the_work(tmp_path: Path) -> None:
+    """Issue 5 audit: `batty run --until-idle` never stopped while dispatch was paused for low
+    disk. --max-ticks bounds the replay: without the fix it ran 20 ticks and said nothing."""
+    proj = Project(tmp_path / "p", config={"disk": {"min_free_mb": 1 << 40}})  # more than any disk
+    task = proj.task("waits for room", "succeed")
+    res = proj.batty("run", "--interval", "0.1", "--until-idle", "--max-ticks", "20")
+    assert res.code == 0, res.err
+    assert "idle after 1 tick: dispatch is paused (disk: " in res.err and "1 task(s) wait" in res.err
+    assert len(finished(proj)) == 1
+    assert proj.status(task) == "todo"
+
+
+def test_until_idle_goes_on_while_an_agent_works_and_stops_at_a_block(tmp_path: Path) -> None:
+    proj = Project(tmp_path / "p", config={"gates": {"max_attempts": 1}})
+    task = proj.task("fails its tests", "fail-tests")
+    res = proj.batty("run", "--interval", "0.2", "--until-idle", "--max-ticks", "300", timeout=180)
+    assert res.code == 0, res.err
+    assert proj.status(task) == "blocked"
+    assert "1 task(s) blocked, for a person" in res.err

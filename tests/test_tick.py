@@ -138,3 +138,12 @@ def test_until_idle_goes_on_while_an_agent_works_and_stops_at_a_block(tmp_path: 
     assert res.code == 0, res.err
     assert proj.status(task) == "blocked"
     assert "1 task(s) blocked, for a person" in res.err
+
+
+def test_until_idle_stops_when_a_reviewed_task_waits_for_approval(tmp_path: Path) -> None:
+    proj = Project(tmp_path / "p", config={"merge": {"mode": "approve"}})
+    task = proj.task("waits for a person's approval", "succeed")
+    res = proj.batty("run", "--interval", "0.2", "--until-idle", "--max-ticks", "100", timeout=180)
+    assert res.code == 0, res.err
+    assert proj.status(task) == "review"
+    assert "1 task(s) in review wait for `batty approve`" in res.err

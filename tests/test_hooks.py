@@ -201,3 +201,47 @@ def test_install_refuses_to_overwrite_a_kept_legacy_hook(batty, repo: Paths) -> 
     foreign(repo, "pre-commit.legacy", "exit 0")
     res = batty("hooks", "install")
     assert res.code == 1 and "both exist" in res.err
+
+
+def test_batty_own_git_ignores_a_planted_hooks_path_and_fsmonitor(tmp_path: Path) -> None:
+    """What an agent could plant in the shared .git/config to run code in batty's git: a
+    core.hooksPath of its own hooks and a core.fsmonitor script. batty verifies, merges and
+    ticks under them and runs neither (batty.store.git.NEUTRAL)."""
+    from tests.project import Project
+
+    proj = Project(tmp_path / "p")
+    task = proj.task("lands under a planted config", "succeed")
+    proj.ok("dispatch")
+    proj.wait_exited(task)  # the agent's own git is not batty's: plant only once it is done
+
+    marker = tmp_path / "planted-ran"
+    planted = tmp_path / "planted-hooks"
+    planted.mkdir()
+    for name in ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit", "pre-merge-commit",
+                 "post-merge", "post-checkout", "pre-rebase", "post-rewrite", "reference-transaction",
+                 "pre-auto-gc", "post-index-change", "pre-push"):
+        hook = planted / name
+        hook.write_text(f"#!/bin/sh\necho {name} >> {marker}\n")
+        hook.chmod(0o755)
+    fsmonitor = tmp_path / "fsmonitor"
+    fsmonitor.write_text(f"#!/bin/sh\necho fsmonitor >> {marker}\n")
+    fsmonitor.chmod(0o755)
+    git(proj.root, "config", "core.hooksPath", str(planted))
+    git(proj.root, "config", "core.fsmonitor", str(fsmonitor))
+    # the plant works: a person's git runs both
+    git(proj.root, "update-ref", "refs/heads/probe", "HEAD")
+    git(proj.root, "update-ref", "-d", "refs/heads/probe")
+    git(proj.root, "status")
+    ran = marker.read_text().split()
+    assert "reference-transaction" in ran and "fsmonitor" in ran
+    marker.unlink()
+
+    proj.ok("verify")
+    assert proj.status(task) == "review"
+    proj.ok("merge")
+    assert proj.status(task) == "done"
+    assert git(proj.root, "config", "core.hooksPath") == str(planted)  # still planted throughout
+    assert not marker.exists(), marker.read_text()
+    res = proj.batty("tick")
+    assert res.code in (0, 1), res.err  # doctor may report the planted settings
+    assert not marker.exists(), marker.read_text()

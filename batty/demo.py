@@ -65,7 +65,10 @@ TASKS: list[dict] = [
                 "git add src && git commit -qm 'mul: multiply'"]},
     {"title": "Tidy the notes", "scope": ["src/**"],
      "description": "Tidy src/. (The scripted agent writes docs/ instead: outside its scope.)",
+     # each attempt writes something new: a retry that changed nothing would fail its commit
+     # ("nothing to commit") and be refused for the agent's exit, not for the scope
      "script": [_w("docs/notes.md", "# Notes\n\nwritten outside the scope"),
+                'echo "attempt $BATTY_ATTEMPT" >> docs/notes.md',
                 "git add docs && git commit -qm 'notes'"]},
     {"title": "Welcome the world", "scope": ["src/**"], "depends": 0,
      "description": "Add welcome() in src/welcome.py using greet().",
@@ -140,7 +143,9 @@ def run(root: Path, *, timeout_s: float = 120.0, echo=print) -> bool:  # type: i
         if line != last:
             echo(f"  tick {n:>3} {time.monotonic() - start:5.1f}s  {line}")
             last = line
-        if idle(app):
+        why = idle(app)
+        if why:
+            echo(f"  drained after {n} ticks, {time.monotonic() - start:.1f}s: {why}")
             return True
         time.sleep(0.3)
     return False

@@ -4,8 +4,8 @@ Following pre-commit: a shim carries an id line so that install and uninstall re
 foreign hook found in its place is moved aside to ``<hook>.legacy`` and still runs first;
 uninstall puts it back. The shims' source is ``hooks/`` at the top of batty's source tree.
 
-- ``pre-commit``: in the control checkout, ``batty task lint`` when the commit touches
-  ``board/``; in an agent's worktree (under ``.batty/worktrees/``), a commit that touches
+- ``pre-commit``: in the control checkout, ``batty task lint`` of the staged ``board/`` (what
+  the commit holds, not the working tree) when the commit touches ``board/``; in an agent's worktree (under ``.batty/worktrees/``), a commit that touches
   ``board/`` is refused (the board is the supervisor's and the human's, SPEC 1).
 - ``post-merge``, ``post-checkout`` (branch checkouts): a quiet reconcile in the control checkout.
 
@@ -136,7 +136,8 @@ def run(name: str, args: list[str], cwd: Path | None = None) -> int:
     control = common.parent
     agent = _under(top, control / ".batty" / "worktrees")
     if name == "pre-commit":
-        staged = _staged_board(top)
+        env = _index_env(top)
+        staged = _staged_board(top, env)
         if agent:
             if staged:
                 print("batty: an agent's worktree may not commit board/ (the board is the "
@@ -146,7 +147,7 @@ def run(name: str, args: list[str], cwd: Path | None = None) -> int:
             return 0
         if not staged or not (top / "board" / "config.yaml").is_file():
             return 0
-        return _batty(top, "task", "lint")
+        return _lint_staged(top, env)
     if agent or not (top / "board" / "config.yaml").is_file():
         return 0  # an agent's checkout never reconciles the board
     if name == "post-checkout" and args[2:3] == ["0"]:
@@ -163,12 +164,15 @@ def _under(path: Path, folder: Path) -> bool:
         return False
 
 
-def _staged_board(top: Path) -> list[str]:
-    """board/ paths in the commit being made (git's own index for it, which `git commit -a` or a
-    partial commit keeps in GIT_INDEX_FILE)."""
-    env = {}
-    if os.environ.get("GIT_INDEX_FILE"):
-        env["GIT_INDEX_FILE"] = os.path.join(top, os.environ["GIT_INDEX_FILE"])
+def _index_env(top: Path) -> dict[str, str]:
+    """git's own index for the commit being made: `git commit -a` or a partial commit keeps it
+    in GIT_INDEX_FILE (relative to the checkout's top)."""
+    index = os.environ.get("GIT_INDEX_FILE")
+    return {"GIT_INDEX_FILE": os.path.join(top, index)} if index else {}
+
+
+def _staged_board(top: Path, env: dict[str, str]) -> list[str]:
+    """board/ paths in the commit being made."""
     if git.rev(top, "HEAD"):
         proc = git.run(top, "diff", "--cached", "--name-only", "--no-renames", "-z", env=env,
                        check=False)
@@ -176,6 +180,49 @@ def _staged_board(top: Path) -> list[str]:
         proc = git.run(top, "ls-files", "-z", "--cached", env=env, check=False)
     names = [n for n in proc.stdout.split("\0") if n]
     return [n for n in names if n == "board" or n.startswith("board/")]
+
+
+def _lint_staged(top: Path, env: dict[str, str]) -> int:
+    """`batty task lint` of board/ as the commit will hold it: the index's blobs, not the
+    working tree (issue 5 audit: a broken packet staged, then fixed on disk but not staged,
+    passed the lint and landed). The staged board/ is written to a scratch folder and linted
+    there whole, as dependencies between packets are checked too."""
+    import tempfile
+
+    from batty.commands._lint import lint_all
+
+    with tempfile.TemporaryDirectory(prefix="batty-pre-commit-") as scratch:
+        _write_staged(top, Path(scratch), env)
+        problems = lint_all(Paths(Path(scratch)))
+    for problem in problems:
+        print(f"batty: {problem}", file=sys.stderr)
+    if problems:
+        print("batty: the commit's board/ files do not lint (what is staged counts, not the "
+              "working tree): fix them and `git add` them", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _write_staged(top: Path, dest: Path, env: dict[str, str]) -> None:
+    """The index's regular files under board/, as blobs (cat-file: no filter, no checkout)."""
+    listing = git.run(top, "ls-files", "--stage", "-z", "--", "board", env=env).stdout
+    entries: list[tuple[str, str]] = []
+    for record in listing.split("\0"):
+        meta, _, path = record.partition("\t")
+        fields = meta.split()
+        if len(fields) == 3 and fields[0] in ("100644", "100755") and fields[2] == "0":
+            entries.append((fields[1], path))
+    if not entries:
+        return
+    batch = git.run(top, "cat-file", "--batch", input="".join(f"{sha}\n" for sha, _ in entries).encode(),
+                    text=False).stdout
+    pos = 0
+    for _sha, path in entries:
+        eol = batch.index(b"\n", pos)
+        size = int(batch[pos:eol].split()[2])
+        target = dest / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(batch[eol + 1:eol + 1 + size])
+        pos = eol + 1 + size + 1  # the blob, then a newline
 
 
 def _batty(top: Path, *args: str) -> int:

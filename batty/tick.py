@@ -1,14 +1,21 @@
 """tick (issue 5): reconcile, doctor, verify, merge, dispatch — the pass cron runs every minute.
 
-Each step holds its own lock; a step another run holds is skipped (the next tick takes it) and
-the tick exits 75. One State is shared by the steps, so a tick makes at most one board commit.
-``tick.started`` and ``tick.finished`` are the heartbeat.
+Each step holds its own lock; a step another run holds is skipped (the next tick takes it). One
+State is shared by the steps, so a tick makes at most one board commit. ``tick.started`` and
+``tick.finished`` are the heartbeat.
+
+One broken step does not stop the others (issue 5 audit): a bug in doctor must not keep verify,
+merge and dispatch from running on every tick. Each step is its own error boundary: a user error
+is named on stderr, a bug gets a crash log under ``.batty/crash/`` as the CLI's boundary keeps
+one, and the tick goes on with the next step. ``tick.finished`` names the steps that failed.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from batty.core.kinds import Kind
@@ -17,9 +24,13 @@ from batty.errors import BattyError, Busy
 
 if TYPE_CHECKING:
     from batty.cli import App
+    from batty.core.config import Config
+    from batty.core.packet import Packet
     from batty.state import State
 
 STEPS = ("reconcile", "doctor", "verify", "merge", "dispatch")
+BUSY = 75
+BUG = 3
 
 
 def _step(name: str) -> Callable[[State], Any]:
@@ -30,6 +41,16 @@ def _step(name: str) -> Callable[[State], Any]:
     return step
 
 
+def worst(codes: Iterable[int]) -> int:
+    """The tick's exit code from its steps': the worst failure (3 a bug, 2 bad usage, 1 an error
+    a person can fix), else 75 when a step was busy (nothing failed, try again), else 0."""
+    codes = set(codes)
+    failed = [c for c in codes if c not in (0, BUSY)]
+    if failed:
+        return max(failed)
+    return BUSY if BUSY in codes else 0
+
+
 def tick(app: App) -> int:
     from batty.state import State
 
@@ -38,35 +59,98 @@ def tick(app: App) -> int:
     start = time.monotonic()
     st.events.emit(Kind.TICK_STARTED)
     steps: dict[str, int] = {}
-    for name in STEPS:
+    bugs: list[BaseException] = []
+    for name in (*STEPS, "commit"):
         try:
-            out = _step(name)(st)
+            if name == "commit":
+                st.finish()
+                out = 0
+            else:
+                out = _step(name)(st)
             steps[name] = out if isinstance(out, int) and name == "reconcile" else 0
         except Busy:
-            steps[name] = 75
+            steps[name] = BUSY
             app.say(f"{name}: busy (another run holds its lock); skipped")
         except BattyError as e:
             steps[name] = e.exit_code
             app.warn(f"{name}: {e}")
-    try:
-        st.finish()
-    except Busy:
-        steps["commit"] = 75
-    except BattyError as e:
-        app.warn(f"commit: {e}")
-        steps["commit"] = 1
-    codes = set(steps.values())
-    rc = 1 if 1 in codes else 75 if 75 in codes else 0
-    st.events.emit(Kind.TICK_FINISHED, duration_s=round(time.monotonic() - start, 3), steps=steps, rc=rc)
+        except Exception as e:  # the step's error boundary: the next steps still run
+            steps[name] = BUG
+            bugs.append(e)
+            where = crash_log(app, e, name)
+            app.warn(f"{name}: internal error: {type(e).__name__}: {e}"
+                     + (f" (crash log: {where})" if where else "") + "; the next steps run")
+    rc = worst(steps.values())
+    failed = [n for n, c in steps.items() if c not in (0, BUSY)]
+    st.events.emit(Kind.TICK_FINISHED, duration_s=round(time.monotonic() - start, 3), steps=steps, rc=rc,
+                   failed=failed)
+    if bugs and "pytest" in sys.modules:
+        raise bugs[0]  # under tests, bugs never hide (STYLE 5); tick.finished is logged already
     return rc
 
 
-def idle(app: App) -> bool:
-    """Nothing in flight and nothing that could be dispatched."""
-    from batty.state import State, ready
+def crash_log(app: App, exc: BaseException, step: str) -> str | None:
+    """Keep a crash log under .batty/crash/ (as the CLI's error boundary does); its path."""
+    import traceback
+
+    from batty import clock
+
+    try:
+        folder = app.paths.crashes
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{clock.now().strftime('%Y%m%dT%H%M%S%f')}-{os.getpid()}-{step}.log"
+        path.write_text(f"argv: {sys.argv!r}\nstep: {step}\n\n" + "".join(traceback.format_exception(exc)),
+                        encoding="utf-8")
+        return str(path)
+    except OSError:
+        return None
+
+
+def idle(app: App) -> str | None:
+    """Why nothing can make progress without a person (``run --until-idle`` stops then), or None
+    while a tick could still move something: an agent runs, an attempt waits for verify, a task
+    for merge, a ready task or a next attempt for a seat. Work held back only by a paused dispatch
+    (low disk) or by a person's approval does not count (issue 5 audit: `run --until-idle` never
+    stopped while dispatch was paused)."""
+    from batty.core import planning
+    from batty.dispatch import disk_pause, relaunch_needed
+    from batty.state import State, is_local, ready
 
     st = State(app)
     packets = st.packets
-    if any(p.status in (Status.IN_PROGRESS, Status.REVIEW) for p in packets):
+    cfg = st.config
+    review = [p for p in packets if p.status is Status.REVIEW]
+    approval = [p for p in review if _waits_for_approval(p, cfg)]
+    if len(approval) < len(review):
+        return None  # merge lands it or sends it back
+    relaunch = relaunch_needed(st)
+    live = [p for p in packets if p.status is Status.IN_PROGRESS]
+    if any(p.id not in relaunch for p in live):
+        return None  # an agent runs (or stalls: doctor heals it), or its attempt waits for verify
+    queue = ready(packets)
+    paused = disk_pause(st) if (queue or live) and cfg.seats else None
+    mine = {p.id: p for p in packets if is_local(p)}
+    if planning.plan(cfg, mine, queue, relaunch, paused=paused).assign:
+        return None  # dispatch gives a seat something
+    why = []
+    if queue or live:
+        n = len(queue) + len(live)
+        why.append(f"dispatch is paused ({paused}): {n} task(s) wait" if paused
+                   else f"{n} task(s) wait for a seat that fits them (seats in board/config.yaml)")
+    if approval:
+        why.append(f"{len(approval)} task(s) in review wait for `batty approve`")
+    blocked = sum(1 for p in packets if p.status is Status.BLOCKED)
+    if blocked:
+        why.append(f"{blocked} task(s) blocked, for a person (`batty escalations`)")
+    return "; ".join(why) or "nothing left to do"
+
+
+def _waits_for_approval(p: Packet, cfg: Config) -> bool:
+    """Merge holds a reviewed task for a person: merge.mode approve, or its confidence (written
+    by the merge step) under merge.min_confidence."""
+    if p.approved:
         return False
-    return not ready(packets) or not st.config.seats
+    if cfg.merge.mode == "approve":
+        return True
+    score = (p.merge or {}).get("confidence")
+    return isinstance(score, (int, float)) and score < cfg.merge.min_confidence

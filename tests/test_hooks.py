@@ -97,6 +97,34 @@ def test_pre_commit_lints_board_files_in_the_control_checkout(batty, repo: Paths
     assert commit(repo.root, "-m", "unrelated").returncode == 0
 
 
+def test_pre_commit_lints_what_is_staged_not_the_working_tree(batty, repo: Paths) -> None:
+    """Issue 5 audit: broken YAML staged, then fixed on disk without `git add`, was linted on
+    disk and landed."""
+    assert batty("task", "add", "x").code == 0
+    assert batty("hooks", "install").code == 0
+    packet = repo.tasks / "T-1.yaml"
+    good = packet.read_text()
+    packet.write_text("id: [\n")
+    git(repo.root, "add", "board/tasks/T-1.yaml")
+    packet.write_text(good)  # fixed on disk, not staged
+    head = git(repo.root, "rev-parse", "HEAD")
+    res = commit(repo.root, "-m", "broken packet staged")
+    assert res.returncode == 1, res.stderr
+    assert "board/tasks/T-1.yaml" in res.stderr
+    assert git(repo.root, "rev-parse", "HEAD") == head
+    # and the other way round: a good packet staged commits although the disk copy is broken
+    packet.write_text(good.replace("title: x", "title: staged and good"))
+    git(repo.root, "add", "board/tasks/T-1.yaml")
+    packet.write_text("id: [\n")
+    res = commit(repo.root, "-m", "good packet staged")
+    assert res.returncode == 0, res.stderr
+    assert "title: staged and good" in git(repo.root, "show", "HEAD:board/tasks/T-1.yaml")
+    # a partial commit (`git commit PATH`) lints git's temporary index: the path's disk copy
+    packet.write_text("id: [\n")
+    res = commit(repo.root, "-m", "partial", "board/tasks/T-1.yaml")
+    assert res.returncode == 1 and "board/tasks/T-1.yaml" in res.stderr
+
+
 def test_pre_commit_refuses_board_changes_from_an_agent_worktree(batty, repo: Paths) -> None:
     assert batty("hooks", "install").code == 0
     args = ["task", "add", "touch the board"]
@@ -173,3 +201,47 @@ def test_install_refuses_to_overwrite_a_kept_legacy_hook(batty, repo: Paths) -> 
     foreign(repo, "pre-commit.legacy", "exit 0")
     res = batty("hooks", "install")
     assert res.code == 1 and "both exist" in res.err
+
+
+def test_batty_own_git_ignores_a_planted_hooks_path_and_fsmonitor(tmp_path: Path) -> None:
+    """What an agent could plant in the shared .git/config to run code in batty's git: a
+    core.hooksPath of its own hooks and a core.fsmonitor script. batty verifies, merges and
+    ticks under them and runs neither (batty.store.git.NEUTRAL)."""
+    from tests.project import Project
+
+    proj = Project(tmp_path / "p")
+    task = proj.task("lands under a planted config", "succeed")
+    proj.ok("dispatch")
+    proj.wait_exited(task)  # the agent's own git is not batty's: plant only once it is done
+
+    marker = tmp_path / "planted-ran"
+    planted = tmp_path / "planted-hooks"
+    planted.mkdir()
+    for name in ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit", "pre-merge-commit",
+                 "post-merge", "post-checkout", "pre-rebase", "post-rewrite", "reference-transaction",
+                 "pre-auto-gc", "post-index-change", "pre-push"):
+        hook = planted / name
+        hook.write_text(f"#!/bin/sh\necho {name} >> {marker}\n")
+        hook.chmod(0o755)
+    fsmonitor = tmp_path / "fsmonitor"
+    fsmonitor.write_text(f"#!/bin/sh\necho fsmonitor >> {marker}\n")
+    fsmonitor.chmod(0o755)
+    git(proj.root, "config", "core.hooksPath", str(planted))
+    git(proj.root, "config", "core.fsmonitor", str(fsmonitor))
+    # the plant works: a person's git runs both
+    git(proj.root, "update-ref", "refs/heads/probe", "HEAD")
+    git(proj.root, "update-ref", "-d", "refs/heads/probe")
+    git(proj.root, "status")
+    ran = marker.read_text().split()
+    assert "reference-transaction" in ran and "fsmonitor" in ran
+    marker.unlink()
+
+    proj.ok("verify")
+    assert proj.status(task) == "review"
+    proj.ok("merge")
+    assert proj.status(task) == "done"
+    assert git(proj.root, "config", "core.hooksPath") == str(planted)  # still planted throughout
+    assert not marker.exists(), marker.read_text()
+    res = proj.batty("tick")
+    assert res.code in (0, 1), res.err  # doctor may report the planted settings
+    assert not marker.exists(), marker.read_text()

@@ -13,8 +13,9 @@ from batty.cli import App
 def command() -> None:
     """Install or uninstall batty's git hooks (pre-commit, post-merge, post-checkout).
 
-    pre-commit lints board files in the control checkout and refuses a commit that touches
-    board/ from an agent's worktree; post-merge and post-checkout run a quiet reconcile. A hook
+    pre-commit lints the board files as the commit holds them (the index, not the working
+    tree) in the control checkout, and refuses a commit that touches board/ from an agent's
+    worktree; post-merge and post-checkout run a quiet reconcile. A hook
     that was there already is kept as <hook>.legacy and still runs first.
     """
 

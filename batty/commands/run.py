@@ -13,22 +13,30 @@ from batty.cli import App
 @click.command()
 @click.option("--interval", type=click.FloatRange(0.1), default=30.0, show_default=True,
               help="Seconds between ticks.")
-@click.option("--until-idle", is_flag=True, help="Stop when nothing is in flight or ready.")
+@click.option("--until-idle", is_flag=True,
+              help="Stop when nothing can make progress without a person (and say why).")
 @click.option("--max-ticks", type=click.IntRange(1), default=None, help="Stop after this many ticks.")
 @click.pass_obj
 def command(app: App, interval: float, until_idle: bool, max_ticks: int | None) -> None:
-    """Tick in a loop in the foreground, for a terminal (Ctrl-C stops it)."""
-    from batty.tick import idle, tick
+    """Tick in a loop in the foreground, for a terminal (Ctrl-C stops it).
+
+    With --until-idle it stops once no tick can move anything: the board is drained, or what is
+    left waits for a person (blocked, an approval, a dispatch paused for low disk). Exits with
+    the last tick's code, 0 for busy.
+    """
+    from batty.tick import BUSY, idle, tick
 
     n = 0
     rc = 0
     while True:
         rc = tick(app)
         n += 1
-        if until_idle and idle(app):
-            app.say(f"idle after {n} tick{'s' if n != 1 else ''}")
+        # a tick with a busy step did not do everything: only a full one can find the board idle
+        why = idle(app) if until_idle and rc != BUSY else None
+        if why:
+            app.say(f"idle after {n} tick{'s' if n != 1 else ''}: {why}")
             break
         if max_ticks and n >= max_ticks:
             break
         time.sleep(interval)
-    sys.exit(0 if rc == 75 else rc)
+    sys.exit(0 if rc == BUSY else rc)

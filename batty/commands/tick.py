@@ -14,8 +14,11 @@ from batty.cli import App
 def command(app: App) -> None:
     """Reconcile, doctor, verify, merge, dispatch: the pass cron runs every minute.
 
-    Exit 0 when every step ran, 75 when a step was skipped because another run held its lock,
-    1 when a step failed on something a person must fix (named on stderr).
+    Every step runs, whatever an earlier one did; each holds its own lock, and one another run
+    holds is skipped (the next tick takes it). The exit code is the worst of the steps': 3 when
+    a step hit a bug (a crash log is kept under .batty/crash/), 2 or 1 when a step failed on
+    something a person must fix (named on stderr), else 75 when a step was busy, else 0.
+    tick.finished names the steps that failed.
     """
     from batty.tick import tick
 

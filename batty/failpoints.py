@@ -40,6 +40,7 @@ def point(name: str) -> None:
 
 # Every point in batty, between two writes; the crash-only sweep kills batty at each one.
 POINTS = (
+    "board.after-card-task",
     "board.after-render",
     "dispatch.after-claim",
     "dispatch.after-launch",

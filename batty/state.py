@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batty import clock, failpoints
@@ -20,6 +21,7 @@ from batty.core.kinds import Kind
 from batty.core.lifecycle import Actor, Status, check
 from batty.core.packet import Packet
 from batty.errors import InvalidInput
+from batty.paths import ID_RE
 from batty.store import atomic, locks
 from batty.store import packets as store
 
@@ -184,10 +186,11 @@ class State:
         return new
 
     def create(self, title: str, *, status: Status = Status.TODO, by: str = "human",
-               prefix: str = "T", **fields: Any) -> Packet:
+               prefix: str = "T", task_id: str | None = None, **fields: Any) -> Packet:
+        """A new task; ``task_id``: the id chosen ahead (the next free one otherwise)."""
         self._writable()
         with locks.hold(self.paths.state, BOARD_LOCK, cmd=self.app.cmd):
-            task_id = store.next_id(self.paths, prefix)
+            task_id = task_id or store.next_id(self.paths, prefix)
             now = clock.now_iso()
             packet = store.create(self.paths, {"id": task_id, "title": title, "status": status.value,
                                                **fields, "created": now, "updated": now})
@@ -254,6 +257,8 @@ class State:
                     failpoints.point("board.after-render")
             if not dry_run and (not base_path.exists() or base_path.read_text(encoding="utf-8") != text):
                 atomic.write_text(base_path, text)
+            if not dry_run:
+                self._new_cards_path.unlink(missing_ok=True)  # their ids are in BOARD.md now
             self._board_clean = not (report.applied or report.warnings or report.problems
                                      or report.written)
         return report
@@ -344,14 +349,50 @@ class State:
                     continue
                 report.warnings.append(f"board/BOARD.md: card {tid} was deleted; a deleted card is not"
                                        " a deleted task (archive it instead), rendered back")
-        for status, card in current.new_cards():
+        new = current.new_cards()
+        if not new:
+            return
+        # A card without an id becomes a task, and BOARD.md gets the id when it is rendered
+        # again: a crash in between left the card without its id, and the next run made a second
+        # task of it. The ids are written ahead (.batty/board-new.json, removed once BOARD.md is
+        # rendered), and a run that finds them creates what is missing of those tasks instead.
+        ahead = [] if dry_run else list((atomic.read_json(self._new_cards_path) or {}).get("cards", []))
+        # an id BOARD.md shows already was rendered (the crash came after): not this card's
+        ahead = [e for e in ahead if isinstance(e, dict) and isinstance(e.get("id"), str)
+                 and ID_RE.fullmatch(e["id"]) and e["id"] not in now]
+        unused = list(ahead)
+        plan: list[tuple[str | None, str, Status]] = []
+        for status, card in new:
             if status not in (Status.BACKLOG, Status.TODO):
                 report.warnings.append(f"board/BOARD.md:{card.line}: new card {card.title!r} in "
                                        f"{status.value}; created in todo instead")
                 status = Status.TODO
+            known = next((e for e in unused if e.get("title") == card.title), None)
+            if known is not None:
+                unused.remove(known)
+            plan.append((known["id"] if known else None, card.title, status))
             report.applied.append(f"new task {card.title!r} ({status.value})")
-            if not dry_run:
-                self.create(card.title, status=status, by="human")
+        if dry_run:
+            return
+        taken = [str(e.get("id")) for e in ahead]
+        ids: list[str] = []
+        for known_id, _title, _status in plan:
+            if known_id is None:
+                known_id = store.next_id(self.paths, "T", taken)
+                taken.append(known_id)
+            ids.append(known_id)
+        atomic.write_json(self._new_cards_path, {"cards": [
+            {"id": i, "title": title, "status": status.value}
+            for i, (_, title, status) in zip(ids, plan, strict=True)]})
+        for new_id, (_, title, status) in zip(ids, plan, strict=True):
+            if self.paths.packet(new_id).exists():
+                continue  # created by the run a crash cut short
+            self.create(title, status=status, by="human", task_id=new_id)
+            failpoints.point("board.after-card-task")
+
+    @property
+    def _new_cards_path(self) -> Path:
+        return self.paths.state / "board-new.json"
 
     # ------------------------------------------------------------------ finishing
 

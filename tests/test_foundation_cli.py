@@ -289,3 +289,35 @@ def test_timestamps_are_utc_with_offset(batty, repo: Paths) -> None:  # type: ig
     p = json.loads(batty("task", "show", "T-1", "--json").out)
     assert p["created"].endswith("+00:00")
     assert abs(time.time() - __import__("datetime").datetime.fromisoformat(p["created"]).timestamp()) < 120
+
+
+def test_a_crash_between_a_new_card_s_task_and_the_render_creates_it_once(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+    """The card keeps no id until BOARD.md is rendered again; a crash after its task was written
+    made the next run create the task a second time."""
+    batty("task", "add", "one")
+    text = repo.board_md.read_text().replace("## Backlog\n", "## Backlog\n\n- [ ] Write the docs\n- [ ] Fix the CI\n")
+    repo.board_md.write_text(text)
+    res = batty("reconcile", env={"BATTY_FAILPOINT": "board.after-card-task@2"})
+    assert res.code == -9, res  # killed after the second card's task was written
+    assert batty("reconcile").code == 0
+    titles = sorted(p["title"] for p in json.loads(batty("task", "list", "--json").out))
+    assert titles == ["Fix the CI", "Write the docs", "one"]
+    board = repo.board_md.read_text()
+    assert "- [ ] T-2 Write the docs" in board and "- [ ] T-3 Fix the CI" in board
+    assert git(repo.root, "status", "--porcelain", "board") == ""
+    # the ids written ahead are spent: the same title again, later, is a new task
+    repo.board_md.write_text(repo.board_md.read_text().replace("## Backlog\n", "## Backlog\n\n- [ ] Fix the CI\n"))
+    assert batty("reconcile").code == 0
+    titles = sorted(p["title"] for p in json.loads(batty("task", "list", "--json").out))
+    assert titles == ["Fix the CI", "Fix the CI", "Write the docs", "one"]
+
+
+def test_a_crash_before_a_new_card_s_task_is_written_still_creates_each_once(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+    text = repo.board_md.read_text().replace("## Todo\n", "## Todo\n\n- [ ] Alpha\n- [ ] Beta\n")
+    repo.board_md.write_text(text)
+    res = batty("reconcile", env={"BATTY_FAILPOINT": "board.after-card-task"})
+    assert res.code == -9, res
+    assert batty("reconcile").code == 0
+    listed = sorted((p["title"], p["status"]) for p in json.loads(batty("task", "list", "--json").out))
+    assert listed == [("Alpha", "todo"), ("Beta", "todo")]
+    assert not (repo.state / "board-new.json").exists()

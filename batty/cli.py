@@ -155,8 +155,9 @@ def cli(ctx: click.Context, repo: str | None, quiet: bool) -> None:
         ctx.call_on_close(gc.freeze)  # and the collection at interpreter exit skips them too
 
 
-def _crash_log(exc: BaseException) -> str | None:
-    """Keep a crash log under .batty/crash/ and return its path."""
+def _crash_log(exc: BaseException, argv: list[str] | None = None) -> str | None:
+    """Keep a crash log under .batty/crash/ of the repository ``argv`` names (the command line's
+    when None: batty run in-process, as the demo runs it, names its own) and return its path."""
     import traceback
 
     try:
@@ -164,7 +165,7 @@ def _crash_log(exc: BaseException) -> str | None:
         from batty.paths import find_root
 
         repo = None
-        argv = sys.argv[1:]
+        argv = sys.argv[1:] if argv is None else argv
         if "--repo" in argv and argv.index("--repo") + 1 < len(argv):
             repo = argv[argv.index("--repo") + 1]
         paths = find_root(repo, need_board=False)
@@ -172,7 +173,7 @@ def _crash_log(exc: BaseException) -> str | None:
         stamp = clock.now().strftime("%Y%m%dT%H%M%S%f")
         path = paths.crashes / f"{stamp}-{os.getpid()}.log"
         path.write_text(
-            f"argv: {sys.argv!r}\n\n" + "".join(traceback.format_exception(exc)), encoding="utf-8"
+            f"argv: {argv!r}\n\n" + "".join(traceback.format_exception(exc)), encoding="utf-8"
         )
         return str(path)
     except Exception:
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:
         if "pytest" in sys.modules:  # under tests, bugs never hide
             raise
-        where = _crash_log(e)
+        where = _crash_log(e, argv)
         click.echo(f"batty: internal error: {type(e).__name__}: {e}"
                    + (f" (crash log: {where})" if where else ""), err=True)
         sys.exit(3)

@@ -321,3 +321,13 @@ def test_a_crash_before_a_new_card_s_task_is_written_still_creates_each_once(bat
     listed = sorted((p["title"], p["status"]) for p in json.loads(batty("task", "list", "--json").out))
     assert listed == [("Alpha", "todo"), ("Beta", "todo")]
     assert not (repo.state / "board-new.json").exists()
+
+
+def test_a_crash_log_goes_to_the_repository_the_arguments_name(repo: Paths, tmp_cwd: Path) -> None:
+    """batty run in-process (the demo runs its ticks so) names its repository in its own argv,
+    not in the interpreter's command line."""
+    from batty import cli
+
+    where = cli._crash_log(RuntimeError("a bug"), ["--repo", str(repo.root), "tick"])
+    assert where is not None and Path(where).parent == repo.crashes
+    assert "RuntimeError: a bug" in Path(where).read_text()

@@ -94,12 +94,13 @@ def _merge(st: State, task_id: str | None, dry_run: bool) -> list[str]:
                       ["board/config.yaml", *(f"board/tasks/{c.packet.id}.yaml" for c in ready)])
     landed: list[str] = []
     batch = max(1, cfg.merge.batch)
-    while ready:
-        group, ready = ready[:batch], ready[batch:]
-        try:
-            landed += _land(st, group)
-        except BattyError as e:
-            st.app.warn(str(e))
+    with gate.scratches(st.paths, "merge-step") as pool:  # one checkout, moved landing to landing
+        while ready:
+            group, ready = ready[:batch], ready[batch:]
+            try:
+                landed += _land(st, group, pool)
+            except BattyError as e:
+                st.app.warn(str(e))
     return landed
 
 
@@ -213,7 +214,7 @@ def _test_tree(st: State, tree: Path, base_sha: str, name: str, head: str,
     return run
 
 
-def _land(st: State, group: list[Candidate]) -> list[str]:
+def _land(st: State, group: list[Candidate], pool: gate.Scratch | None = None) -> list[str]:
     cfg = st.config
     root = st.paths.root
     for _ in range(MAX_CAS_RETRIES):
@@ -222,7 +223,7 @@ def _land(st: State, group: list[Candidate]) -> list[str]:
             raise BattyError(f"the base branch {cfg.base} does not exist", valid="base: in board/config.yaml")
         name = group[0].packet.id if len(group) == 1 else f"batch-{group[0].packet.id}"
         already: list[Candidate] = []
-        with gate.scratch(st.paths, f"merge-{name}", base_sha) as tree:
+        with (pool.checkout(base_sha) if pool is not None else gate.scratch(st.paths, f"merge-{name}", base_sha)) as tree:
             final, landed, bounced = _try(st, tree, group, base_sha, base_sha, already, fresh=True)
         failpoints.point("merge.after-test")
         for c in already:  # a person (or another task) landed the same change: done, nothing to move

@@ -260,3 +260,32 @@ def test_a_branch_whose_tests_move_the_checkout_is_still_tested(proj: Project) -
         "a merge result whose trusted tests fail landed"
     assert proj.status(tid) == "in-progress"
     assert [e["data"]["reason"] for e in proj.events("merge.skipped", tid)] == ["tests-failed-on-merge"]
+
+
+def test_what_one_task_s_test_run_leaves_never_reaches_the_next_one_s(proj: Project) -> None:
+    """verify moves one scratch checkout from task to task: the next task's tests must see its
+    own commit exactly, whatever the last run wrote (untracked files, ignored ones, a nested
+    repository, a tracked file changed or deleted)."""
+    plant = (
+        "import os, pathlib, subprocess\n"
+        "here = pathlib.Path(__file__).resolve().parent\n"
+        "if '/scratch/' in str(here):\n"
+        "    (here / 'zz_planted.py').write_text('raise RuntimeError(\"left by T-1\")\\n')\n"
+        "    (here / 'app.py').write_text('raise RuntimeError(\"changed by T-1\")\\n')\n"
+        "    (here.parent / 'tests' / 'test_app.py').unlink()\n"
+        "    (here.parent / 'build').mkdir(exist_ok=True)\n"
+        "    (here.parent / 'build' / 'conftest.py').write_text('raise RuntimeError\\n')\n"
+        "    subprocess.run(['git', 'init', '-q', str(here.parent / 'nested')])\n"
+    )
+    (proj.root / ".gitignore").write_text("build/\n")
+    git(proj.root, "add", ".gitignore")
+    git(proj.root, "commit", "-qm", "ignore build/")
+    first = proj.task("Plant junk in the checkout", [f"printf %s {shlex.quote(plant)} > src/aaa_plant.py", COMMIT],
+                      scope=[])
+    second = proj.task("An honest change", "succeed")
+    run_to_verdict(proj, first, second)
+    assert proj.status(first) == "review", proj.packet(first).get("verification")
+    assert proj.status(second) == "review", proj.packet(second).get("verification")
+    log = (proj.root / proj.packet(second)["verification"]["evidence"] / "test.log").read_text()
+    assert "passed" in log and "left by T-1" not in log and "changed by T-1" not in log
+    assert not (proj.paths.state / "scratch" / "verify-step").exists()  # removed with the step

@@ -71,10 +71,15 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_every_failpoint_is_in_the_code() -> None:
+    from batty.core.kinds import DoctorAction
+
     root = Path(__file__).resolve().parent.parent / "batty"
     found = set()
     for f in root.rglob("*.py"):
-        found |= set(re.findall(r'failpoints\.point\("([^"]+)"\)', f.read_text()))
+        text = f.read_text()
+        found |= set(re.findall(r'failpoints\.point\("([^"]+)"\)', text))
+        if 'failpoints.point(f"doctor.{f.action.value}.after-heal")' in text:  # doctor.apply
+            found |= {f"doctor.{a.value}.after-heal" for a in DoctorAction}
     assert found == set(failpoints.POINTS)
 
 

@@ -4,9 +4,10 @@
 ``BATTY_FAILPOINT=raise:NAME`` raises instead (a stand-in for a bug: exit 3 and a crash log).
 ``BATTY_FAILPOINT=NAME:N`` (or ``NAME@N``) fires on the N-th time the point is reached.
 ``BATTY_FAILPOINT_ONCE=PATH`` makes it fire only once across processes (the first to create
-PATH), and counts the hits across every process that carries the variable (a tick, the agents'
-wrappers, the next tick): ``PATH.hit1``, ``PATH.hit2``, ... each made by the hit it numbers.
-Without it the hits are counted in this process only.
+PATH; ``PATH.fired<N>`` for the N-th hit), and counts the hits across every process that carries
+the variable (a tick, the agents' wrappers, the next tick): ``PATH.hit1``, ``PATH.hit2``, ...
+each made by the hit it numbers. So ``NAME`` and then ``NAME:2`` armed with the same PATH crash
+at the first hit and again at the second. Without ONCE the hits are counted in this process.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ def _claim(path: str) -> bool:
     return True
 
 
-def _nth_hit(once: str, nth: int) -> bool:
+def _nth_hit(counter: str, nth: int) -> bool:
     """True when this hit is the ``nth`` one across processes (the hit files number them)."""
     for n in range(1, nth + 1):
-        if _claim(f"{once}.hit{n}"):
+        if _claim(f"{counter}.hit{n}"):
             return n == nth
     return False  # hit nth is taken: it fired already, or is firing
 
@@ -50,7 +51,8 @@ def point(name: str) -> None:
     nth = int(count) if count else 1
     once = os.environ.get("BATTY_FAILPOINT_ONCE")
     if once:  # fire once across every process that carries the variable (agents' wrappers too)
-        if os.path.exists(once) or not _nth_hit(once, nth) or not _claim(once):
+        fired = once if nth == 1 else f"{once}.fired{nth}"
+        if os.path.exists(fired) or not _nth_hit(once, nth) or not _claim(fired):
             return
     else:
         _hits[name] = _hits.get(name, 0) + 1

@@ -137,7 +137,8 @@ class Journal:
         heal = new_id()
         atomic.write_json(self.folder / f"{heal}.json", {
             "id": heal, "key": f.key, "action": f.action.value, "task": f.task, "attempt": f.attempt,
-            "seat": f.seat, "detail": f.detail, "data": f.data, "at": clock.now_iso()})
+            "seat": f.seat, "detail": f.detail, "data": _with_subject(f.data, f.subject),
+            "at": clock.now_iso()})
         return heal
 
     def end(self, heal: str, key: str | None = None) -> None:
@@ -183,6 +184,10 @@ class Journal:
                 seat=entry.get("seat"), action=entry["action"], detail=entry.get("detail"),
                 **(entry.get("data") or {}), heal=heal, recovered=True)
             self.end(heal)
+
+
+def _with_subject(data: dict[str, Any], subject: str | None) -> dict[str, Any]:
+    return {**data, "subject": subject} if subject is not None else data
 
 
 def logged_ids(paths: Any, kind: str, field: str, **match: Any) -> set[Any]:
@@ -233,7 +238,8 @@ class Doctor:
             return
         failpoints.point(f"doctor.{f.action.value}.after-heal")
         self.st.events.emit(Kind.DOCTOR_ACTION, task=f.task, attempt=f.attempt or None, seat=f.seat,
-                            action=f.action.value, detail=f.detail, **f.data, **extra, heal=heal)
+                            action=f.action.value, detail=f.detail,
+                            **_with_subject({**f.data, **extra}, f.subject), heal=heal)
         failpoints.point("doctor.after-action-event")
         if f.done is not None:
             f.done()
@@ -356,8 +362,13 @@ def tamper_stage(doc: Doctor) -> list[Finding]:
     if not changes and not pending:
         return []
     quarantine = pending[0] if pending else None
-    earlier = tamper.heal_record(quarantine).get("changes", []) if quarantine else []
-    listed = list(dict.fromkeys([*earlier, *(str(c) for c in changes)]))
+    if quarantine is None:
+        listed = [str(c) for c in changes]
+    else:  # completed with its own changes only: one that came since is the next heal's
+        rec = tamper.heal_record(quarantine)
+        listed = list(rec.get("changes") or [])
+        ours = rec.get("keys") or []
+        changes = [c for c in changes if c.ident in ours]
     made: dict[str, Path] = {}
 
     def fix() -> dict[str, Any]:
@@ -379,7 +390,9 @@ def tamper_stage(doc: Doctor) -> list[Finding]:
                      "`batty doctor --accept`.")
             failpoints.point("doctor.tamper.after-escalate")
             tamper.note(q, escalation=record["id"] if record else None, changes=listed)
-        tamper.revert(doc.paths, tamper.check(doc.paths), q)  # what is still not as it was
+        ours = tamper.heal_record(q).get("keys") or []
+        # what is still not as it was (a crash may have put some of it back already)
+        tamper.revert(doc.paths, [c for c in tamper.check(doc.paths) if c.ident in ours], q)
         return {"changes": listed, "quarantine": doc.paths.rel(q)}
 
     def done() -> None:

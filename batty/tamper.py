@@ -56,6 +56,11 @@ class Change:
     was: Any             # baseline values (config: list of str) or sha256 (hook); None: absent
     now: Any
 
+    @property
+    def ident(self) -> list[str]:
+        """What changed, whatever it is now: a heal completed after a crash finds its own."""
+        return [self.kind, self.file, self.key]
+
     def __str__(self) -> str:
         if self.kind == "hook":
             what = "added" if self.was is None else "removed" if self.now is None else "changed"
@@ -228,7 +233,8 @@ def begin(paths: Paths, changes: Iterable[Change], *, suspects: list[str]) -> Pa
         if path.exists():
             shutil.copy2(path, quarantine / file.replace("/", "__"))
     atomic.write_json(quarantine / HEAL, {"at": clock.now_iso(), "changes": [str(c) for c in changes],
-                                          "suspects": suspects, "done": False})
+                                          "keys": [c.ident for c in changes], "suspects": suspects,
+                                          "done": False})
     return quarantine
 
 

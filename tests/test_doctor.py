@@ -831,3 +831,22 @@ def test_a_running_agent_that_says_its_context_ran_out_gets_a_fresh_attempt(batt
     assert packet(batty, tid)["status"] == "blocked"
     assert actions(repo, "escalate")[0]["data"]["fault"] == "context-reset"
     assert not repo.run_dir(tid, 3).exists()
+
+
+def test_a_crash_between_escalating_a_repeated_fault_and_recording_it_escalates_once(
+        batty, repo: Paths) -> None:
+    configure(repo, health={"max_respawns": 1})
+    lock = repo.root / ".git" / "index.lock"
+    lock.write_text("")
+    old(lock)
+    assert doctor(batty).code == 0
+    lock.write_text("")
+    old(lock)
+    res = batty("doctor", env={"BATTY_FAILPOINT": "doctor.repeat.after-escalate"})
+    assert res.code == -signal.SIGKILL, res.err
+    assert doctor(batty).code == 0  # escalated again: folded into the open one, and recorded
+    res = doctor(batty, "--check")
+    assert res.code == 0 and "wait git-lock" in res.out and "escalated as E-1" in res.out
+    assert len(events(repo, "escalation.raised")) == 1
+    assert len(actions(repo, "escalate")) == 1 and len(actions(repo, "git-lock")) == 1
+    assert lock.exists()

@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batty import clock, runner
+from batty import clock, failpoints, runner
 from batty.core import health
 from batty.core.kinds import DoctorAction, Kind
 from batty.core.lifecycle import Actor, Status
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 LOCK = "doctor"
 GIT_LOCK_AGE_S = 60          # an index.lock younger than this may belong to a git still starting
 RESPAWN_FILE = "respawn.json"  # in the run dir: when doctor last respawned this attempt
+REPAIR, REPAIRED = ".repair-", ".repaired-"  # in .batty/worktrees/: a repair's folder set aside
 ROTATED = ("run.json", "agent.log", "launch.json", "wrapper.log", "env.json")
 A = DoctorAction
 
@@ -42,7 +43,10 @@ A = DoctorAction
 @dataclass
 class Finding:
     """One fault. ``fix`` heals it and may return extra event data; ``wait`` means doctor saw
-    it but holds off on purpose (a respawn cooldown): nothing to heal yet."""
+    it but holds off on purpose (a respawn cooldown): nothing to heal yet. ``subject`` is what
+    the fault is about (a path, a branch, a lock): the same action on the same subject again is
+    the same fault (SPEC 9: after ``health.max_respawns`` heals, escalate instead). ``done``
+    runs once the heal's ``doctor.action`` is logged."""
 
     action: DoctorAction
     detail: str
@@ -52,6 +56,15 @@ class Finding:
     fix: Callable[[], dict[str, Any] | None] | None = None
     wait: bool = False
     data: dict[str, Any] = field(default_factory=dict)
+    subject: str | None = None
+    done: Callable[[], None] | None = None
+
+    @property
+    def key(self) -> str:
+        """The fault: its action (an escalation: the heal it gives up on) and its subject."""
+        what = self.data.get("fault") if self.action is A.ESCALATE else None
+        who = self.subject or (f"{self.task}#{self.attempt}" if self.attempt else self.task) or ""
+        return f"{what or self.action.value}:{who}"
 
     def line(self) -> str:
         head = ("wait " if self.wait else "") + self.action.value
@@ -94,12 +107,108 @@ def run(st: State, *, check: bool = False, accept: bool = False) -> Report:
 
             tamper.record(st.paths)
             st.app.say("doctor: the current git settings and hooks are the tamper baseline now")
+        cut_short = {} if check else doc.journal.unlogged()
         for stage in STAGES:
             for f in stage(doc):
+                doc.seen.add(f.key)
+                f = doc.guard(f)
                 doc.report.found.append(f)
                 if not check and not f.wait:
                     doc.apply(f)
+        if not check:
+            doc.journal.settle(cut_short, doc.seen)
         return doc.report
+
+
+class Journal:
+    """Write-ahead for heals (issue 5): ``.batty/doctor/journal/<id>.json`` is written before a
+    heal starts and removed once its ``doctor.action`` (data ``heal``: the id) is logged. An entry
+    a crash left is settled by the next run: logged already, it goes; its fault found again, the
+    new heal's event covers it; else the run cut short healed it, and its event is logged now
+    (``recovered``). So no heal goes unlogged, and none is logged twice but the one in flight."""
+
+    def __init__(self, doc: Doctor) -> None:
+        self.doc = doc
+        self.folder = doc.paths.state / "doctor" / "journal"
+
+    def begin(self, f: Finding) -> str:
+        from batty.store.events import new_id
+
+        heal = new_id()
+        atomic.write_json(self.folder / f"{heal}.json", {
+            "id": heal, "key": f.key, "action": f.action.value, "task": f.task, "attempt": f.attempt,
+            "seat": f.seat, "detail": f.detail, "data": _with_subject(f.data, f.subject),
+            "at": clock.now_iso()})
+        return heal
+
+    def end(self, heal: str, key: str | None = None) -> None:
+        (self.folder / f"{heal}.json").unlink(missing_ok=True)
+        if key is None:
+            return
+        for entry in self._entries():  # entries of the same fault a crash left: covered now
+            if entry.get("key") == key:
+                (self.folder / f"{entry['id']}.json").unlink(missing_ok=True)
+
+    def _entries(self) -> list[dict[str, Any]]:
+        if not self.folder.is_dir():
+            return []
+        out = []
+        for path in sorted(self.folder.glob("*.json")):
+            entry = atomic.read_json(path)
+            if isinstance(entry, dict) and entry.get("id"):
+                out.append(entry)
+            else:
+                path.unlink(missing_ok=True)  # torn by a crash before the heal began
+        return out
+
+    def unlogged(self) -> dict[str, dict[str, Any]]:
+        """The entries a crash left whose event is not in the log (those logged go now)."""
+        entries = self._entries()
+        if not entries:
+            return {}
+        logged = logged_ids(self.doc.paths, Kind.DOCTOR_ACTION, "heal")
+        out = {}
+        for entry in entries:
+            if entry["id"] in logged:
+                self.end(entry["id"])
+            else:
+                out[entry["id"]] = entry
+        return out
+
+    def settle(self, cut_short: dict[str, dict[str, Any]], seen: set[str]) -> None:
+        for heal, entry in cut_short.items():
+            if not (self.folder / f"{heal}.json").exists() or entry.get("key") in seen:
+                continue  # healed again by this run, or still there: the next run settles it
+            self.doc.st.events.emit(
+                Kind.DOCTOR_ACTION, task=entry.get("task"), attempt=entry.get("attempt") or None,
+                seat=entry.get("seat"), action=entry["action"], detail=entry.get("detail"),
+                **(entry.get("data") or {}), heal=heal, recovered=True)
+            self.end(heal)
+
+
+def _with_subject(data: dict[str, Any], subject: str | None) -> dict[str, Any]:
+    return {**data, "subject": subject} if subject is not None else data
+
+
+def logged_ids(paths: Any, kind: str, field: str, **match: Any) -> set[Any]:
+    """The values of ``data[field]`` in the ``kind`` events that match ``match`` (top-level keys
+    task and attempt, or data keys): a scan of the whole log, for the recovery after a crash."""
+    from batty.store import events
+
+    out = set()
+    for e in events.read(paths.events):
+        if e.get("kind") != kind:
+            continue
+        data = e.get("data") or {}
+        if all((e.get(k) if k in ("task", "attempt") else data.get(k)) == v for k, v in match.items()):
+            out.add(data.get(field))
+    return out
+
+
+# The heals a fault can come back after (agent faults count the packet's respawns instead).
+REPEATABLE = (A.STALE_LOCK, A.GIT_LOCK, A.WORKTREE_PRUNE, A.WORKTREE_REPAIR, A.ORPHAN_BRANCH,
+              A.ORPHAN_RUN)
+HISTORY = "heals.json"  # .batty/doctor/: fault key -> count, last (epoch), escalation
 
 
 class Doctor:
@@ -109,6 +218,9 @@ class Doctor:
         self.paths = st.paths
         self.root = st.paths.root
         self.report = Report()
+        self.journal = Journal(self)
+        self.seen: set[str] = set()  # the faults found by this run (their keys)
+        self._history: dict[str, Any] | None = None
 
     @property
     def cfg(self):  # type: ignore[no-untyped-def]
@@ -116,36 +228,123 @@ class Doctor:
 
     def apply(self, f: Finding) -> None:
         assert f.fix is not None
+        heal = self.journal.begin(f)
         try:
             extra = f.fix() or {}
         except BattyError as e:
+            self.journal.end(heal)
             self.st.app.warn(f"doctor: {f.line()}: not healed: {e}")
             self.report.failed.append((f, str(e)))
             return
+        failpoints.point(f"doctor.{f.action.value}.after-heal")
         self.st.events.emit(Kind.DOCTOR_ACTION, task=f.task, attempt=f.attempt or None, seat=f.seat,
-                            action=f.action.value, detail=f.detail, **f.data, **extra)
+                            action=f.action.value, detail=f.detail,
+                            **_with_subject({**f.data, **extra}, f.subject), heal=heal)
+        failpoints.point("doctor.after-action-event")
+        if f.done is not None:
+            f.done()
+        self.journal.end(heal, f.key)
+        if f.action in REPEATABLE:
+            self._count(f)
         self.report.applied.append(f)
         self.st.app.say(f"doctor: {f.line()}")
 
-    def escalate(self, p: Packet | None, *, reason: str, text: str, tasks: list[str] | None = None) -> None:
+    # ------------------------------------------------------------------ the same fault again
+
+    @property
+    def history(self) -> dict[str, Any]:
+        if self._history is None:
+            self._history = atomic.read_json(self.paths.state / "doctor" / HISTORY) or {}
+        return self._history
+
+    def _save_history(self) -> None:
+        window = self.cfg.escalations.window_s
+        now = time.time()
+        keep = {k: v for k, v in self.history.items()
+                if v.get("escalation") or now - float(v.get("last", 0)) <= window}
+        atomic.write_json(self.paths.state / "doctor" / HISTORY, keep)
+
+    def _count(self, f: Finding) -> None:
+        rec = self.history.get(f.key) or {}
+        now = time.time()
+        fresh = rec.get("escalation") or now - float(rec.get("last", 0)) > self.cfg.escalations.window_s
+        self.history[f.key] = {"count": 1 if fresh else int(rec.get("count", 0)) + 1, "last": now}
+        self._save_history()
+
+    def guard(self, f: Finding) -> Finding:
+        """SPEC 9: a fault healed ``health.max_respawns`` times in a row (each heal inside
+        ``escalations.window_s`` of the last) is escalated instead of healed again; while that
+        escalation is open the fault waits for a person."""
+        if f.action not in REPEATABLE or f.wait:
+            return f
+        rec = self.history.get(f.key)
+        if not rec:
+            return f
+        esc = rec.get("escalation")
+        if esc:
+            if _is_open(self.st, str(esc)):
+                return Finding(f.action, f"{f.detail}; escalated as {esc}, healed no more until it"
+                               " is resolved", task=f.task, subject=f.subject, wait=True)
+            return f  # a person dealt with it: heal again, counting from one
+        age = time.time() - float(rec.get("last", 0))
+        limit = self.cfg.health.max_respawns
+        if not health.repeated(int(rec.get("count", 0)), age, limit, self.cfg.escalations.window_s):
+            return f
+        count = int(rec.get("count", 0))
+        detail = (f"{f.detail}; healed {count} time(s) in a row already (health.max_respawns "
+                  f"{limit}): escalated instead")
+
+        def fix() -> dict[str, Any]:
+            record = self.escalate(None, tasks=[f.task] if f.task else [], reason="repeated-fault",
+                                   text=f"doctor healed {f.action.value} on {f.subject or f.task} "
+                                        f"{count} time(s) and it came back: {f.detail}. Find what "
+                                        "causes it; resolve this escalation and doctor heals it again.")
+            failpoints.point("doctor.repeat.after-escalate")
+            if record is not None:
+                self.history[f.key] = {**rec, "escalation": record["id"]}
+                self._save_history()
+            return {"escalation": record["id"] if record else None, "heals": count}
+
+        return Finding(A.ESCALATE, detail, task=f.task, subject=f.subject, fix=fix,
+                       data={"fault": f.action.value, "reason": "repeated"})
+
+    # ------------------------------------------------------------------ giving up
+
+    def escalate(self, p: Packet | None, *, reason: str, text: str,
+                 tasks: list[str] | None = None) -> dict[str, Any] | None:
         try:
             from batty.escalations import raise_escalation
         except ImportError:  # pragma: no cover - the escalation module ships with batty
-            return
-        raise_escalation(self.st, tasks=tasks if tasks is not None else [p.id] if p else [],
-                         reason=reason, text=text, source="doctor")
+            return None
+        return raise_escalation(self.st, tasks=tasks if tasks is not None else [p.id] if p else [],
+                                reason=reason, text=text, source="doctor")
 
     def block(self, p: Packet, why: str, *, reason: str, text: str, **changes: Any) -> None:
         """Heal no more: the task is blocked and the human is told (SPEC 4, 9); told first, so
         that a crash in between never leaves a blocked task nobody was told of (verify.block)."""
         self.escalate(p, reason=reason, text=f"{why}\n\n{text}".strip())
+        failpoints.point("doctor.escalate.after-escalate")
         self.st.transition(p, Status.BLOCKED, Actor.DOCTOR, why, **changes)
+
+
+def _is_open(st: State, esc_id: str) -> bool:
+    from batty import escalations
+    from batty.core import inbox
+
+    try:
+        return inbox.state_of(escalations.find(st, esc_id)) == inbox.OPEN
+    except BattyError:
+        return False
 
 
 # ================================================================== stages
 
 
 def tamper_stage(doc: Doctor) -> list[Finding]:
+    """Settings and hooks that can run code, changed since the baseline: put back, and the human
+    told. Write-ahead (issue 5): the heal's record (``tamper.begin``) comes first, then the
+    escalation, then the revert; a heal a crash cut short is completed by the next run, so a
+    tamper always ends reverted, escalated once and logged once."""
     from batty import tamper
 
     if tamper.load(doc.paths) is None:
@@ -153,22 +352,64 @@ def tamper_stage(doc: Doctor) -> list[Finding]:
             tamper.record(doc.paths)  # the first doctor run: what is there now is the baseline
         return []
     changes = tamper.check(doc.paths)
-    if not changes:
+    pending = tamper.unfinished(doc.paths)
+    if pending:
+        logged = logged_ids(doc.paths, Kind.DOCTOR_ACTION, "quarantine", action=A.TAMPER_REVERT.value)
+        for q in [q for q in pending if doc.paths.rel(q) in logged]:
+            if not doc.check:
+                tamper.note(q, done=True)  # cut short after its event: only the record was open
+            pending.remove(q)
+    if not changes and not pending:
         return []
-    listed = [str(c) for c in changes]
+    quarantine = pending[0] if pending else None
+    if quarantine is None:
+        listed = [str(c) for c in changes]
+    else:  # completed with its own changes only: one that came since is the next heal's
+        rec = tamper.heal_record(quarantine)
+        listed = list(rec.get("changes") or [])
+        ours = rec.get("keys") or []
+        changes = [c for c in changes if c.ident in ours]
+    made: dict[str, Path] = {}
 
     def fix() -> dict[str, Any]:
-        quarantine = tamper.revert(doc.paths, changes)
-        suspects = sorted(p.id for p in doc.st.packets if p.status is Status.IN_PROGRESS)
-        doc.escalate(None, tasks=suspects, reason="tamper",
-                     text="git settings or hooks that can run code were changed outside batty, "
-                          "and put back as they were:\n" + "\n".join(f"- {x}" for x in listed)
-                          + f"\n\nWhat was taken out is kept in {doc.paths.rel(quarantine)}. If a "
-                          "person made the change on purpose: make it again, then run "
-                          "`batty doctor --accept`.")
-        return {"changes": listed, "quarantine": doc.paths.rel(quarantine)}
+        if quarantine is None:
+            suspects = sorted(p.id for p in doc.st.packets if p.status is Status.IN_PROGRESS)
+            q = tamper.begin(doc.paths, changes, suspects=suspects)
+        else:
+            q = quarantine
+        made["q"] = q
+        failpoints.point("doctor.tamper.after-intent")
+        rec = tamper.heal_record(q)
+        if not rec.get("escalation") and not _tamper_escalated(doc, q):
+            record = doc.escalate(
+                None, tasks=list(rec.get("suspects") or []), reason="tamper",
+                text=f"git settings or hooks that can run code were changed outside batty; doctor "
+                     f"puts them back as they were, keeping what it takes out in {doc.paths.rel(q)}:\n"
+                     + "\n".join(f"- {x}" for x in listed)
+                     + "\n\nIf a person made the change on purpose: make it again, then run "
+                     "`batty doctor --accept`.")
+            failpoints.point("doctor.tamper.after-escalate")
+            tamper.note(q, escalation=record["id"] if record else None, changes=listed)
+        ours = tamper.heal_record(q).get("keys") or []
+        # what is still not as it was (a crash may have put some of it back already)
+        tamper.revert(doc.paths, [c for c in tamper.check(doc.paths) if c.ident in ours], q)
+        return {"changes": listed, "quarantine": doc.paths.rel(q)}
 
-    return [Finding(A.TAMPER_REVERT, "; ".join(listed), fix=fix)]
+    def done() -> None:
+        tamper.note(made["q"], done=True)
+
+    detail = "; ".join(listed) + ("; completing a heal a crash cut short" if quarantine else "")
+    return [Finding(A.TAMPER_REVERT, detail, fix=fix, done=done, subject="tamper")]
+
+
+def _tamper_escalated(doc: Doctor, quarantine: Path) -> bool:
+    """A heal cut short between its escalation and the record of it: the escalation names the
+    quarantine folder."""
+    from batty import escalations
+
+    where = doc.paths.rel(quarantine)
+    return any(r.get("reason") == "tamper" and where in str(r.get("text") or "")
+               for r in escalations.all_escalations(doc.st))
 
 
 def stale_lock_stage(doc: Doctor) -> list[Finding]:
@@ -198,7 +439,8 @@ def stale_lock_stage(doc: Doctor) -> list[Finding]:
             return {"lock": name, "holder_pid": pid}
 
         out.append(Finding(A.STALE_LOCK, f"the {name} lock is held although its owner (pid {pid},"
-                           f" {info.get('cmd')}) is gone; held by pid {holders or '?'}", fix=fix))
+                           f" {info.get('cmd')}) is gone; held by pid {holders or '?'}", fix=fix,
+                           subject=name))
     return out
 
 
@@ -250,13 +492,15 @@ def git_lock_stage(doc: Doctor) -> list[Finding]:
         where = doc.paths.rel(lock) if lock.is_relative_to(doc.root) else str(lock)
         if users:
             out.append(Finding(A.GIT_LOCK, f"{where} is {age:.0f} s old but git pid {users} still"
-                               " runs here; left alone", wait=True))
+                               " runs here; left alone", wait=True, subject=where))
             continue
 
         def fix(lock: Path = lock, ino: int = st.st_ino, where: str = where) -> dict[str, Any]:
-            # under batty's own locks, so no batty command is running git here meanwhile
-            with locks.hold(doc.paths.state, "board", cmd=doc.st.app.cmd), \
-                    locks.hold(doc.paths.state, "merge", cmd=doc.st.app.cmd):
+            # under batty's own locks, so no batty command is running git here meanwhile; waiting
+            # for them no longer than the step may (a tick's steps do not wait: Busy, next tick)
+            wait = getattr(doc.st, "step_wait", None)
+            with locks.hold(doc.paths.state, "board", cmd=doc.st.app.cmd, wait_s=wait), \
+                    locks.hold(doc.paths.state, "merge", cmd=doc.st.app.cmd, wait_s=wait):
                 try:
                     if lock.stat().st_ino != ino or _git_users(lock, doc.root):
                         raise BattyError(f"{where} changed hands meanwhile")
@@ -266,7 +510,7 @@ def git_lock_stage(doc: Doctor) -> list[Finding]:
             return {"path": where}
 
         out.append(Finding(A.GIT_LOCK, f"{where} left {age:.0f} s ago by a git that is gone",
-                           fix=fix))
+                           fix=fix, subject=where))
     return out
 
 
@@ -307,19 +551,34 @@ def worktree_stage(doc: Doctor) -> list[Finding]:
 
         def prune() -> dict[str, Any]:
             git.run(doc.root, "worktree", "prune")
+            failpoints.point("doctor.worktree-prune.after-prune")
             for path in gone:
                 doc.st.events.emit(Kind.RECONCILE_WORKTREE, action="prune", path=path)
             return {"paths": gone}
 
         out.append(Finding(A.WORKTREE_PRUNE, "git metadata without a folder: " + ", ".join(gone),
-                           fix=prune))
+                           fix=prune, subject=",".join(gone)))
     known = {_real(w.path): w for w in listing if not w.prunable}
     packets = doc.st.packets
     active = (Status.IN_PROGRESS, Status.REVIEW)
-    folders = sorted(f for f in doc.paths.worktrees.iterdir() if f.is_dir() and not
-                     f.name.startswith(".")) if doc.paths.worktrees.is_dir() else []
+    listed = sorted(doc.paths.worktrees.iterdir()) if doc.paths.worktrees.is_dir() else []
+    folders = [f for f in listed if f.is_dir() and not f.name.startswith(".")]
+    resumed = set()
+    for aside in listed:  # a repair a crash cut short: its files wait in the folder set aside
+        if aside.name.startswith(REPAIR) and ID_RE.match(aside.name[len(REPAIR):]):
+            tid = aside.name[len(REPAIR):]
+            resumed.add(tid)
+            out.append(Finding(A.WORKTREE_REPAIR, f"{doc.paths.rel(aside)} holds the files of a "
+                               f"repair a crash cut short; re-added on {branch_of(tid)} with them",
+                               task=tid, fix=partial(_readd, doc, tid)))
+        elif aside.name.startswith(REPAIRED):  # their copy, every file back already
+            out.append(Finding(A.WORKTREE_REPAIR, f"{doc.paths.rel(aside)} is what a repair left; "
+                               "removed", subject=doc.paths.rel(aside),
+                               fix=partial(_remove_tree, aside)))
     for folder in folders:
         name = folder.name
+        if name in resumed:
+            continue
         p = packets.get(name) if ID_RE.match(name) else None
         w = known.get(_real(folder))
         if w is None:
@@ -330,7 +589,7 @@ def worktree_stage(doc: Doctor) -> list[Finding]:
             elif name not in packets.invalid_ids:
                 out.append(Finding(A.WORKTREE_PRUNE, f"{doc.paths.rel(folder)} has no git metadata"
                                    " and no active task; moved to .batty/lost/", task=None,
-                                   fix=partial(_lose, doc, folder)))
+                                   fix=partial(_lose, doc, folder), subject=doc.paths.rel(folder)))
         elif p is not None and w.branch != branch_of(name):
             where = f"{doc.paths.rel(folder)} is on {w.branch or 'a detached HEAD'}, not {branch_of(name)}"
             if p.attempt and runner.run_state(doc.paths.run_dir(name, p.attempt)) == "running":
@@ -343,7 +602,7 @@ def worktree_stage(doc: Doctor) -> list[Finding]:
     from batty.state import is_local
 
     for p in packets:
-        if not is_local(p):
+        if not is_local(p) or p.id in resumed:
             continue
         wt = doc.paths.worktree(p.id)
         if p.status is Status.IN_PROGRESS and not wt.exists() and _branch_exists(doc, p.id):
@@ -391,6 +650,7 @@ def _restore_branch(doc: Doctor, task_id: str, sha: str) -> dict[str, Any]:
     branch = branch_of(task_id)
     if not git.update_ref(doc.root, f"refs/heads/{branch}", sha, None, "batty doctor: restore branch"):
         raise BattyError(f"{branch} reappeared meanwhile")
+    failpoints.point("doctor.branch-restore.after-update")
     doc.st.events.emit(Kind.RECONCILE_WORKTREE, task=task_id, action="branch-restore", branch=branch,
                        sha=sha)
     return {"branch": branch, "sha": sha}
@@ -406,21 +666,29 @@ def _branch_exists(doc: Doctor, task_id: str) -> bool:
 
 def _ensure(doc: Doctor, task_id: str) -> dict[str, Any]:
     wt = worktrees.ensure(doc.paths, task_id, doc.cfg.base)
+    failpoints.point("doctor.worktree-add.after-add")
     doc.st.events.emit(Kind.RECONCILE_WORKTREE, task=task_id, action="add", path=doc.paths.rel(wt))
     return {"path": doc.paths.rel(wt)}
 
 
 def _readd(doc: Doctor, task_id: str) -> dict[str, Any]:
     """Move the folder aside, add the worktree again on its branch, put the folder's files back
-    over it (what the agent left uncommitted survives), drop files the agent had deleted."""
+    over it (what the agent left uncommitted survives), drop files the agent had deleted. Run
+    again after a crash it carries on from the folder set aside (``.repair-<ID>``), which goes
+    only once every file is back (renamed first, so that a half-removed copy is never taken for
+    the agent's files)."""
     folder = doc.paths.worktree(task_id)
-    aside = folder.with_name(f".repair-{task_id}-{os.getpid()}")
-    os.rename(folder, aside)
+    aside = folder.with_name(f"{REPAIR}{task_id}")
+    if not aside.exists():
+        os.rename(folder, aside)
+        failpoints.point("doctor.worktree-repair.after-aside")
     try:
         wt = worktrees.ensure(doc.paths, task_id, doc.cfg.base)
     except BattyError:
-        os.rename(aside, folder)
+        if not folder.exists():
+            os.rename(aside, folder)
         raise
+    failpoints.point("doctor.worktree-repair.after-add")
     tracked = git.out(wt, "ls-files", "-z").split("\0")
     for rel in tracked:
         if rel and not (aside / rel).exists() and not (aside / rel).is_symlink():
@@ -443,9 +711,17 @@ def _readd(doc: Doctor, task_id: str) -> dict[str, Any]:
             os.symlink(os.readlink(src), dest)
         else:
             shutil.copy2(src, dest)
-    shutil.rmtree(aside, ignore_errors=True)
+    failpoints.point("doctor.worktree-repair.after-restore")
+    gone = folder.with_name(f"{REPAIRED}{task_id}")
+    os.rename(aside, gone)
+    shutil.rmtree(gone, ignore_errors=True)
     doc.st.events.emit(Kind.RECONCILE_WORKTREE, task=task_id, action="repair", path=doc.paths.rel(wt))
     return {"path": doc.paths.rel(wt)}
+
+
+def _remove_tree(folder: Path) -> dict[str, Any]:
+    shutil.rmtree(folder, ignore_errors=True)
+    return {"path": str(folder.name)}
 
 
 def _lose(doc: Doctor, folder: Path) -> dict[str, Any]:
@@ -453,6 +729,7 @@ def _lose(doc: Doctor, folder: Path) -> dict[str, Any]:
     lost.mkdir(parents=True, exist_ok=True)
     dest = lost / f"{folder.name}.{clock.now().strftime('%Y%m%dT%H%M%S')}"
     shutil.move(str(folder), str(dest))
+    failpoints.point("doctor.worktree-lose.after-move")
     doc.st.events.emit(Kind.RECONCILE_WORKTREE, action="lost", path=doc.paths.rel(folder))
     return {"path": doc.paths.rel(folder), "moved_to": doc.paths.rel(dest)}
 
@@ -476,6 +753,7 @@ def _switch(doc: Doctor, task_id: str) -> dict[str, Any]:
         # the agent committed on another branch or a detached HEAD: that work is the task's
         if git.update_ref(doc.root, f"refs/heads/{want}", head, tip, "batty doctor: keep work"):
             kept = head
+            failpoints.point("doctor.worktree-switch.after-cas")
     git.run(wt, "checkout", "-q", want)
     doc.st.events.emit(Kind.RECONCILE_WORKTREE, task=task_id, action="switch", path=doc.paths.rel(wt))
     return {"path": doc.paths.rel(wt), "kept": kept}
@@ -497,7 +775,7 @@ def orphan_branch_stage(doc: Doctor) -> list[Finding]:
         merged = git.is_ancestor(doc.root, f"refs/heads/{branch}", f"refs/heads/{doc.cfg.base}")
         what = "fully merged: deleted" if merged else "not merged: renamed to batty-orphan/" + tid
         out.append(Finding(A.ORPHAN_BRANCH, f"{branch} has no task; {what}",
-                           fix=partial(_orphan, doc, branch, tid)))
+                           fix=partial(_orphan, doc, branch, tid), subject=branch))
     return out
 
 
@@ -528,12 +806,14 @@ def orphan_run_stage(doc: Doctor) -> list[Finding]:
         if doc.paths.packet(tid).exists():
             continue  # a packet that did not load: nobody knows yet
         out.append(Finding(A.ORPHAN_RUN, f".batty/runs/{tid} has no task; its agents stopped, "
-                           "moved to .batty/lost/", fix=partial(_orphan_run, doc, folder)))
+                           "moved to .batty/lost/", fix=partial(_orphan_run, doc, folder),
+                           subject=tid))
     return out
 
 
 def _orphan_run(doc: Doctor, folder: Path) -> dict[str, Any]:
     stopped = _stop_runs(doc, folder.name)
+    failpoints.point("doctor.orphan-run.after-stop")
     lost = doc.paths.state / "lost"
     lost.mkdir(parents=True, exist_ok=True)
     dest = lost / f"runs-{folder.name}.{clock.now().strftime('%Y%m%dT%H%M%S')}"
@@ -549,13 +829,16 @@ def _orphan(doc: Doctor, branch: str, tid: str) -> dict[str, Any]:
     root = doc.root
     wt = doc.paths.worktree(tid)
     _stop_runs(doc, tid)  # no agent keeps writing into a worktree that is about to go
+    failpoints.point("doctor.orphan-branch.after-stop")
     if wt.exists() and git.head_branch(wt) == branch:
         if git.out(wt, "status", "--porcelain", check=False):
             git.run(wt, "add", "-A")
             git.run(wt, "commit", "-q", "--no-verify", "-m",
                     f"batty doctor: uncommitted work left in the worktree of {tid}",
                     env=git.BATTY_AUTHOR)
+            failpoints.point("doctor.orphan-branch.after-commit")
         worktrees.remove(doc.paths, tid, branch=False)
+        failpoints.point("doctor.orphan-branch.after-remove")
     tip = git.rev(root, f"refs/heads/{branch}")
     if git.is_ancestor(root, f"refs/heads/{branch}", f"refs/heads/{doc.cfg.base}"):
         git.run(root, "branch", "-D", branch)
@@ -572,6 +855,10 @@ def _orphan(doc: Doctor, branch: str, tid: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ attempts
 
 
+STOPPING = "stopping.json"  # in the run dir: doctor stops this agent for a heal (write-ahead)
+LOG_TAIL = 256 << 10          # how much of a running agent's log is read for "out of context"
+
+
 def attempt_stage(doc: Doctor) -> list[Finding]:
     out = []
     cfg = doc.cfg
@@ -580,6 +867,10 @@ def attempt_stage(doc: Doctor) -> list[Finding]:
     for p in sorted(doc.st.packets, key=lambda p: (p.priority, p.id)):
         if p.status is not Status.IN_PROGRESS or not is_local(p):
             continue  # another machine's claim is that machine's doctor's
+        cut = _respawn_cut_short(doc, p)
+        if cut is not None:
+            out.append(cut)
+            continue
         view = observe(doc, p)
         verdict = health.judge(view, cfg.health, cfg.gates.max_attempts)
         if verdict is None:
@@ -592,6 +883,8 @@ def attempt_stage(doc: Doctor) -> list[Finding]:
                     wait=not verdict.heals, data=data)
         if verdict.heals:
             f.fix = partial(heal, doc, p, verdict)
+            if action is A.RESPAWN:
+                f.done = partial(_respawn_done, doc.paths.run_dir(p.id, p.attempt))
         out.append(f)
     return out
 
@@ -603,11 +896,16 @@ def observe(doc: Doctor, p: Packet) -> health.AttemptView:
     run = (runner.read_run(run_dir) if run_dir else None) or {}
     silent = runtime = since = None
     output = False
+    exhausted = bool(run.get("context_exhausted"))
+    stopped_for = None
     if run_dir is not None:
         if state == "running":
             silent = runner.last_output_age(run_dir)
             if run.get("started_epoch"):
                 runtime = now - float(run["started_epoch"])
+            # an agent that said its context ran out but keeps running (as under tmux) is out of
+            # context now, not a stall later (issue 5)
+            exhausted = _says_out_of_context(run_dir, run)
         record = atomic.read_json(run_dir / RESPAWN_FILE)
         if record and record.get("at"):
             since = now - float(record["at"])
@@ -615,15 +913,33 @@ def observe(doc: Doctor, p: Packet) -> health.AttemptView:
             output = (run_dir / "agent.log").stat().st_size > 0
         except OSError:
             output = False
+        if state == "exited":
+            stopped_for = (atomic.read_json(run_dir / STOPPING) or {}).get("action")
     return health.AttemptView(
         task=p.id, status=p.status, attempt=p.attempt,
         judged=int((p.verification or {}).get("attempt") or 0) == p.attempt and p.attempt > 0,
         state=state, silent_s=silent, runtime_s=runtime,
-        context_exhausted=bool(run.get("context_exhausted")), since_respawn_s=since,
+        context_exhausted=exhausted, since_respawn_s=since,
         output_since_respawn=output, respawns=p.respawns,
         seat_known=p.assignee is None or doc.cfg.seat(p.assignee) is not None,
         has_worktree=(doc.paths.worktree(p.id) / ".git").exists(),
-        has_branch=_branch_exists(doc, p.id))
+        has_branch=_branch_exists(doc, p.id), stopped_for=stopped_for)
+
+
+def _says_out_of_context(run_dir: Path, run: dict[str, Any]) -> bool:
+    from batty.usage import context_exhausted  # what the wrapper reads once the agent exits
+
+    agent = run.get("agent") or (atomic.read_json(run_dir / "launch.json") or {}).get("agent")
+    if not agent:
+        return False
+    try:
+        with open(run_dir / "agent.log", "rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - LOG_TAIL))
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return context_exhausted(str(agent), text)
 
 
 def heal(doc: Doctor, p: Packet, v: health.Verdict) -> dict[str, Any]:
@@ -634,10 +950,16 @@ def heal(doc: Doctor, p: Packet, v: health.Verdict) -> dict[str, Any]:
     with locks.hold(st.paths.state, "dispatch", cmd=st.app.cmd, wait_s=getattr(st, "step_wait", None)):
         if v.action is A.REQUEUE:
             return _requeue(doc, p, v, run_dir)
-        if v.action is A.KILL_OVERTIME:
-            _stop(doc, p, run_dir, reason="overtime")
-        if v.escalate:
+        if v.escalate or v.action is not A.RESPAWN:
+            # said before the agent is stopped: a crash after the stop still knows why (the
+            # agent reads as exited, which else would be verify's to fail)
+            if runner.run_state(run_dir) in ("running", "dead"):
+                atomic.write_json(run_dir / STOPPING, {
+                    "action": (v.action or A.RESPAWN).value, "reason": v.reason, "at": clock.now_iso(),
+                    "runtime_s": round(_runtime(run_dir) or 0, 1)})
             _stop(doc, p, run_dir, reason=v.reason)
+        if v.escalate:
+            failpoints.point("doctor.escalate.after-stop")
             reason = {"respawn": "respawns-exhausted", "context-reset": "context-exhausted",
                       "kill-overtime": "overtime"}[v.action.value if v.action else "respawn"]
             doc.block(p, f"doctor gave up: {v.detail}", reason=reason,
@@ -647,6 +969,11 @@ def heal(doc: Doctor, p: Packet, v: health.Verdict) -> dict[str, Any]:
         if v.action is A.RESPAWN:
             return _respawn(doc, p, v, run_dir)
         return _next_attempt(doc, p, v, run_dir)
+
+
+def _runtime(run_dir: Path) -> float | None:
+    started = (runner.read_run(run_dir) or {}).get("started_epoch")
+    return time.time() - float(started) if started else None
 
 
 def _stop(doc: Doctor, p: Packet, run_dir: Path, *, reason: str) -> None:
@@ -666,40 +993,107 @@ def _requeue(doc: Doctor, p: Packet, v: health.Verdict, run_dir: Path) -> dict[s
     from batty.dispatch import handoff_note
 
     _stop(doc, p, run_dir, reason="requeued")
+    failpoints.point("doctor.requeue.after-stop")
     note = handoff_note(doc.st, p, why=f"requeued by doctor ({v.detail})") if v.reason != "lost" else None
     doc.st.transition(p, Status.TODO, Actor.DOCTOR, v.detail, assignee=None, handoff=note,
                       verification={"attempt": p.attempt, "result": "requeued", "at": clock.now_iso()})
     return {}
 
 
+# ------------------------------------------------------------------ respawn
+
+# A respawn is several writes (the old agent stopped, its files moved aside, the packet, the
+# new agent, two events), so respawn.json is its write-ahead record: written first, with a
+# ``phase`` moved on as it goes (begun, rotated, launched, done). A crash anywhere leaves a
+# record short of done, which the next doctor run completes from its phase, before dispatch
+# could take the attempt's empty run folder for a claim never launched (a second
+# task.dispatched of the same attempt) and before any rule looks at the attempt. Events a
+# respawn cut short may or may not have written are looked for in the log first.
+
+
 def _respawn(doc: Doctor, p: Packet, v: health.Verdict, run_dir: Path) -> dict[str, Any]:
     """A fresh agent for the same attempt: the old one's files are kept in respawn.N/."""
     from batty.dispatch import handoff_note
 
-    st = doc.st
-    if v.reason == "stalled":
-        age = runner.last_output_age(run_dir)
-        st.events.emit(Kind.AGENT_STALLED, task=p.id, seat=p.assignee, attempt=p.attempt,
-                       silent_s=round(age or 0, 1))
-    _stop(doc, p, run_dir, reason="respawn")
-    note = handoff_note(st, p, why=f"stopped by doctor ({v.reason}: {v.detail}) and is respawned")
     n = 1
     while (run_dir / f"respawn.{n}").exists():
         n += 1
-    keep = run_dir / f"respawn.{n}"
-    keep.mkdir()
-    for name in ROTATED:
-        if (run_dir / name).exists():
-            os.replace(run_dir / name, keep / name)
-    respawns = p.respawns + 1
-    atomic.write_json(run_dir / RESPAWN_FILE, {"at": time.time(), "n": n, "reason": v.reason,
-                                               "respawns": respawns, "kept": keep.name})
-    p = st.update(p, respawns=respawns, handoff=note)
-    st.notes.append(f"{p.id} attempt {p.attempt} respawned ({v.reason})")
-    launched = _launch(doc, p, p.attempt)
-    st.events.emit(Kind.AGENT_RESPAWNED, task=p.id, seat=p.assignee, attempt=p.attempt,
-                   reason=v.reason, respawns=respawns)
-    return {"respawns": respawns, "kept": st.paths.rel(keep), "launched": launched}
+    note = handoff_note(doc.st, p, why=f"stopped by doctor ({v.reason}: {v.detail}) and is respawned")
+    record: dict[str, Any] = {"at": time.time(), "n": n, "reason": v.reason, "respawns": p.respawns + 1,
+                              "kept": f"respawn.{n}", "phase": "begun", "handoff": note}
+    if v.reason == "stalled":
+        record["silent_s"] = round(runner.last_output_age(run_dir) or 0, 1)
+    atomic.write_json(run_dir / RESPAWN_FILE, record)
+    failpoints.point("doctor.respawn.after-intent")
+    return _respawn_from(doc, p, run_dir, record, resumed=False)
+
+
+def _respawn_from(doc: Doctor, p: Packet, run_dir: Path, record: dict[str, Any], *,
+                  resumed: bool) -> dict[str, Any]:
+    st = doc.st
+    keep = run_dir / str(record["kept"])
+
+    def logged(kind: str, field: str, value: Any) -> bool:
+        return resumed and value in logged_ids(st.paths, kind, field, task=p.id, attempt=p.attempt)
+
+    if record["phase"] == "begun":
+        if "silent_s" in record and not logged(Kind.AGENT_STALLED, "silent_s", record["silent_s"]):
+            st.events.emit(Kind.AGENT_STALLED, task=p.id, seat=p.assignee, attempt=p.attempt,
+                           silent_s=record["silent_s"])
+        _stop(doc, p, run_dir, reason="respawn")
+        failpoints.point("doctor.respawn.after-stop")
+        keep.mkdir(exist_ok=True)
+        for name in ROTATED:  # nothing new is launched before "rotated": these are the old agent's
+            if (run_dir / name).exists():
+                os.replace(run_dir / name, keep / name)
+        record = {**record, "phase": "rotated"}
+        atomic.write_json(run_dir / RESPAWN_FILE, record)
+        failpoints.point("doctor.respawn.after-rotate")
+    if record["phase"] == "rotated":
+        p = st.update(p, respawns=record["respawns"], handoff=record.get("handoff"))
+        st.notes.append(f"{p.id} attempt {p.attempt} respawned ({record['reason']})")
+        failpoints.point("doctor.respawn.after-update")
+        # launched already by the run cut short: the agent may even have finished since
+        launched = _launch(doc, p, p.attempt) if runner.run_state(run_dir) == "none" else True
+        if not logged(Kind.AGENT_RESPAWNED, "respawns", record["respawns"]):
+            st.events.emit(Kind.AGENT_RESPAWNED, task=p.id, seat=p.assignee, attempt=p.attempt,
+                           reason=record["reason"], respawns=record["respawns"])
+        failpoints.point("doctor.respawn.after-event")
+        record = {**record, "phase": "launched", "launched": launched}
+        atomic.write_json(run_dir / RESPAWN_FILE, record)
+    return {"respawns": record["respawns"], "kept": st.paths.rel(keep),
+            "launched": record.get("launched")}
+
+
+def _respawn_done(run_dir: Path) -> None:
+    record = atomic.read_json(run_dir / RESPAWN_FILE) or {}
+    atomic.write_json(run_dir / RESPAWN_FILE, {**record, "phase": "done"})
+
+
+def _respawn_cut_short(doc: Doctor, p: Packet) -> Finding | None:
+    """The finding that completes a respawn a crash cut short (its record short of done)."""
+    if not p.attempt:
+        return None
+    run_dir = doc.paths.run_dir(p.id, p.attempt)
+    record = atomic.read_json(run_dir / RESPAWN_FILE) or {}
+    phase = record.get("phase")
+    if phase in (None, "done") or int((p.verification or {}).get("attempt") or 0) == p.attempt:
+        return None  # done (or written before phases), or the attempt is over anyway
+    kept = doc.paths.rel(run_dir / str(record.get("kept")))
+    if phase == "launched" and kept in logged_ids(doc.paths, Kind.DOCTOR_ACTION, "kept", task=p.id,
+                                                  attempt=p.attempt, action=A.RESPAWN.value):
+        if not doc.check:
+            _respawn_done(run_dir)  # cut short after its event: only the record was open
+        return None
+
+    def fix() -> dict[str, Any]:
+        with locks.hold(doc.paths.state, "dispatch", cmd=doc.st.app.cmd,
+                        wait_s=getattr(doc.st, "step_wait", None)):
+            return _respawn_from(doc, doc.st.packets.require(p.id), run_dir, record, resumed=True)
+
+    return Finding(A.RESPAWN, f"a respawn a crash cut short ({phase}): completed", task=p.id,
+                   attempt=p.attempt, seat=p.assignee, data={"reason": record.get("reason")},
+                   fix=fix, done=partial(_respawn_done, run_dir))
 
 
 def _next_attempt(doc: Doctor, p: Packet, v: health.Verdict, run_dir: Path) -> dict[str, Any]:
@@ -708,17 +1102,19 @@ def _next_attempt(doc: Doctor, p: Packet, v: health.Verdict, run_dir: Path) -> d
     from batty.dispatch import handoff_note
 
     st = doc.st
+    failpoints.point("doctor.next-attempt.after-stop")
     if v.action is A.CONTEXT_RESET:
         why, result, feedback = "stopped: its context window ran out", "context-exhausted", p.feedback
     else:
-        runtime = (runner.read_run(run_dir) or {}).get("started_epoch")
-        secs = f"{time.time() - float(runtime):.0f}" if runtime else "?"
+        runtime = (atomic.read_json(run_dir / STOPPING) or {}).get("runtime_s") or _runtime(run_dir)
+        secs = f"{float(runtime):.0f}" if runtime else "?"
         why = f"killed after {secs} s (health.max_runtime_s {doc.cfg.health.max_runtime_s})"
         result, feedback = "killed", f"Attempt {p.attempt} was {why}. Work in smaller steps and finish sooner."
     note = handoff_note(st, p, why=why)
     p = st.transition(p, Status.IN_PROGRESS, Actor.DOCTOR, why, handoff=note, feedback=feedback,
                       note=f"{p.id} attempt {p.attempt} {result}",
                       verification={"attempt": p.attempt, "result": result, "at": clock.now_iso()})
+    failpoints.point("doctor.next-attempt.after-verdict")
     launched = _launch(doc, p, p.attempt + 1)
     return {"launched": launched, "next_attempt": p.attempt + 1}
 
@@ -774,6 +1170,7 @@ def disk_stage(doc: Doctor) -> list[Finding]:
         for d in old:
             freed += _size(d)
             shutil.rmtree(d, ignore_errors=True)
+            failpoints.point("doctor.disk-cleanup.after-remove")
             removed.append(doc.paths.rel(d))
             try:
                 d.parent.rmdir()  # the task's folder, when it is empty now
@@ -813,6 +1210,9 @@ def escalation_stage(doc: Doctor) -> list[Finding]:
         from batty import escalations
     except ImportError:  # pragma: no cover - the escalation module ships with batty
         return []
+    if not doc.check:
+        for done in escalations.flush(doc.st):  # what a crash cut short after the record
+            doc.st.app.say(f"doctor: escalation {done}: announced (a crash had cut it short)")
     packets = doc.st.packets
     stale = []
     for r in escalations.open_escalations(doc.st):
@@ -830,7 +1230,7 @@ def escalation_stage(doc: Doctor) -> list[Finding]:
 
     ids = ", ".join(str(r.get("id")) for r in stale)
     return [Finding(A.ESCALATION_DEMOTE, f"{ids}: every task is done or archived; no longer "
-                    "shown as actionable", fix=fix)]
+                    "shown as actionable", fix=fix, subject=ids)]
 
 
 STAGES: tuple[Callable[[Doctor], list[Finding]], ...] = (

@@ -14,9 +14,10 @@ same failure fifty times, is one message to the human).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batty import clock
+from batty import clock, failpoints
 from batty.core import inbox
 from batty.core.kinds import Kind
 from batty.core.lifecycle import Actor, Status
@@ -24,8 +25,6 @@ from batty.errors import InvalidInput, NotFound
 from batty.store import atomic, locks
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from batty.state import State
     from batty.store.packets import Packets
 
@@ -86,6 +85,57 @@ def _check_id(esc_id: str) -> str:
     if not inbox.ID_RE.match(esc_id):
         raise InvalidInput(f"invalid escalation id {esc_id!r}", valid=ID_VALID)
     return esc_id
+
+
+# ------------------------------------------------------------------ the outbox
+
+# A record is written (packets, INBOX.md) and then announced (its event, a notification). A
+# crash in between left an escalation nobody was told of, or a resolve whose blocked tasks
+# stayed blocked (issue 5). So each is posted to .batty/escalations.outbox/ first, under the
+# board lock, and removed once announced; :func:`flush` (doctor, every tick) finishes what a
+# crash left there. An event that is in the log already is not logged again.
+
+
+def _outbox(st: State) -> Path:
+    return st.paths.state / "escalations.outbox"
+
+
+def _post(st: State, esc_id: str, what: str, **data: Any) -> Path:
+    path = _outbox(st) / f"{esc_id}.{what}.json"
+    atomic.write_json(path, {"id": esc_id, "what": what, **data})
+    return path
+
+
+def flush(st: State) -> list[str]:
+    """Announce what a crash cut short after its record was written; the ids, with what."""
+    folder = _outbox(st)
+    posts = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not posts:
+        return []
+    from batty.store import events
+
+    logged = {(e.get("kind"), (e.get("data") or {}).get("escalation")) for e in events.read(st.paths.events)
+              if str(e.get("kind", "")).startswith("escalation.")}
+    done = []
+    for path in posts:
+        post = atomic.read_json(path) or {}
+        esc_id, what = post.get("id"), post.get("what")
+        record = next((r for r in _records(st, _fresh_packets(st)) if r.get("id") == esc_id), None)
+        if record is None or not esc_id:
+            path.unlink(missing_ok=True)  # cut short before its record: it never happened
+            continue
+        if what == "raised":
+            _announce_raised(st, record, log=(Kind.ESCALATION_RAISED, esc_id) not in logged)
+        elif what == "demoted" and inbox.state_of(record) == inbox.DEMOTED:
+            if (Kind.ESCALATION_DEMOTED, esc_id) not in logged:
+                _announce_demoted(st, record)
+        elif what == "resolved" and inbox.state_of(record) == inbox.RESOLVED:
+            _unblock(st, record, note=str(post.get("note") or ""))
+            _announce_resolved(st, record, note=str(post.get("note") or ""),
+                               log=(Kind.ESCALATION_RESOLVED, esc_id) not in logged)
+        path.unlink(missing_ok=True)
+        done.append(f"{esc_id} {what}")
+    return done
 
 
 # ------------------------------------------------------------------ writing
@@ -154,23 +204,35 @@ def raise_escalation(st: State, *, tasks: list[str], reason: str, text: str, sou
         records = _records(st, packets)
         window = st.config.escalations.window_s
         folded = next((r for r in inbox.order(records)[0] if _foldable(r, tasks, reason, window)), None)
+        post = None
         if folded is not None:
             record = {**folded, "count": inbox.count_of(folded) + 1, "last_at": now}
         else:
             record = {"id": _next_id(st, records), "at": now, "reason": reason, "text": text,
                       "state": inbox.OPEN, "source": source, "tasks": tasks, "count": 1,
                       "last_at": now}
+            post = _post(st, record["id"], "raised")
         _write(st, packets, record)
         render_inbox(st, note=f"inbox: {record['id']} " + ("seen again" if folded else "raised"))
-    if folded is not None:
+    if post is None:
         return record
-    st.events.emit(Kind.ESCALATION_RAISED, task=tasks[0] if tasks else None,
-                   escalation=record["id"], reason=reason, tasks=tasks, text=text, source=source)
+    failpoints.point("escalations.raise.after-write")
+    _announce_raised(st, record)
+    post.unlink(missing_ok=True)
+    return record
+
+
+def _announce_raised(st: State, record: Mapping[str, Any], *, log: bool = True) -> None:
+    tasks = list(record.get("tasks") or [])
+    if log:
+        st.events.emit(Kind.ESCALATION_RAISED, task=tasks[0] if tasks else None,
+                       escalation=record["id"], reason=record.get("reason"), tasks=tasks,
+                       text=record.get("text"), source=record.get("source"))
+    failpoints.point("escalations.raise.after-event")
     from batty.notify import notify
 
-    notify(st, Kind.ESCALATION_RAISED, title=f"batty: {record['id']} {inbox.tasks_of(record)}: {reason}",
-           body=_message(st, record), task=tasks[0] if tasks else None)
-    return record
+    notify(st, Kind.ESCALATION_RAISED, title=f"batty: {record['id']} {inbox.tasks_of(record)}: "
+           f"{record.get('reason')}", body=_message(st, record), task=tasks[0] if tasks else None)
 
 
 def _message(st: State, record: Mapping[str, Any]) -> str:
@@ -215,17 +277,25 @@ def demote_stale(st: State) -> list[dict]:
     escalation open (nobody knows yet). An escalation about no task is never demoted.
     """
     changed: list[dict] = []
+    posts = []
     with locks.hold(st.paths.state, BOARD_LOCK, cmd=st.app.cmd):
         packets = _fresh_packets(st)
         for r in stale(_records(st, packets), packets):
+            posts.append(_post(st, r["id"], "demoted"))
             changed.append(_close(st, packets, r, inbox.DEMOTED, "its tasks are all done or archived"))
         if changed:
             render_inbox(st, note="inbox: " + ", ".join(r["id"] for r in changed) + " demoted")
-    for r in changed:
-        tasks = list(r.get("tasks") or [])
-        st.events.emit(Kind.ESCALATION_DEMOTED, task=tasks[0] if tasks else None,
-                       escalation=r["id"], note=r["note"])
+    failpoints.point("escalations.demote.after-write")
+    for r, post in zip(changed, posts, strict=True):
+        _announce_demoted(st, r)
+        post.unlink(missing_ok=True)
     return changed
+
+
+def _announce_demoted(st: State, record: Mapping[str, Any]) -> None:
+    tasks = list(record.get("tasks") or [])
+    st.events.emit(Kind.ESCALATION_DEMOTED, task=tasks[0] if tasks else None,
+                   escalation=record["id"], note=record.get("note"))
 
 
 def resolve(st: State, esc_id: str, *, note: str = "") -> dict:
@@ -244,33 +314,55 @@ def resolve(st: State, esc_id: str, *, note: str = "") -> dict:
         if record is None:
             raise NotFound(f"no escalation {esc_id}", valid="see `batty escalations --all`")
         if inbox.state_of(record) == inbox.RESOLVED:
+            if (_outbox(st) / f"{esc_id}.resolved.json").exists():
+                flush(st)  # a resolve a crash cut short: finished now
             return {**record, "unblocked": [], "still_blocked": {}, "already": True}
+        post = _post(st, esc_id, "resolved", note=note)
         closed = _close(st, packets, record, inbox.RESOLVED, note)
-        tasks = list(closed.get("tasks") or [])
+        failpoints.point("escalations.resolve.after-close")
+        unblocked, still = _unblock(st, closed, note=note, others=records)
+        render_inbox(st, note=f"inbox: {esc_id} resolved")
+    failpoints.point("escalations.resolve.after-unblock")
+    _announce_resolved(st, closed, note=note)
+    post.unlink(missing_ok=True)
+    return {**closed, "unblocked": unblocked, "still_blocked": still}
+
+
+def _unblock(st: State, record: Mapping[str, Any], *, note: str,
+             others: list[dict[str, Any]] | None = None) -> tuple[list[str], dict[str, list[str]]]:
+    """Each blocked task of a resolved escalation that no other open one holds goes to todo."""
+    esc_id = record["id"]
+    with locks.hold(st.paths.state, BOARD_LOCK, cmd=st.app.cmd):
+        packets = _fresh_packets(st)
+        records = others if others is not None else _records(st, packets)
+        holders = [r for r in inbox.order(records)[0] if r.get("id") != esc_id]
         unblocked: list[str] = []
         still: dict[str, list[str]] = {}
-        others = [r for r in inbox.order(records)[0] if r.get("id") != esc_id]
-        packets = _fresh_packets(st)
-        for tid in tasks:
+        for tid in list(record.get("tasks") or []):
             p = packets.get(tid)
             if p is None or p.status is not Status.BLOCKED:
                 continue
-            holding = [str(r["id"]) for r in others if tid in (r.get("tasks") or [])]
+            holding = [str(r["id"]) for r in holders if tid in (r.get("tasks") or [])]
             if holding:
                 still[tid] = holding
                 continue
             st.transition(p, Status.TODO, Actor.HUMAN, f"escalation {esc_id} resolved"
                           + (f": {note}" if note else ""))
             unblocked.append(tid)
-        render_inbox(st, note=f"inbox: {esc_id} resolved")
-    st.events.emit(Kind.ESCALATION_RESOLVED, task=tasks[0] if tasks else None,
-                   escalation=esc_id, note=note)
+    return unblocked, still
+
+
+def _announce_resolved(st: State, record: Mapping[str, Any], *, note: str, log: bool = True) -> None:
+    tasks = list(record.get("tasks") or [])
+    esc_id = record["id"]
+    if log:
+        st.events.emit(Kind.ESCALATION_RESOLVED, task=tasks[0] if tasks else None,
+                       escalation=esc_id, note=note)
     from batty.notify import notify
 
     notify(st, Kind.ESCALATION_RESOLVED, title=f"batty: {esc_id} resolved",
-           body=f"{esc_id} · {inbox.tasks_of(closed)} · {closed.get('reason')}"
+           body=f"{esc_id} · {inbox.tasks_of(record)} · {record.get('reason')}"
                 + (f"\n{note}" if note else ""), task=tasks[0] if tasks else None)
-    return {**closed, "unblocked": unblocked, "still_blocked": still}
 
 
 def _tz(st: State) -> str:

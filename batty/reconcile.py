@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from batty import failpoints
 from batty.core.kinds import Kind
 from batty.core.lifecycle import Actor, Status
 from batty.paths import Paths, branch_of
@@ -131,6 +132,7 @@ def finished_worktrees(st: State, *, dry_run: bool = False,
         if dry_run:
             continue
         worktrees.remove(st.paths, p.id, branch=merged)
+        failpoints.point("reconcile.after-worktree-remove")
         st.events.emit(Kind.RECONCILE_WORKTREE, task=p.id, action="removed", path=st.paths.rel(wt),
                        branch=merged)
 

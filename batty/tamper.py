@@ -56,6 +56,11 @@ class Change:
     was: Any             # baseline values (config: list of str) or sha256 (hook); None: absent
     now: Any
 
+    @property
+    def ident(self) -> list[str]:
+        """What changed, whatever it is now: a heal completed after a crash finds its own."""
+        return [self.kind, self.file, self.key]
+
     def __str__(self) -> str:
         if self.kind == "hook":
             what = "added" if self.was is None else "removed" if self.now is None else "changed"
@@ -210,19 +215,63 @@ def check(paths: Paths) -> list[Change]:
 # ------------------------------------------------------------------ putting it back
 
 
-def revert(paths: Paths, changes: Iterable[Change]) -> Path:
-    """Put the baseline back for ``changes``. What is taken out (a hook file, the changed
-    config files as they were) is kept in the returned quarantine folder."""
+HEAL = "heal.json"  # in a quarantine folder: the heal's write-ahead record
+
+
+def begin(paths: Paths, changes: Iterable[Change], *, suspects: list[str]) -> Path:
+    """The first write of a heal (issue 5): a quarantine folder holding a copy of each changed
+    config file, then its ``heal.json`` (what changed, the suspects, ``done`` false). Written
+    before anything is put back, so that a crash anywhere later leaves a record the next doctor
+    run completes: a tamper is never put back unlogged and unescalated."""
     changes = list(changes)
     gitdir = git.common_dir(paths.root)
     stamp = clock.now().strftime("%Y%m%dT%H%M%S%f")
     quarantine = _state(paths) / "quarantine" / stamp
     quarantine.mkdir(parents=True, exist_ok=True)
-    base = load(paths) or {"config": {}, "hooks": {}, "modes": {}}
     for file in sorted({c.file for c in changes if c.kind == "config"}):
         path = gitdir / file
         if path.exists():
-            dest = quarantine / file.replace("/", "__")
+            shutil.copy2(path, quarantine / file.replace("/", "__"))
+    atomic.write_json(quarantine / HEAL, {"at": clock.now_iso(), "changes": [str(c) for c in changes],
+                                          "keys": [c.ident for c in changes], "suspects": suspects,
+                                          "done": False})
+    return quarantine
+
+
+def unfinished(paths: Paths) -> list[Path]:
+    """Quarantine folders of heals a crash cut short (``heal.json`` not done), oldest first."""
+    top = _state(paths) / "quarantine"
+    if not top.is_dir():
+        return []
+    return [q for q in sorted(top.iterdir())
+            if (rec := atomic.read_json(q / HEAL)) is not None and not rec.get("done")]
+
+
+def heal_record(quarantine: Path) -> dict[str, Any]:
+    return atomic.read_json(quarantine / HEAL) or {}
+
+
+def note(quarantine: Path, **fields: Any) -> None:
+    """Add ``fields`` to the heal's record (``escalation``, ``done``)."""
+    atomic.write_json(quarantine / HEAL, {**heal_record(quarantine), **fields})
+
+
+def revert(paths: Paths, changes: Iterable[Change], quarantine: Path | None = None) -> Path:
+    """Put the baseline back for ``changes``. What is taken out (a hook file, the changed
+    config files as they were) is kept in the quarantine folder (a new one unless given), which
+    is returned. Run again after a crash it does what is left: a file already copied there is
+    not copied again (the copy is of the file as the agent left it)."""
+    changes = list(changes)
+    gitdir = git.common_dir(paths.root)
+    if quarantine is None:
+        stamp = clock.now().strftime("%Y%m%dT%H%M%S%f")
+        quarantine = _state(paths) / "quarantine" / stamp
+    quarantine.mkdir(parents=True, exist_ok=True)
+    base = load(paths) or {"config": {}, "hooks": {}, "modes": {}}
+    for file in sorted({c.file for c in changes if c.kind == "config"}):
+        path = gitdir / file
+        dest = quarantine / file.replace("/", "__")
+        if path.exists() and not dest.exists():
             shutil.copy2(path, dest)
     for c in changes:
         if c.kind == "config":
@@ -246,7 +295,12 @@ def _revert_hook(paths: Paths, folder: Path, c: Change, quarantine: Path, modes:
     target = folder / c.key
     if target.exists() or target.is_symlink():
         (quarantine / "hooks").mkdir(exist_ok=True)
-        shutil.move(str(target), str(quarantine / "hooks" / c.key))
+        kept = quarantine / "hooks" / c.key
+        n = 1
+        while kept.exists() or kept.is_symlink():  # a hook changed again after a heal cut short
+            n += 1
+            kept = kept.with_name(f"{c.key}~{n}")
+        shutil.move(str(target), str(kept))
     if c.was is None:
         return
     copy = _state(paths) / "hooks" / c.key

@@ -664,3 +664,189 @@ def test_the_other_verdicts() -> None:
     assert judge(state="exited", context_exhausted=True, judged=True) is None
     assert judge(runtime_s=101, silent_s=50).action == "kill-overtime"
     assert judge(state="none") is None and judge(state="launching") is None
+
+
+# ------------------------------------------------------------------ crashes inside a heal (issue 5)
+
+
+@pytest.mark.parametrize("point", ["doctor.tamper.after-intent", "doctor.tamper.after-escalate",
+                                   "doctor.tamper-revert.after-heal", "doctor.after-action-event"])
+def test_a_crash_inside_the_tamper_heal_still_ends_reverted_escalated_and_logged_once(
+        batty, repo: Paths, point: str) -> None:
+    assert doctor(batty).code == 0
+    git(repo.root, "config", "core.fsmonitor", "touch /tmp/pwned")
+    res = batty("doctor", env={"BATTY_FAILPOINT": point})
+    assert res.code == -signal.SIGKILL, res.err
+    if point != "doctor.after-action-event":  # the heal is not finished: --check says so
+        res = doctor(batty, "--check")
+        assert res.code == 1 and "tamper-revert" in res.out, res.out
+    assert doctor(batty).code == 0
+    assert doctor(batty).code == 0  # and a third run finds nothing more to do
+    assert git(repo.root, "config", "--get", "core.fsmonitor", check=False) == ""
+    raised = [e for e in events(repo, "escalation.raised") if e["data"]["reason"] == "tamper"]
+    assert len(raised) == 1, raised
+    [act] = actions(repo, "tamper-revert")
+    quarantine = repo.root / act["data"]["quarantine"]
+    assert "touch /tmp/pwned" in (quarantine / "config").read_text()  # the config as the agent left it
+    assert act["data"]["quarantine"] in raised[0]["data"]["text"]
+    assert doctor(batty, "--check").code == 0
+
+
+@pytest.mark.parametrize("point", ["doctor.respawn.after-stop", "doctor.respawn.after-rotate",
+                                   "dispatch.after-claim", "doctor.respawn.after-heal"])
+def test_a_crash_inside_a_respawn_dispatches_the_attempt_once_and_logs_the_respawn_once(
+        batty, repo: Paths, point: str) -> None:
+    configure(repo, health={"stall_after_s": 1, "respawn_cooldown_s": 600})
+    tid = add(batty, "stall")
+    assert batty("dispatch").code == 0
+    first = started(repo, tid, 1)
+    silent_for(repo, tid, 1, 1.5)
+    res = batty("doctor", env={"BATTY_FAILPOINT": point})
+    assert res.code == -signal.SIGKILL, res.err
+    assert batty("tick").code == 0  # reconcile, doctor, verify, merge, dispatch
+    assert batty("tick").code == 0
+    assert pid_gone(first["agent_pid"], first["agent_pid_started"])
+    second = started(repo, tid, 1)
+    assert second["pid"] != first["pid"]
+    assert runner.run_state(repo.run_dir(tid, 1)) == "running"
+    assert len(events(repo, "task.dispatched")) == 1
+    assert len(events(repo, "agent.respawned")) == 1
+    assert len(events(repo, "agent.stalled")) == 1
+    assert len(actions(repo, "respawn")) == 1
+    assert len(events(repo, "agent.started")) == 2  # the first agent and its one replacement
+    p = packet(batty, tid)
+    assert p["respawns"] == 1 and p["attempt"] == 1 and "working on it" in p["handoff"]
+    assert (repo.run_dir(tid, 1) / "respawn.1" / "run.json").exists()
+    assert not (repo.run_dir(tid, 1) / "respawn.2").exists()
+
+
+# ------------------------------------------------------------------ the same fault again (SPEC 9)
+
+
+def test_a_fault_that_keeps_coming_back_is_escalated_after_max_respawns_heals(batty, repo: Paths) -> None:
+    configure(repo, health={"max_respawns": 3})
+    lock = repo.root / ".git" / "index.lock"
+    for _ in range(3):
+        lock.write_text("")
+        old(lock)
+        assert doctor(batty).code == 0
+        assert not lock.exists()
+    assert len(actions(repo, "git-lock")) == 3
+    lock.write_text("")  # the fourth time: a person should find out why
+    old(lock)
+    res = doctor(batty, "--check")
+    assert res.code == 1 and "escalate" in res.out and "healed 3 time(s)" in res.out
+    assert doctor(batty).code == 0
+    assert lock.exists()
+    [esc] = actions(repo, "escalate")
+    assert esc["data"]["fault"] == "git-lock" and esc["data"]["heals"] == 3
+    [raised] = events(repo, "escalation.raised")
+    assert raised["data"]["reason"] == "repeated-fault" and ".git/index.lock" in raised["data"]["text"]
+    # while the escalation is open: waited on, not healed, not escalated again
+    res = doctor(batty, "--check")
+    assert res.code == 0 and f"escalated as {esc['data']['escalation']}" in res.out
+    assert doctor(batty).code == 0
+    assert lock.exists() and len(actions(repo, "git-lock")) == 3 and len(actions(repo, "escalate")) == 1
+    # a person resolved it: healed again, counting from one
+    assert batty("escalations", "resolve", esc["data"]["escalation"]).code == 0
+    assert doctor(batty).code == 0
+    assert not lock.exists() and len(actions(repo, "git-lock")) == 4
+
+
+def test_an_orphan_branch_made_again_and_again_is_escalated(batty, repo: Paths) -> None:
+    configure(repo, health={"max_respawns": 2})
+    for _ in range(2):
+        git(repo.root, "branch", "batty/T-9")
+        assert doctor(batty).code == 0
+    git(repo.root, "branch", "batty/T-9")
+    assert doctor(batty).code == 0
+    assert git(repo.root, "rev-parse", "--verify", "-q", "refs/heads/batty/T-9")  # left for a person
+    assert len(actions(repo, "orphan-branch")) == 2
+    [esc] = actions(repo, "escalate")
+    assert esc["data"]["fault"] == "orphan-branch"
+
+
+# ------------------------------------------------------------------ a tick's steps do not wait
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from batty.store import locks
+with locks.hold(Path(sys.argv[1]), sys.argv[2], cmd="test"):
+    print("held", flush=True)
+    time.sleep(300)
+"""
+
+
+def test_the_git_lock_heal_in_a_tick_does_not_wait_for_the_merge_lock(batty, repo: Paths) -> None:
+    lock = repo.root / ".git" / "index.lock"
+    lock.write_text("")
+    old(lock)
+    # the merge lock: a landing in progress (the board lock would hold up reconcile's board part)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(repo.state), "merge"],
+                              stdout=subprocess.PIPE, text=True, cwd=repo.root)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        res = batty("tick", env={"BATTY_LOCK_WAIT_S": "10"})
+        assert time.monotonic() - t0 < 6, res.err  # it waited 10 s for the merge lock before
+        assert "Traceback" not in res.err
+        assert lock.exists() and not actions(repo, "git-lock")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert batty("tick").code == 0
+    assert not lock.exists() and len(actions(repo, "git-lock")) == 1
+
+
+# ------------------------------------------------------------------ out of context, still running
+
+
+def test_a_running_agent_that_says_its_context_ran_out_gets_a_fresh_attempt(batty, repo: Paths) -> None:
+    configure(repo, gates={"max_attempts": 2}, health={"stall_after_s": 600})
+    from batty.agents.behaviours import CONTEXT_MARKER
+
+    res = batty("task", "add", "talks, then hangs", "--script", "echo 'reading the whole repository...'",
+                "--script", f"echo '{CONTEXT_MARKER}'", "--script", "sleep 300")
+    tid = res.out.strip()
+    assert batty("dispatch").code == 0
+    first = started(repo, tid, 1)
+    log = repo.run_dir(tid, 1) / "agent.log"
+    wait_for(lambda: CONTEXT_MARKER in log.read_text(), "the agent to say its context ran out")
+    res = doctor(batty, "--check")
+    assert res.code == 1 and f"context-reset {tid}" in res.out, res.out
+    assert doctor(batty).code == 0
+    assert pid_gone(first["agent_pid"], first["agent_pid_started"])
+    p = packet(batty, tid)
+    assert p["attempt"] == 2 and p["verification"]["result"] == "context-exhausted"
+    assert "context window ran out" in p["handoff"] and "reading the whole repository" in p["handoff"]
+    started(repo, tid, 2)
+    [act] = actions(repo, "context-reset")
+    assert act["data"]["next_attempt"] == 2 and act["data"]["launched"] is True
+    assert events(repo, "agent.stopped")[0]["data"]["reason"] == "context-exhausted"
+    # the last attempt says so too: escalated, not a third attempt
+    wait_for(lambda: CONTEXT_MARKER in (repo.run_dir(tid, 2) / "agent.log").read_text(), "attempt 2's word")
+    assert doctor(batty).code == 0
+    assert packet(batty, tid)["status"] == "blocked"
+    assert actions(repo, "escalate")[0]["data"]["fault"] == "context-reset"
+    assert not repo.run_dir(tid, 3).exists()
+
+
+def test_a_crash_between_escalating_a_repeated_fault_and_recording_it_escalates_once(
+        batty, repo: Paths) -> None:
+    configure(repo, health={"max_respawns": 1})
+    lock = repo.root / ".git" / "index.lock"
+    lock.write_text("")
+    old(lock)
+    assert doctor(batty).code == 0
+    lock.write_text("")
+    old(lock)
+    res = batty("doctor", env={"BATTY_FAILPOINT": "doctor.repeat.after-escalate"})
+    assert res.code == -signal.SIGKILL, res.err
+    assert doctor(batty).code == 0  # escalated again: folded into the open one, and recorded
+    res = doctor(batty, "--check")
+    assert res.code == 0 and "wait git-lock" in res.out and "escalated as E-1" in res.out
+    assert len(events(repo, "escalation.raised")) == 1
+    assert len(actions(repo, "escalate")) == 1 and len(actions(repo, "git-lock")) == 1
+    assert lock.exists()

@@ -37,6 +37,7 @@ class AttemptView:
     seat_known: bool              # the assignee is still a seat in the config
     has_worktree: bool
     has_branch: bool
+    stopped_for: str | None = None  # the heal doctor stopped this (exited) agent for, if it did
 
 
 @dataclass(frozen=True)
@@ -65,16 +66,23 @@ def judge(v: AttemptView, health: Health, max_attempts: int) -> Verdict | None:
     if v.attempt == 0 or v.state in ("none", "launching") or v.judged:
         return None  # dispatch launches it, or verify / dispatch own the next step
     last = v.attempt >= max_attempts
-    if v.state == "exited":
-        if not v.context_exhausted:
-            return None  # verify's
+    left = f"; no attempts left of {max_attempts}" if last else ""
+    if v.state == "exited" and v.stopped_for is not None and not v.context_exhausted:
+        # doctor stopped it for a heal that a crash cut short: that heal, not verify's verdict
+        action = DoctorAction(v.stopped_for)
+        return Verdict(action, {DoctorAction.KILL_OVERTIME: "overtime"}.get(action, "stopped"),
+                       f"attempt {v.attempt} was stopped by doctor for {action.value}; completing it"
+                       + left, escalate=last or action is DoctorAction.RESPAWN)
+    if v.state in ("exited", "running") and v.context_exhausted:
+        # a running agent that said so is out of context now, not a stall later (issue 5)
         return Verdict(DoctorAction.CONTEXT_RESET, "context-exhausted",
-                       f"attempt {v.attempt} ran out of context"
-                       + (f"; no attempts left of {max_attempts}" if last else ""), escalate=last)
+                       f"attempt {v.attempt} ran out of context" + left, escalate=last)
+    if v.state == "exited":
+        return None  # verify's
     if v.state == "running" and v.runtime_s is not None and v.runtime_s > health.max_runtime_s:
         return Verdict(DoctorAction.KILL_OVERTIME, "overtime",
                        f"running {v.runtime_s:.0f} s, over health.max_runtime_s {health.max_runtime_s}"
-                       + (f"; no attempts left of {max_attempts}" if last else ""), escalate=last)
+                       + left, escalate=last)
     if v.state == "dead":
         reason, detail = "dead", "the agent's wrapper is gone without an exit record"
     elif v.state == "running" and v.silent_s is not None and v.silent_s > health.stall_after_s:
@@ -96,3 +104,10 @@ def judge(v: AttemptView, health: Health, max_attempts: int) -> Verdict | None:
         return Verdict(DoctorAction.RESPAWN, reason, f"{detail}; respawned {v.respawns} time(s) "
                        f"already (health.max_respawns {health.max_respawns})", escalate=True)
     return Verdict(DoctorAction.RESPAWN, reason, detail)
+
+
+def repeated(heals: int, since_last_s: float, max_respawns: int, window_s: float) -> bool:
+    """SPEC 9 for every fault, not only an agent's: the same fault (one action on one subject)
+    back after ``max_respawns`` heals in a row, each inside ``window_s`` of the one before, is
+    escalated instead of healed again."""
+    return heals >= max_respawns and since_last_s <= window_s

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batty import clock, failpoints, runner
@@ -19,7 +20,7 @@ from batty.core.lifecycle import Actor, Status
 from batty.core.packet import Packet
 from batty.errors import BattyError
 from batty.paths import branch_of
-from batty.store import locks, worktrees
+from batty.store import atomic, locks, worktrees
 
 if TYPE_CHECKING:
     from batty.cli import App
@@ -37,12 +38,23 @@ def relaunch_needed(st: State) -> dict[str, int]:
         if p.attempt == 0:
             out[p.id] = 1
             continue
-        state = runner.run_state(st.paths.run_dir(p.id, p.attempt))
+        run_dir = st.paths.run_dir(p.id, p.attempt)
+        state = runner.run_state(run_dir)
         if state == "none":
+            if _respawn_open(run_dir):
+                continue  # a respawn a crash cut short: doctor completes it, with its own events
             out[p.id] = p.attempt  # claimed, never launched (a crash in between)
         elif state == "exited" and _judged(p):
             out[p.id] = p.attempt + 1  # the gate (or merge) sent it back
     return out
+
+
+def _respawn_open(run_dir: Path) -> bool:
+    """doctor's write-ahead record of a respawn of this attempt says it is not done: the empty
+    run folder is a respawn between stopping the old agent and launching the new one, not a
+    claim never launched (a second task.dispatched of the attempt, found by helper-13's review)."""
+    record = atomic.read_json(run_dir / runner.RESPAWN_FILE) or {}
+    return record.get("phase") not in (None, "done")
 
 
 def _judged(p: Packet) -> bool:

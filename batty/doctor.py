@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 LOCK = "doctor"
 GIT_LOCK_AGE_S = 60          # an index.lock younger than this may belong to a git still starting
-RESPAWN_FILE = "respawn.json"  # in the run dir: when doctor last respawned this attempt
+RESPAWN_FILE = runner.RESPAWN_FILE  # in the run dir: when doctor last respawned this attempt
 REPAIR, REPAIRED = ".repair-", ".repaired-"  # in .batty/worktrees/: a repair's folder set aside
 ROTATED = ("run.json", "agent.log", "launch.json", "wrapper.log", "env.json")
 A = DoctorAction

@@ -720,6 +720,26 @@ def test_a_crash_inside_a_respawn_dispatches_the_attempt_once_and_logs_the_respa
     assert not (repo.run_dir(tid, 1) / "respawn.2").exists()
 
 
+def test_dispatch_leaves_a_respawn_cut_short_to_doctor(batty, repo: Paths) -> None:
+    """The run folder of a respawn killed after the old agent's files were moved aside looks
+    like a claim never launched: dispatch alone (doctor busy, or a person's `batty dispatch`)
+    launched it and logged a second task.dispatched of the attempt."""
+    configure(repo, health={"stall_after_s": 1, "respawn_cooldown_s": 600})
+    tid = add(batty, "stall")
+    assert batty("dispatch").code == 0
+    started(repo, tid, 1)
+    silent_for(repo, tid, 1, 1.5)
+    res = batty("doctor", env={"BATTY_FAILPOINT": "doctor.respawn.after-rotate"})
+    assert res.code == -signal.SIGKILL, res.err
+    assert runner.run_state(repo.run_dir(tid, 1)) == "none"
+    assert batty("dispatch").code == 0
+    assert runner.run_state(repo.run_dir(tid, 1)) == "none"  # left to doctor
+    assert batty("doctor").code == 0
+    started(repo, tid, 1)
+    assert len(events(repo, "task.dispatched")) == 1
+    assert len(events(repo, "agent.respawned")) == 1
+
+
 # ------------------------------------------------------------------ the same fault again (SPEC 9)
 
 

@@ -48,7 +48,10 @@ def _raw(paths: Paths) -> tuple[Any, str | None, Callable[[], None] | None]:
         st = os.stat(paths.config)
     except FileNotFoundError:
         raise InvalidInput("no config", file=REL, valid="run `batty init`") from None
-    key = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+    from batty import __version__
+
+    # batty's version too: a newer batty may check what an older one let through
+    key = (__version__, st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
     cache = paths.cache / "config.raw"
     try:
         entry = marshal.loads(cache.read_bytes())

@@ -23,7 +23,6 @@ from typing import Any
 
 from batty.core.globs import matches
 from batty.core.prompt import ALWAYS_PROTECTED
-from batty.errors import GitError
 from batty.paths import Paths
 from batty.store import git
 
@@ -228,80 +227,23 @@ def fence(root: Path, chs: Sequence[Change], head: str, *, scope: Sequence[str],
     return Fence(True, files=files)
 
 
-def _add(paths: Paths, folder: Path, sha: str) -> None:
-    if folder.exists():
-        _remove(paths, folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    git.run(paths.root, "worktree", "add", "--detach", "-f", str(folder), sha)
-
-
-def _remove(paths: Paths, folder: Path) -> None:
-    gone = git.run(paths.root, "worktree", "remove", "--force", "--force", str(folder), check=False)
-    if gone.returncode != 0 or folder.exists():  # only then is there something to prune
-        shutil.rmtree(folder, ignore_errors=True)
-        git.run(paths.root, "worktree", "prune", check=False)
-
-
 @contextmanager
 def scratch(paths: Paths, name: str, sha: str) -> Iterator[Path]:
     """A detached checkout of ``sha`` under .batty/scratch/, removed afterwards."""
     folder = paths.state / "scratch" / name
-    _add(paths, folder, sha)
+    if folder.exists():
+        git.run(paths.root, "worktree", "remove", "--force", "--force", str(folder), check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+        git.run(paths.root, "worktree", "prune", check=False)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    git.run(paths.root, "worktree", "add", "--detach", "-f", str(folder), sha)
     try:
         yield folder
     finally:
-        _remove(paths, folder)
-
-
-class Scratch:
-    """One checkout under .batty/scratch/ for a whole step (every task verify judges, every
-    landing merge builds), moved from commit to commit: ``at(sha)`` is the checkout exactly as
-    ``sha`` has it. A fresh worktree for each task wrote every file of the project twice a task
-    (the checkout was most of a `git worktree add`); moving one writes only the files that differ.
-
-    Exactly: everything untracked or ignored goes (``clean -ffdx``: what the last test run left,
-    nested repositories too), then ``checkout --force`` puts every tracked file as ``sha`` has
-    it. A checkout that cannot be moved (the last run broke its git files) is made afresh.
-    Removed when the step ends; one a crash left behind is removed by the next first use."""
-
-    def __init__(self, paths: Paths, name: str) -> None:
-        self.paths = paths
-        self.folder = paths.state / "scratch" / name
-        self.made = False
-
-    def at(self, sha: str) -> Path:
-        if self.made:
-            try:
-                moved = (git.run(self.folder, "clean", "-qffdx", check=False).returncode == 0
-                         and git.run(self.folder, "checkout", "-q", "-f", "--detach", sha,
-                                     check=False).returncode == 0)
-            except (OSError, GitError):  # the folder went, or git timed out
-                moved = False
-            if moved:
-                return self.folder
-        self.made = False
-        _add(self.paths, self.folder, sha)
-        self.made = True
-        return self.folder
-
-    def close(self) -> None:
-        if self.made:
-            _remove(self.paths, self.folder)
-            self.made = False
-
-    @contextmanager
-    def checkout(self, sha: str) -> Iterator[Path]:
-        yield self.at(sha)
-
-
-@contextmanager
-def scratches(paths: Paths, name: str) -> Iterator[Scratch]:
-    """A :class:`Scratch` for the block, removed when it ends."""
-    pool = Scratch(paths, name)
-    try:
-        yield pool
-    finally:
-        pool.close()
+        gone = git.run(paths.root, "worktree", "remove", "--force", "--force", str(folder), check=False)
+        if gone.returncode != 0 or folder.exists():  # only then is there something to prune
+            shutil.rmtree(folder, ignore_errors=True)
+            git.run(paths.root, "worktree", "prune", check=False)
 
 
 def trusted_globs(trusted: Sequence[str]) -> tuple[str, ...]:

@@ -94,13 +94,12 @@ def _merge(st: State, task_id: str | None, dry_run: bool) -> list[str]:
                       ["board/config.yaml", *(f"board/tasks/{c.packet.id}.yaml" for c in ready)])
     landed: list[str] = []
     batch = max(1, cfg.merge.batch)
-    with gate.scratches(st.paths, "merge-step") as pool:  # one checkout, moved landing to landing
-        while ready:
-            group, ready = ready[:batch], ready[batch:]
-            try:
-                landed += _land(st, group, pool)
-            except BattyError as e:
-                st.app.warn(str(e))
+    while ready:
+        group, ready = ready[:batch], ready[batch:]
+        try:
+            landed += _land(st, group)
+        except BattyError as e:
+            st.app.warn(str(e))
     return landed
 
 
@@ -192,9 +191,10 @@ def _test_tree(st: State, tree: Path, base_sha: str, name: str, head: str,
     diff base..head, when the caller has it.
 
     Which trusted files differ is found before the first run, from ``head``, and the second run
-    starts from ``head`` by name: the first run executes the branch's own code, which may move
-    the checkout's HEAD (to the base, say: nothing would differ and the trusted tests would
-    never run on what lands; tests/test_gates.py::test_a_branch_whose_tests_move_the_checkout_is_still_tested)."""
+    is in a new checkout of ``head``: the first run executes the branch's own code, which may
+    move the checkout's HEAD (to the base, say: nothing would differ and the trusted tests would
+    never run on what lands; tests/test_gates.py::test_a_branch_whose_tests_move_the_checkout_is_still_tested)
+    or change its git state in ways a reset does not undo."""
     cfg = st.config
     command = gate.base_test_command(st.paths.root, base_sha, name, cfg.gates.test)
     differ = (gate.trusted_in(chs, cfg.gates.trusted_tests) if chs is not None
@@ -204,17 +204,16 @@ def _test_tree(st: State, tree: Path, base_sha: str, name: str, head: str,
     if not run.passed:
         return run
     if differ[0] or differ[1]:
-        # the first run executed the branch's own test code: start the second from a clean tree
-        git.run(tree, "reset", "-q", "--hard", head, check=False)
-        git.run(tree, "clean", "-qfdx", check=False)
-        gate.put_back_trusted(tree, base_sha, cfg.gates.trusted_tests, known=differ)
-        run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
-        git.run(tree, "checkout", "-q", "--", ".", check=False)
-        git.run(tree, "clean", "-qfd", check=False)
+        # the first run executed the branch's own test code, which may have changed the
+        # checkout in ways git does not undo (index flags, sparse patterns, its .git file): the
+        # second, trusted run is in a new checkout of ``head``
+        with gate.scratch(st.paths, f"{tree.name}-trusted", head) as trusted:
+            gate.put_back_trusted(trusted, base_sha, cfg.gates.trusted_tests, known=differ)
+            run = gate.run_tests(trusted, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
     return run
 
 
-def _land(st: State, group: list[Candidate], pool: gate.Scratch | None = None) -> list[str]:
+def _land(st: State, group: list[Candidate]) -> list[str]:
     cfg = st.config
     root = st.paths.root
     for _ in range(MAX_CAS_RETRIES):
@@ -223,7 +222,7 @@ def _land(st: State, group: list[Candidate], pool: gate.Scratch | None = None) -
             raise BattyError(f"the base branch {cfg.base} does not exist", valid="base: in board/config.yaml")
         name = group[0].packet.id if len(group) == 1 else f"batch-{group[0].packet.id}"
         already: list[Candidate] = []
-        with (pool.checkout(base_sha) if pool is not None else gate.scratch(st.paths, f"merge-{name}", base_sha)) as tree:
+        with gate.scratch(st.paths, f"merge-{name}", base_sha) as tree:
             final, landed, bounced = _try(st, tree, group, base_sha, base_sha, already, fresh=True)
         failpoints.point("merge.after-test")
         for c in already:  # a person (or another task) landed the same change: done, nothing to move
@@ -263,14 +262,22 @@ def _land(st: State, group: list[Candidate], pool: gate.Scratch | None = None) -
     return [c.packet.id for c in landed] if final != base_sha else []
 
 
+_scratches = [0]  # names the checkouts of a bisection apart
+
+
 def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str,
          already: list[Candidate], *, fresh: bool = False,
          ) -> tuple[str, list[Candidate], list[tuple[Candidate, SkipReason, str]]]:
-    """Build ``group`` on ``onto`` and test it; bisect a failing group to its culprits."""
+    """Build ``group`` on ``onto`` and test it; bisect a failing group to its culprits.
+
+    Each half of a bisection is built in a checkout of its own: the one before ran the group's
+    code, and what that leaves in a checkout's git state (an index flag, a sparse pattern, a
+    deleted .git file) outlives `checkout` and `clean` (review finding)."""
+    if not fresh:
+        _scratches[0] += 1
+        with gate.scratch(st.paths, f"merge-{group[0].packet.id}-{_scratches[0]}", onto) as new_tree:
+            return _try(st, new_tree, group, base_sha, onto, already, fresh=True)
     cfg = st.config
-    if not fresh:  # a fresh scratch checkout is at ``onto`` and clean already
-        git.run(tree, "checkout", "-q", "--detach", onto)
-        git.run(tree, "clean", "-qfdx", check=False)
     built: list[Candidate] = []
     bounced: list[tuple[Candidate, SkipReason, str]] = []
     last_changes: list[gate.Change] | None = None

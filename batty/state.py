@@ -20,7 +20,7 @@ from batty.core import board as boardmod
 from batty.core.kinds import Kind
 from batty.core.lifecycle import Actor, Status, check
 from batty.core.packet import Packet
-from batty.errors import InvalidInput
+from batty.errors import InvalidInput, NotFound
 from batty.paths import ID_RE
 from batty.store import atomic, locks
 from batty.store import packets as store
@@ -303,7 +303,7 @@ class State:
         return key
 
     def _quiet_now(self) -> bool:
-        key = self._quiet_key()
+        key = self._seen_key = self._quiet_key()  # taken before the board is read
         if key is None:
             return False
         try:
@@ -312,8 +312,12 @@ class State:
             return False
 
     def _remember_quiet(self) -> None:
+        """Keep the key of this run's agreement: the one taken before the board was read, with
+        the index as `git status` left it; none when anything else moved in between (a pull
+        during the run: its changes were not read, review finding)."""
         key = self._quiet_key()
-        if key is not None:
+        seen = getattr(self, "_seen_key", None)
+        if key is not None and seen is not None and key[:-1] == seen[:-1]:
             try:
                 atomic.write_json(self.paths.cache / "board.quiet", key, durable=False)
             except OSError:
@@ -376,7 +380,13 @@ class State:
             return
         taken = [str(e.get("id")) for e in ahead]
         ids: list[str] = []
-        for known_id, _title, _status in plan:
+        made: set[str] = set()
+        for known_id, title, _status in plan:
+            if known_id is not None and self.paths.packet(known_id).exists():
+                if self._title_of(known_id) == title:
+                    made.add(known_id)  # created by the run a crash cut short
+                else:
+                    known_id = None  # the id went to another task meanwhile: a new one
             if known_id is None:
                 known_id = store.next_id(self.paths, "T", taken)
                 taken.append(known_id)
@@ -385,10 +395,15 @@ class State:
             {"id": i, "title": title, "status": status.value}
             for i, (_, title, status) in zip(ids, plan, strict=True)]})
         for new_id, (_, title, status) in zip(ids, plan, strict=True):
-            if self.paths.packet(new_id).exists():
-                continue  # created by the run a crash cut short
-            self.create(title, status=status, by="human", task_id=new_id)
-            failpoints.point("board.after-card-task")
+            if new_id not in made:
+                self.create(title, status=status, by="human", task_id=new_id)
+                failpoints.point("board.after-card-task")
+
+    def _title_of(self, task_id: str) -> str | None:
+        try:
+            return self._fresh(task_id).title
+        except (InvalidInput, NotFound):
+            return None
 
     @property
     def _new_cards_path(self) -> Path:

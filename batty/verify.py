@@ -60,17 +60,16 @@ def run(st: State, task_id: str | None = None, *, dry_run: bool = False) -> list
         if base_sha:  # the base's packet of each and its config, in one git process for all
             gate.prefetch(st.paths.root, base_sha,
                           ["board/config.yaml", *(f"board/tasks/{p.id}.yaml" for p in todo)])
-        with gate.scratches(st.paths, "verify-step") as pool:  # one checkout, moved task to task
-            for p in todo:
-                if dry_run:
-                    import click
+        for p in todo:
+            if dry_run:
+                import click
 
-                    click.echo(f"would verify {p.id} attempt {p.attempt}")
-                    continue
-                try:
-                    results.append((p.id, verify_one(st, p, pool)))
-                except BattyError as e:
-                    app.warn(f"{p.id}: {e}")
+                click.echo(f"would verify {p.id} attempt {p.attempt}")
+                continue
+            try:
+                results.append((p.id, verify_one(st, p)))
+            except BattyError as e:
+                app.warn(f"{p.id}: {e}")
         return results
 
 
@@ -79,8 +78,7 @@ def _phase(st: State, p: Packet, phase: str, result: str, detail: str = "") -> N
                    result=result, detail=detail[:500])
 
 
-def verify_one(st: State, p: Packet, pool: gate.Scratch | None = None) -> bool:
-    """Judge one attempt; ``pool``: the step's scratch checkout (a checkout of its own else)."""
+def verify_one(st: State, p: Packet) -> bool:
     cfg = st.config
     root = st.paths.root
     wt = st.paths.worktree(p.id)
@@ -147,7 +145,7 @@ def verify_one(st: State, p: Packet, pool: gate.Scratch | None = None) -> bool:
 
     # 3. test: in a scratch checkout of the exact commit, trusted tests from the base
     command = gate.base_test_command(root, base_sha, p.id, cfg.gates.test)
-    with (pool.checkout(head) if pool is not None else gate.scratch(st.paths, f"verify-{p.id}", head)) as tree:
+    with gate.scratch(st.paths, f"verify-{p.id}", head) as tree:
         # which trusted files to put back, from the branch's own diff when that says it: no git
         # diff in the checkout for each task
         known = gate.trusted_from_branch(root, chs, merge_base, base_sha, cfg.gates.trusted_tests)

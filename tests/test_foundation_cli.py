@@ -331,3 +331,19 @@ def test_a_crash_log_goes_to_the_repository_the_arguments_name(repo: Paths, tmp_
     where = cli._crash_log(RuntimeError("a bug"), ["--repo", str(repo.root), "tick"])
     assert where is not None and Path(where).parent == repo.crashes
     assert "RuntimeError: a bug" in Path(where).read_text()
+
+
+def test_a_task_added_between_a_crash_and_the_next_reconcile_takes_no_card_s_id(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+    """Review finding: the ids given ahead to new cards were free for `batty task add` after a
+    crash; it took the second card's, and the next reconcile took that packet for the card's
+    task: the card was dropped and its task never made."""
+    text = repo.board_md.read_text().replace("## Todo\n", "## Todo\n\n- [ ] Alpha\n- [ ] Beta\n")
+    repo.board_md.write_text(text)
+    res = batty("reconcile", env={"BATTY_FAILPOINT": "board.after-card-task"})  # after Alpha's
+    assert res.code == -9, res
+    assert batty("task", "add", "Gamma").code == 0
+    assert batty("reconcile").code == 0
+    listed = sorted(p["title"] for p in json.loads(batty("task", "list", "--json").out))
+    assert listed == ["Alpha", "Beta", "Gamma"]
+    board = repo.board_md.read_text()
+    assert all(f" {t}" in board for t in ("Alpha", "Beta", "Gamma"))

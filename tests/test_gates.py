@@ -263,9 +263,10 @@ def test_a_branch_whose_tests_move_the_checkout_is_still_tested(proj: Project) -
 
 
 def test_what_one_task_s_test_run_leaves_never_reaches_the_next_one_s(proj: Project) -> None:
-    """verify moves one scratch checkout from task to task: the next task's tests must see its
-    own commit exactly, whatever the last run wrote (untracked files, ignored ones, a nested
-    repository, a tracked file changed or deleted)."""
+    """The next task's tests see its own commit exactly, whatever the last task's run wrote
+    (untracked files, ignored ones, a nested repository, a tracked file changed or deleted).
+    (One scratch checkout moved from task to task was tried and dropped: review found that git
+    state the last run left, such as an index flag or a deleted .git file, outlived the move.)"""
     plant = (
         "import os, pathlib, subprocess\n"
         "here = pathlib.Path(__file__).resolve().parent\n"
@@ -288,4 +289,61 @@ def test_what_one_task_s_test_run_leaves_never_reaches_the_next_one_s(proj: Proj
     assert proj.status(second) == "review", proj.packet(second).get("verification")
     log = (proj.root / proj.packet(second)["verification"]["evidence"] / "test.log").read_text()
     assert "passed" in log and "left by T-1" not in log and "changed by T-1" not in log
-    assert not (proj.paths.state / "scratch" / "verify-step").exists()  # removed with the step
+    scratch = proj.paths.state / "scratch"
+    assert not scratch.exists() or not any(scratch.iterdir())  # each checkout removed after use
+
+
+def test_a_branch_that_deletes_the_checkout_s_git_file_never_reaches_the_control_checkout(proj: Project) -> None:
+    """Review finding: merge's first test run deleted the scratch checkout's .git file; batty's
+    next git call there (`reset --hard`, before the trusted run) looked upward, found the
+    control checkout, moved the base to the untested merge result and threw away a person's
+    uncommitted edit."""
+    conftest = (
+        "import os\n"
+        "def pytest_collection_modifyitems(items):\n"
+        "    if '/scratch/merge-' in os.getcwd() and os.path.isfile('.git'):\n"
+        "        os.remove('.git')\n"
+        "    items[:] = [i for i in items if 'sneaky' in i.nodeid]\n"
+    )
+    tid = proj.task("Use add from a new module", [
+        "printf 'from app import add\\n\\nTWO = add(1, 1)\\n' > src/extra.py",
+        f"printf %s {shlex.quote(conftest)} > conftest.py",
+        "printf 'def test_sneaky():\\n    pass\\n' > tests/test_sneaky.py",
+        COMMIT], scope=[])
+    run_to_verdict(proj, tid)
+    assert proj.status(tid) == "review", proj.packet(tid).get("verification")
+    (proj.root / "src" / "app.py").write_text("def plus(a, b):\n    return a + b\n")
+    test = proj.root / "tests" / "test_app.py"
+    test.write_text(test.read_text().replace("app.add(2, 3)", "app.plus(2, 3)"))
+    git(proj.root, "commit", "-qam", "rename add to plus")
+    proj.ok("approve", tid)
+    (proj.root / "NOTES.txt").write_text("a person's work in progress\n")
+    git(proj.root, "add", "NOTES.txt")
+    git(proj.root, "commit", "-qm", "notes")
+    (proj.root / "NOTES.txt").write_text("a person's work in progress, edited, not committed\n")
+    proj.batty("merge")
+    assert git(proj.root, "ls-tree", "--name-only", "main", "src/") == "src/app.py", \
+        "a merge result whose trusted tests fail landed"
+    assert git(proj.root, "symbolic-ref", "--short", "HEAD") == "main"
+    assert (proj.root / "NOTES.txt").read_text() == "a person's work in progress, edited, not committed\n"
+    assert proj.status(tid) == "in-progress"
+
+
+def test_git_state_one_task_s_tests_leave_never_helps_the_next_task_pass(proj: Project) -> None:
+    """Review finding (against a scratch checkout shared by a step's tasks): the first task's
+    code marked the trusted test skip-worktree and replaced it with one that always passes; the
+    next task, broken, passed verify. Each task's tests get a checkout of their own."""
+    plant = (
+        "import pathlib, subprocess\n"
+        "here = pathlib.Path(__file__).resolve().parent.parent\n"
+        "if '/scratch/' in str(here):\n"
+        "    subprocess.run(['git', 'update-index', '--skip-worktree', 'tests/test_app.py'], cwd=here)\n"
+        "    (here / 'tests' / 'test_app.py').write_text('def test_app():\\n    pass\\n')\n"
+    )
+    first = proj.task("Plant an index flag", [f"printf %s {shlex.quote(plant)} > src/aaa_plant.py", COMMIT],
+                      scope=[])
+    second = proj.task("A broken change", [BREAK_APP, COMMIT])
+    run_to_verdict(proj, first, second)
+    assert proj.status(first) == "review", proj.packet(first).get("verification")
+    v = proj.packet(second)["verification"]
+    assert (v["result"], v["phase"], v["reason"]) == ("fail", "test", "tests"), v

@@ -99,3 +99,29 @@ def test_a_config_broken_after_it_was_cached_is_reported_with_its_line(batty, re
     repo.config.write_bytes(before + b"gates:\n  max_attemps: 2\n")
     res = batty("status")
     assert res.code == 1 and f"board/config.yaml:{lines + 2}: unknown key gates.max_attemps" in res.err
+
+
+def test_a_change_during_a_reconcile_it_did_not_read_is_never_taken_as_quiet(batty, repo: Paths, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Review finding: the key was taken at the end of the run, so a BOARD.md a `git pull`
+    changed after the board was read went into the key, and the next runs skipped the board:
+    the pulled move was never applied. (In-process; the racy window at 0 once the board was
+    read: a run slower than the window.)"""
+    from batty import state as statemod
+    from batty.cli import App
+    from batty.store import packets as store
+
+    batty("task", "add", "one")
+    quiet(batty, repo)
+    (repo.cache / "board.quiet").unlink()  # this run reads the board
+    st = statemod.State(App(str(repo.root), True))
+    assert not st.sync_board().applied
+    text = repo.board_md.read_text()
+    moved = text.replace("- [ ] T-1 one `P2`\n", "").replace("## Backlog\n", "## Backlog\n\n- [ ] T-1 one `P2`\n")
+    repo.board_md.write_text(moved)  # as a pull would, while the run goes on
+    git(repo.root, "commit", "-qam", "moved on another machine")
+    monkeypatch.setattr(store, "RACY_NS", 0)
+    st.finish(commit=True, force=True)
+    time.sleep(2.2)  # the next run sees every file settled: a key kept above would match
+    res = batty("reconcile")
+    assert res.code == 0 and "T-1 todo -> backlog (board)" in res.err
+    assert status_of(batty, "T-1") == "backlog"

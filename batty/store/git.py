@@ -34,13 +34,29 @@ GIT_ENV_KEYS = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOG
                 "GIT_CONFIG_NOSYSTEM", "GIT_SSH", "GIT_SSH_COMMAND")
 
 
-def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
+def _env(extra: Mapping[str, str] | None, cwd: Path | None = None) -> dict[str, str]:
     env = {k: os.environ[k] for k in GIT_ENV_KEYS if k in os.environ}
     env["GIT_TERMINAL_PROMPT"] = "0"
     env["LC_ALL"] = "C"
+    ceiling = _ceiling(cwd)
+    if ceiling is not None:
+        env["GIT_CEILING_DIRECTORIES"] = ceiling
     if extra:
         env.update(extra)
     return env
+
+
+def _ceiling(cwd: Path | None) -> str | None:
+    """For a checkout under .batty/ (an agent's worktree, a gate's scratch checkout): the folder
+    that holds it. Code batty does not trust ran there and may have deleted its .git file; git
+    would then look upward and act on the control checkout (a `reset --hard` moved the base
+    there, review finding). Above the ceiling git does not look: it fails instead."""
+    if cwd is None:
+        return None
+    text = os.path.abspath(cwd)
+    if f"{os.sep}.batty{os.sep}" not in text + os.sep or text.endswith(f"{os.sep}.batty"):
+        return None
+    return os.path.dirname(text)
 
 
 # Drivers a repository's config can name (a planted filter runs on `git add` and on checkout);
@@ -93,7 +109,7 @@ def _neutral_drivers(cwd: Path) -> tuple[str, ...]:
     stats = _config_stats(dirs)
     try:
         proc = subprocess.run(["git", *NEUTRAL, "config", "--get-regexp", DRIVERS_RE], cwd=cwd,
-                              capture_output=True, text=True, timeout=30, env=_env(None),
+                              capture_output=True, text=True, timeout=30, env=_env(None, cwd),
                               stdin=subprocess.DEVNULL)
         names = {line.split(" ", 1)[0] for line in proc.stdout.splitlines() if line.strip()}
     except (OSError, subprocess.TimeoutExpired):
@@ -114,7 +130,7 @@ def run(cwd: Path, *args: str, check: bool = True, timeout: float = TIMEOUT_S,
     argv = ["git", *NEUTRAL, *_neutral_drivers(cwd), *args]
     try:
         proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=text, timeout=timeout,
-                              env=_env(env), input=input, stdin=None if input is not None else subprocess.DEVNULL)
+                              env=_env(env, cwd), input=input, stdin=None if input is not None else subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise GitError(f"git {args[0]} timed out after {timeout:g}s") from None
     if check and proc.returncode != 0:

@@ -386,10 +386,14 @@ def create(paths: Paths, fields: Mapping[str, Any]) -> Packet:
 
 
 def next_id(paths: Paths, prefix: str = "T", taken: Iterable[str] = ()) -> str:
-    """The next free id with ``prefix``: one more than the highest in use (valid or not)."""
+    """The next free id with ``prefix``: one more than the highest in use (valid or not), or
+    given ahead to a new BOARD.md card whose task a crash cut short (.batty/board-new.json): a
+    `batty task add` meanwhile took that id, and the card's task was never made (review finding)."""
     high = 0
     names = {n[:-5] for n in os.listdir(paths.tasks) if n.endswith(".yaml")} if paths.tasks.exists() else set()
-    for tid in (*names, *taken):
+    ahead = (atomic.read_json(paths.state / "board-new.json") or {}).get("cards", [])
+    reserved = [e["id"] for e in ahead if isinstance(e, dict) and isinstance(e.get("id"), str)]
+    for tid in (*names, *taken, *reserved):
         head, _, num = tid.rpartition("-")
         if head == prefix and num.isdigit():
             high = max(high, int(num))

@@ -132,7 +132,10 @@ class History:
 
     paths: list[str]            # every path a single commit touched
     commits: int                # the commits listed (merges too)
-    changes: list[Change] | None  # the tree diff a..b, when the log alone says it (see history)
+    changes: list[Change] | None  # the tree diff from the range's start, when the log says it
+    boundary: list[str] = field(default_factory=list)  # parents of listed commits, not listed
+    linear: bool = True         # every commit listed has one parent
+    since: str | None = None    # the commit ``changes`` is the diff from (the one's parent)
 
 
 def history(root: Path, a: str, b: str, *, landing: bool = False) -> History:
@@ -145,8 +148,9 @@ def history(root: Path, a: str, b: str, *, landing: bool = False) -> History:
     shows no diff in a log). For what lands (``landing``) the first-parent chain counts, a merge
     against its first parent.
 
-    When ``a..b`` is one commit whose only parent is ``a`` (an agent's one commit, or its
-    rebased copy), that commit's diff is the tree diff a..b, with the same rename detection:
+    When ``a..b`` is one commit with one parent (an agent's one commit, or its rebased copy),
+    that commit's diff is the tree diff from its parent (``since``: ``a`` itself, or the merge
+    base when ``a`` moved on since the branch forked), with the same rename detection:
     ``changes`` holds it, and the caller needs no ``git diff`` of its own (issue 4: a git process
     a task in verify and one in merge). Otherwise ``changes`` is None."""
     how = ["--first-parent", "-m"] if landing else []
@@ -155,6 +159,7 @@ def history(root: Path, a: str, b: str, *, landing: bool = False) -> History:
     items = raw.split("\0")
     touched: set[str] = set()
     commits: list[list[str]] = []   # the parents of each commit listed
+    listed: set[str] = set()
     rows: list[str] = []            # the raw records of the last commit, as _parse_raw reads them
     lines = 0                       # the last commit's lines added and removed
     i = 0
@@ -165,7 +170,9 @@ def history(root: Path, a: str, b: str, *, landing: bool = False) -> History:
             lines = _count_lines(stat)
             item = item.lstrip("\n")
         if item.startswith("\x01"):  # a commit: "<sha> <parents>"; its records follow
-            commits.append(item[1:].split(" ")[1:])
+            sha, *parents = item[1:].split(" ")
+            listed.add(sha)
+            commits.append(parents)
             rows, lines = [], 0
             i += 1
             continue
@@ -178,12 +185,32 @@ def history(root: Path, a: str, b: str, *, landing: bool = False) -> History:
         touched.update(names)
         rows += [item, *names]
         i += 1 + n
+    boundary = sorted({p for ps in commits for p in ps if p and p not in listed})
     changes = None
-    if len(commits) == 1 and commits[0] == [a] and git.is_oid(a):
+    if len(commits) == 1 and len(commits[0]) == 1 and commits[0] == boundary and git.is_oid(b):
+        # one commit, one parent outside the range: the start itself, or (a..b from a base the
+        # branch forked from earlier) the merge base; its diff is the tree diff from there
         changes = _parse_raw("\0".join([*rows, ""]))
-        if git.is_oid(b):
-            _diffs[(a, b)] = (list(changes), lines)
-    return History(sorted(p for p in touched if p), len(commits), changes)
+        _diffs[(boundary[0], b)] = (list(changes), lines)
+    return History(sorted(p for p in touched if p), len(commits), changes, boundary,
+                   all(len(ps) == 1 for ps in commits), boundary[0] if changes is not None else None)
+
+
+def branch_history(root: Path, base: str, head: str) -> tuple[str, History]:
+    """(the merge base of ``base`` and ``head``, :func:`history` of merge base..head) from one
+    ``git log base..head`` when the branch is a line of commits off one commit of the base's
+    history (that commit is the merge base, and the two ranges hold the same commits); with
+    merges in it, from ``git merge-base`` and a log of its own."""
+    h = history(root, base, head)
+    if h.commits and h.linear and len(h.boundary) == 1:
+        mb = h.boundary[0]
+        if git.is_oid(base) and git.is_oid(head):
+            _merge_bases[(base, head)] = mb
+        return mb, h
+    if not h.commits:
+        return merge_base(root, base, head), h  # nothing on the branch: its head is in the base
+    mb = merge_base(root, base, head)
+    return mb, history(root, mb, head)
 
 
 def commit_paths(root: Path, a: str, b: str, *, landing: bool = False) -> list[str]:

@@ -301,7 +301,8 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str
         # what actually lands, commit by commit, is fenced again (defence in depth: verify fenced
         # the branch; this is the replayed result)
         landed = gate.history(st.paths.root, before, new, landing=True)
-        chs = landed.changes if landed.changes is not None else gate.changes(st.paths.root, before, new)
+        chs = (landed.changes if landed.changes is not None and landed.since == before
+               else gate.changes(st.paths.root, before, new))
         landed_fence = gate.fence(st.paths.root, chs, new, scope=c.packet.scope,
                                   protected=cfg.gates.protected, commits=landed.paths)
         if not landed_fence.ok:

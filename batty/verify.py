@@ -122,9 +122,9 @@ def verify_one(st: State, p: Packet) -> bool:
     head = git.rev(wt, "HEAD")
     assert head is not None
     record["sha"] = head
-    merge_base = gate.merge_base(root, base_sha, head)
-    commits = gate.history(root, merge_base, head)
-    chs = commits.changes if commits.changes is not None else gate.changes(root, merge_base, head)
+    merge_base, commits = gate.branch_history(root, base_sha, head)
+    chs = (commits.changes if commits.changes is not None and commits.since == merge_base
+           else gate.changes(root, merge_base, head))
     if not chs:
         return fail("collect", "no-change", "the attempt changed nothing (only talk)", sha=head)
     _phase(st, p, "collect", "pass", f"{len(chs)} paths changed")

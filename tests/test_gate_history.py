@@ -91,3 +91,48 @@ def test_worktrees_of_one_repository_share_one_reading_of_its_drivers(repo: Path
     for where in (repo, tmp_path / "a", tmp_path / "b"):
         bgit.run(where, "status", "--porcelain")
     assert list(bgit._drivers) == [str(repo / ".git")]
+
+
+def test_branch_history_finds_the_merge_base_from_the_log_when_the_branch_is_a_line(repo: Path) -> None:
+    fork = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-qb", "task")
+    (repo / "feature.py").write_text("x = 2\n")
+    commit(repo, "feature")
+    (repo / "feature.py").write_text("x = 3\n")
+    head = commit(repo, "more")
+    git(repo, "checkout", "-q", "main")
+    (repo / "base.txt").write_text("moved on\n")
+    base = commit(repo, "the base moves on")
+    gate._merge_bases.clear()
+    gate._diffs.clear()
+    mb, h = gate.branch_history(repo, base, head)
+    assert mb == fork == git(repo, "merge-base", base, head)
+    assert (h.commits, h.paths, h.changes) == (2, ["feature.py"], None)
+    assert gate.merge_base(repo, base, head) == fork  # kept for merge's precheck
+    # one commit off an older base: its diff is the tree diff from the merge base, not the base
+    git(repo, "checkout", "-qb", "one", fork)
+    (repo / "one.py").write_text("y = 1\n")
+    one = commit(repo, "one")
+    git(repo, "checkout", "-q", "main")
+    mb, h = gate.branch_history(repo, base, one)
+    assert mb == fork and h.since == fork
+    gate._diffs.clear()
+    assert h.changes == gate.changes(repo, fork, one) != gate.changes(repo, base, one)
+
+
+def test_branch_history_with_the_base_merged_in_asks_git_for_the_merge_base(repo: Path) -> None:
+    fork = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-qb", "task")
+    (repo / "feature.py").write_text("x = 2\n")
+    commit(repo, "feature")
+    git(repo, "checkout", "-q", "main")
+    (repo / "base.txt").write_text("moved on\n")
+    base = commit(repo, "the base moves on")
+    git(repo, "checkout", "-q", "task")
+    git(repo, "merge", "-q", "--no-edit", "main")
+    head = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    gate._merge_bases.clear()
+    mb, h = gate.branch_history(repo, base, head)
+    assert mb == git(repo, "merge-base", base, head) == base != fork
+    assert h.paths == ["feature.py"] and h.changes is None

@@ -100,10 +100,45 @@ def _outbox(st: State) -> Path:
     return st.paths.state / "escalations.outbox"
 
 
-def _post(st: State, esc_id: str, what: str, **data: Any) -> Path:
+class _Post:
+    """A post in the outbox, held (a kernel lock on ``<post>.lock``) by the process that wrote
+    it until it has announced it: :func:`flush` leaves a held post alone, as its writer is alive
+    and announcing (outside the board lock: a notification may take seconds). Before, a tick's
+    flush sent the notification of a raise or a resolve a person's command was announcing a
+    second time (review finding). A writer that died released its lock with its life."""
+
+    def __init__(self, path: Path) -> None:
+        from batty.store.locks import Flock
+
+        self.path = path
+        self.lock = Flock(path.with_name(path.name + ".lock"))
+
+    def unlink(self, missing_ok: bool = True) -> None:
+        self.path.unlink(missing_ok=missing_ok)
+        self.lock.path.unlink(missing_ok=True)
+        self.lock.release()
+
+
+def _post(st: State, esc_id: str, what: str, **data: Any) -> _Post:
     path = _outbox(st) / f"{esc_id}.{what}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    post = _Post(path)
+    post.lock.acquire(timeout=0)  # new, and named by an id taken under the board lock: free
     atomic.write_json(path, {"id": esc_id, "what": what, **data})
-    return path
+    return post
+
+
+def _held(path: Path) -> bool:
+    """True while the process that wrote the post still holds it (it is announcing it)."""
+    from batty.store.locks import Flock, Timeout
+
+    probe = Flock(path.with_name(path.name + ".lock"))
+    try:
+        probe.acquire(timeout=0)
+    except Timeout:
+        return True
+    probe.release()
+    return False
 
 
 def flush(st: State) -> list[str]:
@@ -118,11 +153,14 @@ def flush(st: State) -> list[str]:
               if str(e.get("kind", "")).startswith("escalation.")}
     done = []
     for path in posts:
+        if _held(path):
+            continue  # its writer is announcing it now
         post = atomic.read_json(path) or {}
         esc_id, what = post.get("id"), post.get("what")
         record = next((r for r in _records(st, _fresh_packets(st)) if r.get("id") == esc_id), None)
         if record is None or not esc_id:
             path.unlink(missing_ok=True)  # cut short before its record: it never happened
+            path.with_name(path.name + ".lock").unlink(missing_ok=True)
             continue
         if what == "raised":
             _announce_raised(st, record, log=(Kind.ESCALATION_RAISED, esc_id) not in logged)
@@ -134,6 +172,7 @@ def flush(st: State) -> list[str]:
             _announce_resolved(st, record, note=str(post.get("note") or ""),
                                log=(Kind.ESCALATION_RESOLVED, esc_id) not in logged)
         path.unlink(missing_ok=True)
+        path.with_name(path.name + ".lock").unlink(missing_ok=True)
         done.append(f"{esc_id} {what}")
     return done
 

@@ -335,3 +335,43 @@ def test_a_hand_edited_record_still_renders() -> None:
     assert merged["tasks"] == ["T-4"] and merged["count"] == 1
     text = inbox.render([merged])
     assert "### E-7 · T-4 · multi line" in text and "raised not a time by batty" in text
+
+
+def test_a_post_its_writer_is_still_announcing_is_not_announced_again(repo: Paths, batty) -> None:  # type: ignore[no-untyped-def]
+    """Review finding: a raise announces (its event, a notification that may take seconds)
+    outside the board lock, and a tick's flush meanwhile found its post in the outbox and
+    announced it a second time. The writer holds its post until it is announced; a writer that
+    died lets go with its life, and then flush announces it once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    batty("task", "add", "one")
+    crash = subprocess.run([sys.executable, "-c", (
+        "from pathlib import Path\n"
+        "from batty.paths import Paths\n"
+        "from tests.test_escalations import raise_\n"
+        f"raise_(Paths(Path({str(repo.root)!r})), ['T-1'])\n")],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "BATTY_FAILPOINT": "escalations.raise.after-write"})
+    assert crash.returncode == -9, crash.stderr  # killed after the record, before the announcement
+    (post,) = sorted((repo.state / "escalations.outbox").glob("*.json"))
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from batty.store.locks import Flock\n"
+        f"Flock(Path({str(post)!r} + '.lock')).acquire(timeout=0)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert batty("doctor").code in (0, 1)
+        assert [e for e in events(repo) if e["kind"] == "escalation.raised"] == []  # still its writer's
+        assert post.exists()
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert batty("doctor").code in (0, 1)
+    assert len([e for e in events(repo) if e["kind"] == "escalation.raised"]) == 1
+    assert not post.exists()

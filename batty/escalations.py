@@ -130,15 +130,9 @@ def _post(st: State, esc_id: str, what: str, **data: Any) -> _Post:
 
 def _held(path: Path) -> bool:
     """True while the process that wrote the post still holds it (it is announcing it)."""
-    from batty.store.locks import Flock, Timeout
+    from batty.store.locks import held
 
-    probe = Flock(path.with_name(path.name + ".lock"))
-    try:
-        probe.acquire(timeout=0)
-    except Timeout:
-        return True
-    probe.release()
-    return False
+    return held(path.with_name(path.name + ".lock"))
 
 
 def flush(st: State) -> list[str]:

@@ -229,6 +229,25 @@ def test_an_evil_merge_cannot_smuggle_a_protected_edit_past_the_fence(proj: Proj
     assert "touched by an agent" not in git(proj.root, "show", "main:board/BOARD.md")
 
 
+def reviewed_then_broken_by_the_base(proj: Project, conftest: str) -> str:
+    """A task whose branch adds a module using ``add``, a trusted test of its own and
+    ``conftest`` (which runs in merge's first, untrusted test run), verified and in review; then
+    a person renames ``add`` on main: the branch still rebases cleanly, but its module no
+    longer imports, and the trusted test that imports every module fails on the merge result."""
+    tid = proj.task("Use add from a new module", [
+        "printf 'from app import add\\n\\nTWO = add(1, 1)\\n' > src/extra.py",
+        f"printf %s {shlex.quote(conftest)} > conftest.py",
+        "printf 'def test_sneaky():\\n    pass\\n' > tests/test_sneaky.py",
+        COMMIT], scope=[])
+    run_to_verdict(proj, tid)
+    assert proj.status(tid) == "review", proj.packet(tid).get("verification")
+    (proj.root / "src" / "app.py").write_text("def plus(a, b):\n    return a + b\n")
+    test = proj.root / "tests" / "test_app.py"
+    test.write_text(test.read_text().replace("app.add(2, 3)", "app.plus(2, 3)"))
+    git(proj.root, "commit", "-qam", "rename add to plus")
+    return tid
+
+
 def test_a_branch_whose_tests_move_the_checkout_is_still_tested(proj: Project) -> None:
     """Review finding: merge's first test run executes the branch's own code, which moved the
     scratch checkout's HEAD to the base; batty then asked git which trusted files differ from
@@ -241,19 +260,7 @@ def test_a_branch_whose_tests_move_the_checkout_is_still_tested(proj: Project) -
         "        subprocess.run(['git', 'reset', '-q', '--hard', 'main'], check=True)\n"
         "    items[:] = [i for i in items if 'sneaky' in i.nodeid]\n"
     )
-    tid = proj.task("Use add from a new module", [
-        "printf 'from app import add\\n\\nTWO = add(1, 1)\\n' > src/extra.py",
-        f"printf %s {shlex.quote(conftest)} > conftest.py",
-        "printf 'def test_sneaky():\\n    pass\\n' > tests/test_sneaky.py",
-        COMMIT], scope=[])
-    run_to_verdict(proj, tid)
-    assert proj.status(tid) == "review", proj.packet(tid).get("verification")
-    # meanwhile a person renames add on main: the branch still rebases cleanly, but its module
-    # no longer imports, and the trusted test that imports every module fails on the result
-    (proj.root / "src" / "app.py").write_text("def plus(a, b):\n    return a + b\n")
-    test = proj.root / "tests" / "test_app.py"
-    test.write_text(test.read_text().replace("app.add(2, 3)", "app.plus(2, 3)"))
-    git(proj.root, "commit", "-qam", "rename add to plus")
+    tid = reviewed_then_broken_by_the_base(proj, conftest)
     proj.ok("approve", tid)
     proj.ok("merge")
     assert git(proj.root, "ls-tree", "--name-only", "main", "src/") == "src/app.py", \
@@ -305,17 +312,7 @@ def test_a_branch_that_deletes_the_checkout_s_git_file_never_reaches_the_control
         "        os.remove('.git')\n"
         "    items[:] = [i for i in items if 'sneaky' in i.nodeid]\n"
     )
-    tid = proj.task("Use add from a new module", [
-        "printf 'from app import add\\n\\nTWO = add(1, 1)\\n' > src/extra.py",
-        f"printf %s {shlex.quote(conftest)} > conftest.py",
-        "printf 'def test_sneaky():\\n    pass\\n' > tests/test_sneaky.py",
-        COMMIT], scope=[])
-    run_to_verdict(proj, tid)
-    assert proj.status(tid) == "review", proj.packet(tid).get("verification")
-    (proj.root / "src" / "app.py").write_text("def plus(a, b):\n    return a + b\n")
-    test = proj.root / "tests" / "test_app.py"
-    test.write_text(test.read_text().replace("app.add(2, 3)", "app.plus(2, 3)"))
-    git(proj.root, "commit", "-qam", "rename add to plus")
+    tid = reviewed_then_broken_by_the_base(proj, conftest)
     proj.ok("approve", tid)
     (proj.root / "NOTES.txt").write_text("a person's work in progress\n")
     git(proj.root, "add", "NOTES.txt")

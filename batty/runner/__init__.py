@@ -110,17 +110,9 @@ def run_state(run_dir: Path) -> str:
 
 def owned(run_dir: Path) -> bool:
     """True while a wrapper holds the run's lock (a kernel lock: gone when the wrapper is)."""
-    from batty.store.locks import Flock, Timeout
+    from batty.store.locks import held
 
-    if not (run_dir / "run.lock").exists():
-        return False
-    probe = Flock(run_dir / "run.lock")
-    try:
-        probe.acquire(timeout=0)
-    except Timeout:
-        return True
-    probe.release()
-    return False
+    return held(run_dir / "run.lock")
 
 
 def last_output_age(run_dir: Path) -> float | None:

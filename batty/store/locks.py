@@ -111,6 +111,20 @@ class Flock:
                 os.close(fd)
 
 
+def held(path: Path) -> bool:
+    """True while some process holds the flock on ``path``; False when it is free or there is
+    no such file (the probe creates none)."""
+    if not path.exists():
+        return False
+    probe = Flock(path)
+    try:
+        probe.acquire(timeout=0)
+    except Timeout:
+        return True
+    probe.release()
+    return False
+
+
 @contextmanager
 def hold(state: Path, name: str, *, wait_s: float | None = None, quiet: bool = False,
          cmd: str | None = None) -> Iterator[None]:

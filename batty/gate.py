@@ -213,11 +213,6 @@ def branch_history(root: Path, base: str, head: str) -> tuple[str, History]:
     return mb, history(root, mb, head)
 
 
-def commit_paths(root: Path, a: str, b: str, *, landing: bool = False) -> list[str]:
-    """Every path a single commit in ``a..b`` touched (:func:`history`)."""
-    return history(root, a, b, landing=landing).paths
-
-
 def touched(chs: Sequence[Change]) -> list[str]:
     paths: list[str] = []
     for c in chs:
@@ -229,7 +224,7 @@ def touched(chs: Sequence[Change]) -> list[str]:
 
 def fence(root: Path, chs: Sequence[Change], head: str, *, scope: Sequence[str],
           protected: Sequence[str], commits: Sequence[str] = ()) -> Fence:
-    """``chs``: the tree diff; ``commits``: every path a single commit touched (commit_paths)."""
+    """``chs``: the tree diff; ``commits``: every path a single commit touched (History.paths)."""
     files = sorted(set(touched(chs)) | set(commits))
     guarded = (*ALWAYS_PROTECTED, *protected)
     bad = [f for f in files if matches(f, guarded)]

@@ -7,6 +7,7 @@ culprit, so N green tasks cost one test run.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -262,7 +263,7 @@ def _land(st: State, group: list[Candidate]) -> list[str]:
     return [c.packet.id for c in landed] if final != base_sha else []
 
 
-_scratches = [0]  # names the checkouts of a bisection apart
+_scratches = itertools.count(1)  # names the checkouts of a bisection apart
 
 
 def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str,
@@ -274,8 +275,7 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str
     code, and what that leaves in a checkout's git state (an index flag, a sparse pattern, a
     deleted .git file) outlives `checkout` and `clean` (review finding)."""
     if not fresh:
-        _scratches[0] += 1
-        with gate.scratch(st.paths, f"merge-{group[0].packet.id}-{_scratches[0]}", onto) as new_tree:
+        with gate.scratch(st.paths, f"merge-{group[0].packet.id}-{next(_scratches)}", onto) as new_tree:
             return _try(st, new_tree, group, base_sha, onto, already, fresh=True)
     cfg = st.config
     built: list[Candidate] = []

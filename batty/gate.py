@@ -10,7 +10,6 @@ with its whole process group when over time.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -24,7 +23,7 @@ from typing import Any
 from batty.core.globs import matches
 from batty.core.prompt import ALWAYS_PROTECTED
 from batty.paths import Paths
-from batty.store import git
+from batty.store import git, worktrees
 
 # Files that configure the test runner itself are trusted whatever gates.trusted_tests says:
 # a new conftest.py can make every test pass.
@@ -251,21 +250,15 @@ def fence(root: Path, chs: Sequence[Change], head: str, *, scope: Sequence[str],
 
 @contextmanager
 def scratch(paths: Paths, name: str, sha: str) -> Iterator[Path]:
-    """A detached checkout of ``sha`` under .batty/scratch/, removed afterwards."""
+    """A detached checkout of ``sha`` under .batty/scratch/, removed afterwards: a linked
+    worktree of the repository (the tests see a checkout git knows), made and removed in fewer
+    git processes than `git worktree add`/`remove` (store/worktrees.py)."""
     folder = paths.state / "scratch" / name
-    if folder.exists():
-        git.run(paths.root, "worktree", "remove", "--force", "--force", str(folder), check=False)
-        shutil.rmtree(folder, ignore_errors=True)
-        git.run(paths.root, "worktree", "prune", check=False)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    git.run(paths.root, "worktree", "add", "--detach", "-f", str(folder), sha)
+    entry = worktrees.add_detached(paths.root, folder, sha, entry=f"batty-{name}")
     try:
         yield folder
     finally:
-        gone = git.run(paths.root, "worktree", "remove", "--force", "--force", str(folder), check=False)
-        if gone.returncode != 0 or folder.exists():  # only then is there something to prune
-            shutil.rmtree(folder, ignore_errors=True)
-            git.run(paths.root, "worktree", "prune", check=False)
+        worktrees.discard(paths.root, folder, entry)
 
 
 def trusted_globs(trusted: Sequence[str]) -> tuple[str, ...]:

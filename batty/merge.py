@@ -36,6 +36,9 @@ class Candidate:
     merge_base: str
     score: confidence.Score
     commits: int | None = None  # the commits its last application put on the result (linear ones)
+    # its score, not yet written to the packet: landing writes it with the rest of `merge`
+    # (one packet write a task saved); a task that does not land gets it written at the end
+    unsaved: dict | None = None
 
 
 def skip(st: State, task: str, reason: SkipReason, detail: str = "", p: Packet | None = None) -> None:
@@ -95,12 +98,23 @@ def _merge(st: State, task_id: str | None, dry_run: bool) -> list[str]:
                       ["board/config.yaml", *(f"board/tasks/{c.packet.id}.yaml" for c in ready)])
     landed: list[str] = []
     batch = max(1, cfg.merge.batch)
-    while ready:
-        group, ready = ready[:batch], ready[batch:]
-        try:
-            landed += _land(st, group)
-        except BattyError as e:
-            st.app.warn(str(e))
+    queue = ready
+    gone: list[str] = []  # the branches of the tasks landed, deleted together at the end
+    try:
+        while queue:
+            group, queue = queue[:batch], queue[batch:]
+            try:
+                landed += _land(st, group, gone)
+            except BattyError as e:
+                st.app.warn(str(e))
+    finally:
+        git.delete_branches(st.paths.root, gone)
+        for c in ready:  # the score of each that did not land: once per verified commit
+            if c.unsaved is not None:
+                try:
+                    st.update(c.packet, merge=c.unsaved)
+                except BattyError as e:  # its packet went meanwhile: the event has the score
+                    st.app.warn(f"{c.packet.id}: {e}")
     return landed
 
 
@@ -130,13 +144,16 @@ def _precheck(st: State, p: Packet, *, dry_run: bool = False) -> Candidate | Non
     score = confidence.score(attempt=p.attempt, respawns=p.respawns, lines_changed=lines, files=files,
                              scope=p.scope, trusted=gate.trusted_globs(cfg.gates.trusted_tests))
     known = p.merge or {}
+    waits = not p.approved and (cfg.merge.mode == "approve" or score.score < cfg.merge.min_confidence)
+    unsaved = None
     if known.get("for_sha") != head and not dry_run:
         st.events.emit(Kind.MERGE_CONFIDENCE, task=p.id, seat=p.assignee, attempt=p.attempt,
                        score=score.score, parts=score.parts)
-        p = st.update(p, merge={"for_sha": head, "confidence": score.score, "parts": score.parts,
-                                "at": clock.now_iso()})
-    if dry_run and ((cfg.merge.mode == "approve" and not p.approved) or
-                    (score.score < cfg.merge.min_confidence and not p.approved)):
+        unsaved = {"for_sha": head, "confidence": score.score, "parts": score.parts, "at": clock.now_iso()}
+        if waits:  # the person who approves it reads the score in the packet
+            p = st.update(p, merge=unsaved)
+            unsaved = None
+    if dry_run and waits:
         st.app.say(f"{p.id}: would wait for `batty approve` (confidence {score.score})")
         return None
     if cfg.merge.mode == "approve" and not p.approved:
@@ -146,7 +163,7 @@ def _precheck(st: State, p: Packet, *, dry_run: bool = False) -> Candidate | Non
         skip(st, p.id, SkipReason.LOW_CONFIDENCE,
              f"confidence {score.score} < {cfg.merge.min_confidence}: `batty approve {p.id}` to land it", p)
         return None
-    return Candidate(p, head, merge_base, score)
+    return Candidate(p, head, merge_base, score, unsaved=unsaved)
 
 
 def _apply(tree: Path, c: Candidate, strategy: str, onto: str) -> str | None:
@@ -214,7 +231,7 @@ def _test_tree(st: State, tree: Path, base_sha: str, name: str, head: str,
     return run
 
 
-def _land(st: State, group: list[Candidate]) -> list[str]:
+def _land(st: State, group: list[Candidate], gone: list[str]) -> list[str]:
     cfg = st.config
     root = st.paths.root
     for _ in range(MAX_CAS_RETRIES):
@@ -227,7 +244,7 @@ def _land(st: State, group: list[Candidate]) -> list[str]:
             final, landed, bounced = _try(st, tree, group, base_sha, base_sha, already, fresh=True)
         failpoints.point("merge.after-test")
         for c in already:  # a person (or another task) landed the same change: done, nothing to move
-            _done(st, c, base_sha, base_sha, 0, why="its change is in the base already")
+            _done(st, c, base_sha, base_sha, 0, why="its change is in the base already", gone=gone)
         if final == base_sha:
             break
         if len(landed) == 1 and landed[0].commits is not None:
@@ -244,7 +261,7 @@ def _land(st: State, group: list[Candidate]) -> list[str]:
             gate.same_board(final, base_sha)  # every commit between was fenced off board/
             failpoints.point("merge.after-cas")
             for c in landed:
-                _done(st, c, final, base_sha, commits if len(landed) == 1 else None)
+                _done(st, c, final, base_sha, commits if len(landed) == 1 else None, gone=gone)
             intent.unlink(missing_ok=True)
             break
         intent.unlink(missing_ok=True)
@@ -358,7 +375,9 @@ def _move_base(st: State, old: str, new: str) -> bool:
 
 
 def _done(st: State, c: Candidate, sha: str, base_sha: str, commits: int | None,
-          why: str | None = None) -> None:
+          why: str | None = None, gone: list[str] | None = None) -> None:
+    """``gone``: where to put its branch for the caller to delete (with the others landed in the
+    same run); else it is deleted here."""
     p = c.packet
     cfg = st.config
     auto = not p.approved
@@ -369,8 +388,14 @@ def _done(st: State, c: Candidate, sha: str, base_sha: str, commits: int | None,
                   expect_attempt=p.attempt,
                   merge={"sha": sha, "confidence": c.score.score, "parts": c.score.parts, "auto": auto,
                          "strategy": cfg.merge.strategy, "for_sha": c.head, "at": clock.now_iso()})
+    c.unsaved = None
     failpoints.point("merge.after-done")
-    worktrees.remove(st.paths, p.id, branch=True)
+    worktrees.remove(st.paths, p.id, branch=gone is None)
+    if gone is not None:
+        if st.paths.worktree(p.id).exists():  # still there: `branch -D` refuses, as it should
+            git.run(st.paths.root, "branch", "-D", branch_of(p.id), check=False)
+        else:
+            gone.append(branch_of(p.id))
 
 
 def _bounce(st: State, c: Candidate, reason: SkipReason, text: str) -> None:

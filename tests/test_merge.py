@@ -125,9 +125,15 @@ def test_dirty_base(proj: Project) -> None:
     proj.ok("merge")
     assert skips(proj, tid) == ["dirty-base"]
     assert proj.code() == before and "a person's edit" in app.read_text()
+    # the score of a task that did not land is in its packet, once for the commit it verified
+    head = proj.packet(tid)["verification"]["sha"]
+    assert proj.packet(tid)["merge"]["for_sha"] == head
     git(proj.root, "checkout", "src/app.py")
     proj.ok("merge")
     assert proj.status(tid) == "done"
+    assert len(proj.events("merge.confidence", tid)) == 1
+    merged = proj.packet(tid)["merge"]
+    assert merged["for_sha"] == head and merged["confidence"] == proj.events("merge.confidence", tid)[0]["data"]["score"]
 
 
 def test_two_tasks_that_conflict(proj: Project) -> None:
@@ -159,6 +165,9 @@ def test_tests_failed_on_merge(proj: Project) -> None:
     p = proj.packet(b)
     assert p["status"] == "in-progress" and "tests fail on your branch merged onto main" in p["feedback"]
     assert not (proj.root / "src" / "check.py").exists()
+    assert p["merge"]["for_sha"] == p["verification"]["sha"]  # its score, though it did not land
+    (conf,) = proj.events("merge.confidence", b)
+    assert p["merge"]["confidence"] == conf["data"]["score"]
 
 
 @pytest.mark.parametrize("strategy", ["rebase", "squash", "merge"])

@@ -180,6 +180,13 @@ def common_dir(root: Path) -> Path:
     return common if common.is_absolute() else (root / common).resolve()
 
 
+def plain_common_dir(root: Path) -> Path | None:
+    """The common git dir when the repository keeps its refs and worktrees as plain files (the
+    files batty may read and write itself); None otherwise (reftable, or not a checkout's top)."""
+    dirs = _dirs(root)
+    return dirs[1] if dirs is not None else None
+
+
 def is_oid(text: str) -> bool:
     return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
 
@@ -260,6 +267,18 @@ def update_ref(cwd: Path, ref: str, new: str, old: str | None, message: str = "b
     else:
         args.append("0" * 40)
     return run(cwd, *args, check=False).returncode == 0
+
+
+def delete_branches(cwd: Path, names: Sequence[str]) -> None:
+    """Delete local branches ``names`` in one git process (`git branch -D` is one a branch). The
+    caller has removed their worktrees: update-ref does not check, as `branch -D` does, that
+    no worktree has the branch checked out."""
+    if not names:
+        return
+    stream = "".join(f"delete refs/heads/{n}\n" for n in names)
+    if run(cwd, "update-ref", "--stdin", input=stream, check=False).returncode != 0:
+        for n in names:  # one bad name must not keep the others: one at a time
+            run(cwd, "branch", "-D", n, check=False)
 
 
 def changed_paths(cwd: Path, pathspec: Sequence[str]) -> list[str]:

@@ -138,9 +138,6 @@ def hold(state: Path, name: str, *, wait_s: float | None = None, quiet: bool = F
         finally:
             _held[key] -= 1
         return
-    from batty import clock
-    from batty.store.events import host
-
     folder = lock_dir(state)
     lock = Flock(folder / f"{name}.lock")
     try:
@@ -160,15 +157,43 @@ def hold(state: Path, name: str, *, wait_s: float | None = None, quiet: bool = F
             raise Busy(f"the {name} lock is held by another run (pid {who.get('pid', '?')})",
                        valid="nothing was done; try again") from None
     try:
-        info = {"pid": os.getpid(), "host": host(), "cmd": cmd, "since": clock.now_iso()}
-        tmp = folder / f".{name}.owner.{os.getpid()}"
-        tmp.write_text(json.dumps(info))
-        os.replace(tmp, folder / f"{name}.owner")
+        _own(folder, name, cmd)
         _held[key] = 1
         yield
     finally:
         _held.pop(key, None)
         lock.release()
+
+
+# owner file -> (pid, cmd, its inode and mtime) for the owner files this process wrote: taking
+# the same lock again (the board lock, once a transition) finds its file still naming it and
+# leaves it as it is, "since" the first time (two file writes and a rename a transition saved)
+_owned: dict[str, tuple[int, str | None, int, int]] = {}
+
+
+def _own(folder: Path, name: str, cmd: str | None) -> None:
+    from batty import clock
+    from batty.store.events import host
+
+    path = folder / f"{name}.owner"
+    pid = os.getpid()
+    known = _owned.get(str(path))
+    if known is not None and known[:2] == (pid, cmd):
+        try:
+            st = os.stat(path)
+        except OSError:
+            st = None
+        if st is not None and (st.st_ino, st.st_mtime_ns) == known[2:]:
+            return
+    info = {"pid": pid, "host": host(), "cmd": cmd, "since": clock.now_iso()}
+    tmp = folder / f".{name}.owner.{pid}"
+    tmp.write_text(json.dumps(info))
+    os.replace(tmp, path)
+    try:
+        st = os.stat(path)
+        _owned[str(path)] = (pid, cmd, st.st_ino, st.st_mtime_ns)
+    except OSError:
+        _owned.pop(str(path), None)
 
 
 def is_held(state: Path, name: str) -> bool:

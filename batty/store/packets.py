@@ -83,13 +83,16 @@ class Packets:
 # The last texts this process parsed or wrote, with their data: a transition reads the packet
 # fresh under the board lock and then writes it; the write finds the text it was just read as
 # and does not parse it again. Keyed by the text itself, so a file changed in between is parsed.
-_texts: dict[str, tuple[str, Any]] = {}
+# A tick's transitions and reloads read back the packets it wrote: each read finds the text it
+# wrote and takes the packet as it was validated then (six YAML parses a task saved).
+_texts: dict[str, tuple[str, Any, Packet | None]] = {}
 
 
-def _remember_text(path: Path, text: str, data: Any) -> None:
-    if len(_texts) >= 64:
+def _remember_text(path: Path, text: str, data: Any, packet: Packet | None = None) -> None:
+    key = str(path)
+    if key not in _texts and len(_texts) >= 64:
         _texts.pop(next(iter(_texts)))
-    _texts[str(path)] = (text, data)
+    _texts[key] = (text, data, packet)
 
 
 def _parsed(path: Path, text: str, rel: str) -> Any:
@@ -113,15 +116,19 @@ def parse_file(path: Path, rel: str, *, strict: bool = False) -> Packet:
         raise InvalidInput(f"packet is {size // 1024} KiB", file=rel, line=1,
                            valid=f"at most {MAX_PACKET_BYTES // 1024} KiB: a brief, not a data file")
     text = yamlx.decode(path.read_bytes(), rel)
-    data = yamlx.load(text, rel)
-    _remember_text(path, text, data)
+    known = _texts.get(str(path))
+    if known is not None and known[0] == text and known[2] is not None and not strict:
+        return known[2]
+    data = known[1] if known is not None and known[0] == text else yamlx.load(text, rel)
     if strict:
         yamlx.lines(text, rel, strict=True)
     try:
-        return validate(data, file_id=path.stem if ID_RE.match(path.stem) else None)
+        packet = validate(data, file_id=path.stem if ID_RE.match(path.stem) else None)
     except PacketProblem as e:
         line = yamlx.line_of(yamlx.lines(text, rel), e.path)
         raise InvalidInput(e.what, file=rel, line=line, valid=e.valid) from None
+    _remember_text(path, text, data, packet)
+    return packet
 
 
 def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True,
@@ -362,7 +369,7 @@ def save(paths: Paths, packet: Packet, changes: Mapping[str, Any]) -> Packet:
         raise InvalidInput(f"refusing to write an invalid packet: {e.what}", file=rel) from None
     if new_text != text:
         atomic.write_text(path, new_text)
-    _remember_text(path, new_text, new_data)
+    _remember_text(path, new_text, new_data, new)
     return new
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from batty.errors import GitError
 from batty.paths import Paths, branch_of
@@ -60,6 +62,109 @@ def ensure(paths: Paths, task_id: str, base: str) -> Path:
     return wt
 
 
+def _entry_of(root: Path, wt: Path) -> Path | None:
+    """The entry under the common dir's worktrees/ whose gitdir names ``wt``'s .git (read from
+    the entries, never from the worktree's own .git file, which its agent could rewrite); None
+    when there is none or it is locked (git decides then)."""
+    common = git.plain_common_dir(root)
+    if common is None:
+        return None
+    want = {str(wt / ".git"), os.path.join(os.path.realpath(wt), ".git")}
+    try:
+        entries = list(os.scandir(common / "worktrees"))
+    except OSError:
+        return None
+    for e in entries:
+        try:
+            named = Path(e.path, "gitdir").read_text().strip()
+        except OSError:
+            continue
+        if named in want:
+            return None if Path(e.path, "locked").exists() else Path(e.path)
+    return None
+
+
+def add_detached(root: Path, folder: Path, sha: str, *, entry: str) -> Path | None:
+    """A linked worktree at ``folder`` with ``sha`` checked out on a detached HEAD (a gate's
+    scratch checkout); its entry under the common dir's worktrees/ (``entry``), or None when git
+    made it.
+
+    Made by hand in the layout git documents (gitrepository-layout(5): ``worktrees/<id>/`` with
+    ``gitdir``, ``commondir``, ``HEAD``) and filled by one `git read-tree --reset -u`: `git
+    worktree add` runs three git processes for the same result (issue 4: a third of the
+    supervisor's git time a task). Where the repository is not plain files (reftable), git
+    makes it. Whatever a killed run left at ``folder`` or ``entry`` goes first."""
+    common = git.plain_common_dir(root)
+    admin = common / "worktrees" / entry if common is not None else None
+    if folder.exists() or folder.is_symlink() or (admin is not None and admin.exists()):
+        _clear(root, folder, admin)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if admin is None:
+        git.run(root, "worktree", "add", "--detach", "-f", str(folder), sha)
+        return None
+    # Each file is written before anything names it, so a `git worktree prune` meanwhile (a
+    # person's, or dispatch's) never finds an entry to prune: the checkout's .git file, then the
+    # entry's gitdir (naming a file that exists), then the rest.
+    try:
+        folder.mkdir()
+        (folder / ".git").write_text(f"gitdir: {admin}\n")
+        admin.mkdir(parents=True)
+        (admin / "gitdir").write_text(f"{folder / '.git'}\n")
+        (admin / "commondir").write_text("../..\n")
+        (admin / "HEAD").write_text(f"{sha}\n")
+        git.run(folder, "read-tree", "--reset", "-u", sha)
+    except BaseException:
+        remove_tree(folder)
+        remove_tree(admin)
+        raise
+    return admin
+
+
+def discard(root: Path, folder: Path, entry: Path | None) -> None:
+    """Remove a checkout :func:`add_detached` made: the two folders it named, never ones read from
+    the checkout, whose files the code that ran there may have changed (one process fewer than
+    `git worktree remove`); git's own way when git made it or something stayed."""
+    if entry is not None:
+        remove_tree(folder)
+        remove_tree(entry)
+    if entry is None or folder.exists() or folder.is_symlink() or entry.exists():
+        _clear(root, folder, entry)
+
+
+def _clear(root: Path, folder: Path, admin: Path | None) -> None:
+    if folder.exists() and not folder.is_symlink() and (admin is None or not admin.exists()):
+        git.run(root, "worktree", "remove", "--force", "--force", str(folder), check=False)
+    remove_tree(folder)
+    if admin is not None:
+        remove_tree(admin)
+    git.run(root, "worktree", "prune", check=False)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove ``path`` whatever was left in it: a symlink in its place is unlinked (never
+    followed), a folder made read-only is made writable first."""
+    import shutil
+
+    if path.is_symlink():
+        path.unlink(missing_ok=True)
+        return
+    if not path.exists():
+        return
+
+    def writable(func: Any, failed: str, exc: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(failed), 0o700)
+            if os.path.isdir(failed) and not os.path.islink(failed):
+                os.chmod(failed, 0o700)
+                shutil.rmtree(failed, ignore_errors=True)
+            else:
+                func(failed)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=writable)
+
+
 def _valid(wt: Path) -> bool:
     return git.run(wt, "rev-parse", "--is-inside-work-tree", check=False).returncode == 0
 
@@ -67,6 +172,11 @@ def _valid(wt: Path) -> bool:
 def remove(paths: Paths, task_id: str, *, branch: bool = True) -> None:
     wt = paths.worktree(task_id)
     removed = False
+    entry = _entry_of(paths.root, wt) if wt.exists() else None
+    if entry is not None:  # its two folders, as `git worktree remove --force --force` does
+        remove_tree(wt)
+        remove_tree(entry)
+        removed = not wt.exists() and not entry.exists()
     if wt.exists():
         removed = git.run(paths.root, "worktree", "remove", "--force", "--force", str(wt),
                           check=False).returncode == 0

@@ -1,0 +1,117 @@
+"""The gates' scratch checkouts and the tasks' worktrees, as git sees them (issue 4).
+
+A scratch checkout is a linked worktree batty writes by hand (gitrepository-layout(5)) and fills
+with one `git read-tree`; it is removed by removing the two folders batty named. These tests
+check what a person (or the code under test) would: git knows the checkout while it exists and
+forgets it after, what a killed run left is cleared, and what the code that ran in a checkout
+did to it (a symlink in its place, read-only folders, a rewritten .git file) neither survives
+nor reaches anything outside it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from batty import gate
+from batty.paths import Paths
+from batty.store import worktrees
+from tests.conftest import git
+
+
+@pytest.fixture
+def paths(git_repo: Path) -> Paths:
+    (git_repo / "src").mkdir()
+    (git_repo / "src" / "app.py").write_text("X = 1\n")
+    (git_repo / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    os.chmod(git_repo / "run.sh", 0o755)
+    os.symlink("src/app.py", git_repo / "link")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "files")
+    return Paths(git_repo)
+
+
+def listed(root: Path) -> list[str]:
+    return [line.split(" ", 1)[1] for line in git(root, "worktree", "list", "--porcelain").splitlines()
+            if line.startswith("worktree ")]
+
+
+def test_a_scratch_checkout_is_a_worktree_git_knows_and_forgets(paths: Paths) -> None:
+    root = paths.root
+    sha = git(root, "rev-parse", "HEAD")
+    with gate.scratch(paths, "verify-T-1", sha) as tree:
+        assert str(tree) in listed(root)
+        assert git(tree, "rev-parse", "HEAD") == sha
+        assert git(tree, "status", "--porcelain") == ""  # every file checked out, nothing staged
+        assert git(tree, "symbolic-ref", "-q", "HEAD", check=False) == ""  # detached
+        assert (tree / "src" / "app.py").read_text() == "X = 1\n"
+        assert os.access(tree / "run.sh", os.X_OK) and os.readlink(tree / "link") == "src/app.py"
+        git(root, "worktree", "prune")  # a person's prune meanwhile leaves it be
+        assert str(tree) in listed(root)
+        # a commit made there (as merge's rebase does) is the checkout's, not the base's
+        (tree / "src" / "app.py").write_text("X = 2\n")
+        git(tree, "commit", "-qam", "in the checkout")
+        assert git(root, "rev-parse", "main") == sha
+    assert not tree.exists()
+    assert str(tree) not in listed(root)
+    assert not (root / ".git" / "worktrees" / "batty-verify-T-1").exists()
+    assert git(root, "status", "--porcelain") == ""
+
+
+def test_what_a_killed_run_left_is_cleared(paths: Paths) -> None:
+    root = paths.root
+    sha = git(root, "rev-parse", "HEAD")
+    folder = paths.state / "scratch" / "merge-T-1"
+    entry = worktrees.add_detached(root, folder, sha, entry="batty-merge-T-1")  # never discarded
+    assert entry is not None and folder.exists()
+    (folder / "src" / "app.py").write_text("left by the killed run\n")
+    with gate.scratch(paths, "merge-T-1", sha) as tree:
+        assert (tree / "src" / "app.py").read_text() == "X = 1\n"
+        assert git(tree, "status", "--porcelain") == ""
+        assert listed(root).count(str(tree)) == 1
+    # a leftover git made itself (before batty made them by hand) goes too
+    git(root, "worktree", "add", "-q", "--detach", str(folder), sha)
+    with gate.scratch(paths, "merge-T-1", sha) as tree:
+        assert listed(root).count(str(tree)) == 1
+    assert str(folder) not in listed(root) and not folder.exists()
+
+
+def test_what_the_tests_did_to_the_checkout_never_outlives_it(paths: Paths, tmp_path: Path) -> None:
+    root = paths.root
+    sha = git(root, "rev-parse", "HEAD")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("a person's file\n")
+    with gate.scratch(paths, "verify-T-2", sha) as tree:
+        (tree / "deep" / "er").mkdir(parents=True)
+        (tree / "deep" / "er" / "f").write_text("x")
+        os.chmod(tree / "deep" / "er", 0o500)
+        os.chmod(tree / "deep", 0o500)
+        os.symlink(outside, tree / "out")  # a link out: removed, never followed
+    assert not tree.exists() and (outside / "keep.txt").exists()
+    with gate.scratch(paths, "verify-T-2", sha) as tree:
+        # the checkout replaced by a link to a folder of a person's: the link goes, not the folder
+        os.rename(tree, tmp_path / "moved")
+        os.symlink(outside, tree)
+    assert not tree.is_symlink() and not tree.exists()
+    assert (outside / "keep.txt").read_text() == "a person's file\n"
+    assert str(tree) not in listed(root)
+
+
+def test_removing_a_task_s_worktree_reads_git_s_entries_not_its_git_file(repo: Paths) -> None:
+    """An agent can rewrite its worktree's .git file; removing the worktree must take its own
+    entry, never the one the file names (another task's)."""
+    root = repo.root
+    a = worktrees.ensure(repo, "T-1", "main")
+    b = worktrees.ensure(repo, "T-2", "main")
+    (a / ".git").write_text((b / ".git").read_text())  # T-1's .git now names T-2's entry
+    worktrees.remove(repo, "T-1")
+    assert not a.exists()
+    assert str(a) not in listed(root)
+    assert str(b) in listed(root)
+    assert git(b, "rev-parse", "--abbrev-ref", "HEAD") == "batty/T-2"
+    assert git(root, "branch", "--list", "batty/T-1") == ""
+    worktrees.remove(repo, "T-2")
+    assert listed(root) == [str(root)]

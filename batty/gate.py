@@ -66,6 +66,13 @@ _merge_bases: dict[tuple[str, str], str] = {}
 _diffs: dict[tuple[str, str], tuple[list[Change], int]] = {}
 
 
+def forget() -> None:
+    """Empty this process's memos of facts about commits (a long `batty run` calls it once a
+    tick: they serve one tick's verify and merge, and would otherwise grow with every task)."""
+    for memo in (_merge_bases, _diffs, _between, _blobs, _board_as, _tests_in):
+        memo.clear()
+
+
 def merge_base(root: Path, base: str, head: str) -> str:
     """The merge base of two commits (``base`` itself when git finds none)."""
     known = _merge_bases.get((base, head))

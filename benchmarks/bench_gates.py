@@ -38,7 +38,7 @@ from benchmarks._sandbox import (  # noqa: E402
 )
 from benchmarks._trace import traced  # noqa: E402
 
-RUNS = 5
+RUNS = 7
 BATCH = 16
 TICK_TASKS = 16
 TARGET = 1.5
@@ -212,6 +212,11 @@ Where the time goes, from one more run of each with batty's git calls and fsyncs
 `batty --help`, takes {one["help"] * 1000:.0f} ms here (median, same rounds): two of them are {2 * one["help"] / floor:.1f}× the floor
 before any work. The rest is Python: imports (click, PyYAML), config and packets, the packet
 writes, events and evidence, the board commit (one `fast-import`).
+
+batty's scratch checkouts are linked worktrees it writes itself and fills with one `git read-tree`
+(three git processes in `git worktree add`), removed by removing their two folders (one more in
+`git worktree remove`), and the branches landed in one run are deleted by one `update-ref
+--stdin` (docs/gates.md); the floor keeps git's porcelain, as a script would.
 
 The batch queue: {BATCH} verified green tasks, one `batty merge` (a new process) on a fresh copy
 each run, median of {RUNS}; test runs counted by a test command that appends a line to a file.

@@ -187,13 +187,11 @@ class Cache:
                 size += len(blob)
             else:
                 entries[name] = (key, kind, 0, 0, payload)
-        import secrets  # here: importing it (hashlib, OpenSSL) cost a warm load 8-15 ms
-
         from batty.store import atomic
 
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            heavy = f"packets.heavy.{secrets.token_hex(6)}"
+            heavy = f"packets.heavy.{os.urandom(6).hex()}"  # secrets.token_hex, without its import
             atomic.write_bytes(self.folder / heavy, b"".join(chunks))
             atomic.write_bytes(self.folder / "packets.idx", marshal.dumps(
                 {"v": VERSION, "heavy": heavy, "cycles": cycles, "entries": entries}))

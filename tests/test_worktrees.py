@@ -115,3 +115,75 @@ def test_removing_a_task_s_worktree_reads_git_s_entries_not_its_git_file(repo: P
     assert git(root, "branch", "--list", "batty/T-1") == ""
     worktrees.remove(repo, "T-2")
     assert listed(root) == [str(root)]
+
+
+def test_a_person_s_worktree_named_like_a_scratch_entry_is_left_be(paths: Paths, tmp_path: Path) -> None:
+    """git names a worktree's entry after its folder: a person's checkout at .../batty-verify-T-3
+    has the entry a scratch checkout named verify-T-3 would take. It is theirs: never cleared."""
+    root = paths.root
+    sha = git(root, "rev-parse", "HEAD")
+    theirs = tmp_path / "batty-verify-T-3"
+    git(root, "worktree", "add", "-q", "-b", "mine", str(theirs), sha)
+    (theirs / "src" / "app.py").write_text("X = 'staged'\n")
+    git(theirs, "add", "src/app.py")
+    assert (root / ".git" / "worktrees" / "batty-verify-T-3").is_dir()
+    with gate.scratch(paths, "verify-T-3", sha) as tree:
+        assert git(tree, "rev-parse", "HEAD") == sha
+        assert git(tree, "status", "--porcelain") == ""
+    assert not tree.exists() and str(tree) not in listed(root)
+    assert str(theirs) in listed(root)
+    assert git(theirs, "symbolic-ref", "HEAD") == "refs/heads/mine"
+    assert git(theirs, "diff", "--cached", "--name-only") == "src/app.py"  # their index kept
+
+
+def test_removing_a_task_s_worktree_never_follows_a_link_in_its_place(repo: Paths) -> None:
+    """An agent can put a link to another task's worktree where its own was (and drop its own
+    entry): removing it unlinks the link and leaves the other task's worktree whole."""
+    root = repo.root
+    a = worktrees.ensure(repo, "T-1", "main")
+    b = worktrees.ensure(repo, "T-2", "main")
+    entry_a = Path(git(a, "rev-parse", "--absolute-git-dir"))
+    import shutil
+
+    shutil.rmtree(a)
+    shutil.rmtree(entry_a)
+    os.symlink(b, a)
+    worktrees.remove(repo, "T-1")
+    assert not a.is_symlink() and not a.exists()
+    assert str(b) in listed(root)
+    assert git(b, "rev-parse", "--abbrev-ref", "HEAD") == "batty/T-2"
+
+
+UNREADABLE = """
+import os, sys
+from pathlib import Path
+from batty import gate
+from batty.paths import Paths
+paths = Paths(Path(sys.argv[1]))
+with gate.scratch(paths, "verify-T-4", sys.argv[2]) as tree:
+    (tree / "deep" / "er" / "est").mkdir(parents=True)
+    for sub in ("deep/er/est", "deep/er", "deep"):  # folders nobody may read, one in another
+        os.chmod(tree / sub, 0)
+print("left" if tree.exists() else "gone")
+"""
+
+
+def test_folders_the_tests_made_unreadable_never_outlive_the_checkout(paths: Paths) -> None:
+    """Folders the code under test made unreadable, one inside another, go with the checkout
+    (else the next checkout of that name cannot be made). As root, run without the capability
+    that lets root read them."""
+    import shutil
+    import subprocess
+    import sys
+
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root, and no setpriv to drop CAP_DAC_OVERRIDE")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    sha = git(paths.root, "rev-parse", "HEAD")
+    out = subprocess.run([*prefix, sys.executable, "-c", UNREADABLE, str(paths.root), sha],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(Path(worktrees.__file__).parents[2])})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "gone"

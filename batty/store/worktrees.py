@@ -93,9 +93,11 @@ def add_detached(root: Path, folder: Path, sha: str, *, entry: str) -> Path | No
     ``gitdir``, ``commondir``, ``HEAD``) and filled by one `git read-tree --reset -u`: `git
     worktree add` runs three git processes for the same result (issue 4: a third of the
     supervisor's git time a task). Where the repository is not plain files (reftable), git
-    makes it. Whatever a killed run left at ``folder`` or ``entry`` goes first."""
+    makes it. Whatever a killed run left at ``folder`` or ``entry`` goes first; an entry of that
+    name that is not one of ``folder``'s (git names a person's worktree after its folder) is
+    theirs, and the checkout takes the next free name, as git does."""
     common = git.plain_common_dir(root)
-    admin = common / "worktrees" / entry if common is not None else None
+    admin = _free_entry(common / "worktrees", entry, folder) if common is not None else None
     if folder.exists() or folder.is_symlink() or (admin is not None and admin.exists()):
         _clear(root, folder, admin)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +120,25 @@ def add_detached(root: Path, folder: Path, sha: str, *, entry: str) -> Path | No
         remove_tree(admin)
         raise
     return admin
+
+
+def _free_entry(top: Path, entry: str, folder: Path) -> Path:
+    """``top/entry`` (or ``entry-2``, ``entry-3``...): the first that is absent or an entry of
+    the checkout at ``folder`` (a killed run's), or of nothing (no gitdir, not locked: git
+    prunes it too)."""
+    mine = {str(folder / ".git"), os.path.join(os.path.realpath(folder.parent), folder.name, ".git")}
+    n = 1
+    while True:
+        admin = top / (entry if n == 1 else f"{entry}-{n}")
+        try:
+            named: str | None = (admin / "gitdir").read_text().strip()
+        except FileNotFoundError:
+            named = None
+        except OSError:
+            named = ""
+        if (named is None and not (admin / "locked").exists()) or named in mine:
+            return admin
+        n += 1
 
 
 def discard(root: Path, folder: Path, entry: Path | None) -> None:
@@ -151,12 +172,16 @@ def remove_tree(path: Path) -> None:
     if not path.exists():
         return
 
+    tried: set[str] = set()  # folders removed again from here: each once (a mount point stays)
+
     def writable(func: Any, failed: str, exc: Any) -> None:
         try:
             os.chmod(os.path.dirname(failed), 0o700)
             if os.path.isdir(failed) and not os.path.islink(failed):
                 os.chmod(failed, 0o700)
-                shutil.rmtree(failed, ignore_errors=True)
+                if failed not in tried:
+                    tried.add(failed)
+                    shutil.rmtree(failed, onerror=writable)  # and the unreadable ones inside it
             else:
                 func(failed)
         except OSError:
@@ -172,6 +197,8 @@ def _valid(wt: Path) -> bool:
 def remove(paths: Paths, task_id: str, *, branch: bool = True) -> None:
     wt = paths.worktree(task_id)
     removed = False
+    if wt.is_symlink():  # an agent's link in its place: unlinked; git would remove what it names
+        wt.unlink()
     entry = _entry_of(paths.root, wt) if wt.exists() else None
     if entry is not None:  # its two folders, as `git worktree remove --force --force` does
         remove_tree(wt)

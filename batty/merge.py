@@ -37,7 +37,9 @@ class Candidate:
     score: confidence.Score
     commits: int | None = None  # the commits its last application put on the result (linear ones)
     # its score, not yet written to the packet: landing writes it with the rest of `merge`
-    # (one packet write a task saved); a task that does not land gets it written at the end
+    # (one packet write a task saved); a task that does not land gets it written at the end.
+    # Its merge.confidence event goes with that write, never before it: a merge killed in
+    # between leaves neither, and the next run scores the commit once
     unsaved: dict | None = None
 
 
@@ -112,6 +114,7 @@ def _merge(st: State, task_id: str | None, dry_run: bool) -> list[str]:
         for c in ready:  # the score of each that did not land: once per verified commit
             if c.unsaved is not None:
                 try:
+                    _scored(st, c.packet, c.score)
                     st.update(c.packet, merge=c.unsaved)
                 except BattyError as e:  # its packet went meanwhile: the event has the score
                     st.app.warn(f"{c.packet.id}: {e}")
@@ -147,10 +150,9 @@ def _precheck(st: State, p: Packet, *, dry_run: bool = False) -> Candidate | Non
     waits = not p.approved and (cfg.merge.mode == "approve" or score.score < cfg.merge.min_confidence)
     unsaved = None
     if known.get("for_sha") != head and not dry_run:
-        st.events.emit(Kind.MERGE_CONFIDENCE, task=p.id, seat=p.assignee, attempt=p.attempt,
-                       score=score.score, parts=score.parts)
         unsaved = {"for_sha": head, "confidence": score.score, "parts": score.parts, "at": clock.now_iso()}
         if waits:  # the person who approves it reads the score in the packet
+            _scored(st, p, score)
             p = st.update(p, merge=unsaved)
             unsaved = None
     if dry_run and waits:
@@ -164,6 +166,11 @@ def _precheck(st: State, p: Packet, *, dry_run: bool = False) -> Candidate | Non
              f"confidence {score.score} < {cfg.merge.min_confidence}: `batty approve {p.id}` to land it", p)
         return None
     return Candidate(p, head, merge_base, score, unsaved=unsaved)
+
+
+def _scored(st: State, p: Packet, score: confidence.Score) -> None:
+    st.events.emit(Kind.MERGE_CONFIDENCE, task=p.id, seat=p.assignee, attempt=p.attempt,
+                   score=score.score, parts=score.parts)
 
 
 def _apply(tree: Path, c: Candidate, strategy: str, onto: str) -> str | None:
@@ -255,7 +262,7 @@ def _land(st: State, group: list[Candidate], gone: list[str]) -> list[str]:
         # write-ahead: if we die after the base moved, reconcile finishes the bookkeeping
         atomic.write_json(intent, {"from": base_sha, "to": final, "commits": commits, "tasks": [
             {"id": c.packet.id, "head": c.head, "merge_base": c.merge_base, "score": c.score.score,
-             "parts": c.score.parts} for c in landed]})
+             "parts": c.score.parts, "unsaved": c.unsaved is not None} for c in landed]})
         failpoints.point("merge.before-cas")
         if _move_base(st, base_sha, final):
             gate.same_board(final, base_sha)  # every commit between was fenced off board/
@@ -381,6 +388,9 @@ def _done(st: State, c: Candidate, sha: str, base_sha: str, commits: int | None,
     p = c.packet
     cfg = st.config
     auto = not p.approved
+    if c.unsaved is not None:  # its score's event, with the landing that writes the score
+        c.unsaved = None
+        _scored(st, p, c.score)
     st.events.emit(Kind.MERGE_MERGED, task=p.id, seat=p.assignee, attempt=p.attempt, sha=sha,
                    base=cfg.base, strategy=cfg.merge.strategy, auto=auto, confidence=c.score.score,
                    commits=commits if commits is not None else 1, from_sha=base_sha)
@@ -388,7 +398,6 @@ def _done(st: State, c: Candidate, sha: str, base_sha: str, commits: int | None,
                   expect_attempt=p.attempt,
                   merge={"sha": sha, "confidence": c.score.score, "parts": c.score.parts, "auto": auto,
                          "strategy": cfg.merge.strategy, "for_sha": c.head, "at": clock.now_iso()})
-    c.unsaved = None
     failpoints.point("merge.after-done")
     worktrees.remove(st.paths, p.id, branch=gone is None)
     if gone is not None:
@@ -436,7 +445,8 @@ def _complete_intent(st: State, intent_path: Path, *, dry_run: bool) -> None:
                 continue
             st.app.say(f"{p.id}: its landing was cut short; finishing it")
             if not dry_run:
-                c = Candidate(p, t["head"], t["merge_base"], confidence.Score(t["score"], t["parts"]))
+                c = Candidate(p, t["head"], t["merge_base"], confidence.Score(t["score"], t["parts"]),
+                              unsaved={} if t.get("unsaved") else None)
                 _done(st, c, intent["to"], intent["from"], intent["commits"] if len(intent["tasks"]) == 1 else None)
     if not dry_run:
         intent_path.unlink(missing_ok=True)

@@ -323,3 +323,35 @@ def test_a_task_that_conflicts_every_time_is_blocked_and_escalated(proj: Project
     assert f"`batty escalations resolve {esc['id']}`" in inbox
     assert git(proj.root, "status", "--porcelain", "board/") == ""
     assert "a person's line" in app.read_text()  # main as the person left it
+
+
+@pytest.mark.parametrize("point", ["merge.after-test", "merge.after-cas"])
+def test_a_merge_killed_before_it_wrote_the_score_scores_the_commit_once(proj: Project, point: str) -> None:
+    """merge.confidence is once per verified commit (docs/gates.md): a merge killed after the
+    test run, before the landing wrote the score, must not leave the next run to score it again;
+    one killed after the base moved leaves reconcile to write the score and its event."""
+    tid = proj.task("Edit", "succeed")
+    reviewed(proj, tid)
+    res = proj.batty("merge", env={"BATTY_FAILPOINT": point})
+    assert res.code == -9
+    proj.ok("reconcile")
+    proj.ok("merge")
+    assert proj.status(tid) == "done"
+    (conf,) = proj.events("merge.confidence", tid)
+    merged = proj.packet(tid)["merge"]
+    assert merged["confidence"] == conf["data"]["score"]
+
+
+def test_landing_keeps_a_branch_a_person_has_checked_out(proj: Project, tmp_path: Path) -> None:
+    """A landed task's branch goes as `git branch -D` would take it: never from under a checkout
+    of a person's that has it checked out (their HEAD would name a branch that is gone)."""
+    tid = proj.task("Edit", "succeed")
+    reviewed(proj, tid)
+    look = tmp_path / "look"
+    subprocess.run(["git", "worktree", "remove", "--force", str(proj.paths.worktree(tid))], cwd=proj.root, check=True)
+    git(proj.root, "worktree", "add", "-q", str(look), f"batty/{tid}")
+    proj.ok("merge")
+    assert proj.status(tid) == "done"
+    assert git(proj.root, "branch", "--list", f"batty/{tid}") != ""
+    assert git(look, "symbolic-ref", "HEAD") == f"refs/heads/batty/{tid}"
+    assert git(look, "rev-parse", "--verify", "-q", "HEAD", check=False) != ""

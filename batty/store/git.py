@@ -270,15 +270,12 @@ def update_ref(cwd: Path, ref: str, new: str, old: str | None, message: str = "b
 
 
 def delete_branches(cwd: Path, names: Sequence[str]) -> None:
-    """Delete local branches ``names`` in one git process (`git branch -D` is one a branch). The
-    caller has removed their worktrees: update-ref does not check, as `branch -D` does, that
-    no worktree has the branch checked out."""
-    if not names:
-        return
-    stream = "".join(f"delete refs/heads/{n}\n" for n in names)
-    if run(cwd, "update-ref", "--stdin", input=stream, check=False).returncode != 0:
-        for n in names:  # one bad name must not keep the others: one at a time
-            run(cwd, "branch", "-D", n, check=False)
+    """Delete local branches ``names`` in one `git branch -D`: it deletes each it can and goes
+    on past the others, and refuses, as it does for one, a branch some worktree has checked out
+    (a person's checkout of it, or the control checkout: update-ref would delete it from under
+    their HEAD)."""
+    if names:
+        run(cwd, "branch", "-D", *names, check=False)
 
 
 def changed_paths(cwd: Path, pathspec: Sequence[str]) -> list[str]:

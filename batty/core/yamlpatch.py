@@ -66,9 +66,12 @@ def plain(value: Any) -> Any:
 
 def _c_writes_it(value: Any) -> bool:
     """No sequence in it, and only ASCII text (libyaml escapes characters beyond the BMP that
-    the Python emitter writes as they are)."""
+    the Python emitter writes as they are) short enough never to reach the line width, escaped
+    (libyaml folds a longer quoted text elsewhere), and not ending in a blank line (kept by a
+    ``|+`` block, after which libyaml ends the document with ``...``)."""
     if isinstance(value, str):
-        return value.isascii()
+        return (value.isascii() and len(value) <= 1000 and "\r" not in value
+                and value != "\n" and not value.endswith("\n\n"))
     if isinstance(value, dict):
         return all(_c_writes_it(k) and _c_writes_it(v) for k, v in value.items())
     return not isinstance(value, list | tuple)

@@ -4,6 +4,7 @@ person wrote around the keys batty did not change is still there, byte for byte.
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -108,3 +109,17 @@ def test_libyaml_s_emitter_writes_what_the_python_one_writes(changes: dict) -> N
                        default_flow_style=False, width=4096)
     assert yamlpatch.dump(data) == python
     assert yaml.load(python, Loader=Loader) == data
+
+
+@pytest.mark.parametrize("text", [
+    # a test's output with a terminal escape is double-quoted; past the line width libyaml
+    # folds it where the Python emitter does not
+    ("\x1b[31mFAILED\x1b[0m tests/test_x.py::test_y - assert 1 == 2 " * 80).strip(),
+    # a blank line at the end is kept by `|+`, after which libyaml ends the document with `...`
+    "the last lines of the output\n\n", "\n"])
+def test_text_libyaml_writes_otherwise_is_written_as_the_python_emitter_writes_it(text: str) -> None:
+    data = {"feedback": text, "attempt": 2}
+    python = yaml.dump(data, Dumper=yamlpatch._Dumper, sort_keys=False, allow_unicode=True,
+                       default_flow_style=False, width=4096)
+    assert yamlpatch.dump(data) == python
+    assert yamlpatch.patch("id: T-1\ntitle: t\n", data) is not None  # in place, no fallback

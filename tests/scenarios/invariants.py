@@ -188,7 +188,8 @@ def live(paths: Paths) -> Live:
     found = Live()
     worktrees = str(paths.worktrees.resolve()) + os.sep
     runs = str((paths.state / "runs").resolve()) + os.sep
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd", "status"]):
+    wrappers: list[tuple[int, int, str, tuple[int, str, str]]] = []  # pid, ppid, task, entry
+    for proc in psutil.process_iter(["pid", "ppid", "cmdline", "cwd", "status"]):
         try:
             if proc.info["status"] == psutil.STATUS_ZOMBIE:
                 continue
@@ -201,13 +202,20 @@ def live(paths: Paths) -> Live:
                     continue  # its agent is gone and recorded: the wrapper only logs and exits
                 task = run_dir.relative_to(runs).parts[0]
                 spec = json.loads((run_dir / "launch.json").read_text())
-                found.wrappers.setdefault(task, []).append(
-                    (proc.pid, str(spec.get("seat")), str(run_dir.relative_to(runs))))
+                wrappers.append((proc.pid, proc.info["ppid"], task,
+                                 (proc.pid, str(spec.get("seat")), str(run_dir.relative_to(runs)))))
             elif (cwd + os.sep).startswith(worktrees):
                 task = Path(cwd).relative_to(worktrees).parts[0]
                 found.sessions.setdefault(task, set()).add(os.getsid(proc.pid))
         except (psutil.Error, OSError, ValueError, IndexError):
             continue
+    # A wrapper's child between fork and exec (the agent it is starting) still shows the
+    # wrapper's command line: it is that wrapper, not a second one (roadmap T-10: "a second
+    # live wrapper", seen once under two workers, was this window)
+    pids = {(pid, entry[2]) for pid, _, _, entry in wrappers}
+    for _pid, ppid, task, entry in wrappers:
+        if (ppid, entry[2]) not in pids:
+            found.wrappers.setdefault(task, []).append(entry)
     return found
 
 

@@ -18,7 +18,9 @@ from pathlib import Path
 from batty.errors import BattyError
 from batty.paths import Paths
 
-SCRIPT = Path(__file__).resolve().parent.parent / "bin" / "batty-cron"
+# In the package (an installed batty has no source tree); the source tree's bin/batty-cron
+# links here
+SCRIPT = Path(__file__).resolve().parent / "templates" / "batty-cron"
 SCHEDULE = "* * * * *"
 TIMEOUT_S = 30
 
@@ -30,7 +32,7 @@ def marker(root: Path) -> str:
 
 def script() -> Path:
     if not SCRIPT.is_file():
-        raise BattyError(f"{SCRIPT} is missing", valid="reinstall batty from its source tree")
+        raise BattyError(f"{SCRIPT} is missing", valid="reinstall batty (the script ships with the package)")
     return SCRIPT
 
 

@@ -2,7 +2,8 @@
 
 Following pre-commit: a shim carries an id line so that install and uninstall recognise it; a
 foreign hook found in its place is moved aside to ``<hook>.legacy`` and still runs first;
-uninstall puts it back. The shims' source is ``hooks/`` at the top of batty's source tree.
+uninstall puts it back. The shims' source is ``batty/templates/hooks/`` (``hooks/`` at the top of
+the source tree links there).
 
 - ``pre-commit``: in the control checkout, ``batty task lint`` of the staged ``board/`` (what
   the commit holds, not the working tree) when the commit touches ``board/``; in an agent's worktree (under ``.batty/worktrees/``), a commit that touches
@@ -28,7 +29,9 @@ from batty.store import atomic, git
 
 HOOKS: tuple[str, ...] = ("pre-commit", "post-merge", "post-checkout")
 ID_LINE = "# batty-hook-id: 4b61747479a7c3f0e1d2"
-SOURCE = Path(__file__).resolve().parent.parent / "hooks"
+# In the package (shipped with it: an installed batty has no source tree); the source tree's
+# top-level hooks/ links here
+SOURCE = Path(__file__).resolve().parent / "templates" / "hooks"
 
 
 def is_ours(path: Path) -> bool:
@@ -47,7 +50,7 @@ def shim(name: str) -> str:
         text = template.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BattyError(f"the hook template {template} is missing",
-                         valid="reinstall batty from its source tree") from None
+                         valid="reinstall batty (the templates ship with the package)") from None
     return text.replace("'@PYTHON@'", shlex.quote(sys.executable))
 
 

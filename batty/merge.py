@@ -400,11 +400,8 @@ def _done(st: State, c: Candidate, sha: str, base_sha: str, commits: int | None,
                          "strategy": cfg.merge.strategy, "for_sha": c.head, "at": clock.now_iso()})
     failpoints.point("merge.after-done")
     worktrees.remove(st.paths, p.id, branch=gone is None)
-    if gone is not None:
-        if st.paths.worktree(p.id).exists():  # still there: `branch -D` refuses, as it should
-            git.run(st.paths.root, "branch", "-D", branch_of(p.id), check=False)
-        else:
-            gone.append(branch_of(p.id))
+    if gone is not None:  # `branch -D` refuses it still, should its worktree have stayed
+        gone.append(branch_of(p.id))
 
 
 def _bounce(st: State, c: Candidate, reason: SkipReason, text: str) -> None:

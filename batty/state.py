@@ -52,6 +52,7 @@ class State:
         # How long a step waits for its own lock: None = the default; tick passes 0 (a busy
         # step is skipped, the next tick takes it)
         self.step_wait: float | None = None
+        self._seen_key: Any = None  # the board.quiet key taken before the board was read
 
     # ------------------------------------------------------------------ reading
 
@@ -316,7 +317,7 @@ class State:
         the index as `git status` left it; none when anything else moved in between (a pull
         during the run: its changes were not read, review finding)."""
         key = self._quiet_key()
-        seen = getattr(self, "_seen_key", None)
+        seen = self._seen_key
         if key is not None and seen is not None and key[:-1] == seen[:-1]:
             try:
                 atomic.write_json(self.paths.cache / "board.quiet", key, durable=False)

@@ -11,6 +11,9 @@ nor reaches anything outside it.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,8 +146,6 @@ def test_removing_a_task_s_worktree_never_follows_a_link_in_its_place(repo: Path
     a = worktrees.ensure(repo, "T-1", "main")
     b = worktrees.ensure(repo, "T-2", "main")
     entry_a = Path(git(a, "rev-parse", "--absolute-git-dir"))
-    import shutil
-
     shutil.rmtree(a)
     shutil.rmtree(entry_a)
     os.symlink(b, a)
@@ -172,10 +173,6 @@ def test_folders_the_tests_made_unreadable_never_outlive_the_checkout(paths: Pat
     """Folders the code under test made unreadable, one inside another, go with the checkout
     (else the next checkout of that name cannot be made). As root, run without the capability
     that lets root read them."""
-    import shutil
-    import subprocess
-    import sys
-
     prefix: list[str] = []
     if os.geteuid() == 0:
         if shutil.which("setpriv") is None:

@@ -80,11 +80,10 @@ class Packets:
         return p
 
 
-# The last texts this process parsed or wrote, with their data: a transition reads the packet
-# fresh under the board lock and then writes it; the write finds the text it was just read as
-# and does not parse it again. Keyed by the text itself, so a file changed in between is parsed.
-# A tick's transitions and reloads read back the packets it wrote: each read finds the text it
-# wrote and takes the packet as it was validated then (six YAML parses a task saved).
+# The last texts this process parsed or wrote, by path, with their data and packet: a read or a
+# write that finds the same text takes them as they are (a transition reads the packet it is
+# about to write; a tick's reloads read back what it wrote: six YAML parses a task); any other
+# text, a file changed in between, is parsed.
 _texts: dict[str, tuple[str, Any, Packet | None]] = {}
 
 

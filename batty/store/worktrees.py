@@ -69,7 +69,7 @@ def _entry_of(root: Path, wt: Path) -> Path | None:
     common = git.plain_common_dir(root)
     if common is None:
         return None
-    want = {str(wt / ".git"), os.path.join(os.path.realpath(wt), ".git")}
+    want = _gitdir_names(wt)
     try:
         entries = list(os.scandir(common / "worktrees"))
     except OSError:
@@ -82,6 +82,12 @@ def _entry_of(root: Path, wt: Path) -> Path | None:
         if named in want:
             return None if Path(e.path, "locked").exists() else Path(e.path)
     return None
+
+
+def _gitdir_names(folder: Path) -> set[str]:
+    """What an entry's gitdir file holds for the checkout at ``folder``: its path as batty names
+    it, or as git resolved it (a symlink above it, /tmp on some systems)."""
+    return {str(folder / ".git"), os.path.join(os.path.realpath(folder.parent), folder.name, ".git")}
 
 
 def add_detached(root: Path, folder: Path, sha: str, *, entry: str) -> Path | None:
@@ -126,7 +132,7 @@ def _free_entry(top: Path, entry: str, folder: Path) -> Path:
     """``top/entry`` (or ``entry-2``, ``entry-3``...): the first that is absent or an entry of
     the checkout at ``folder`` (a killed run's), or of nothing (no gitdir, not locked: git
     prunes it too)."""
-    mine = {str(folder / ".git"), os.path.join(os.path.realpath(folder.parent), folder.name, ".git")}
+    mine = _gitdir_names(folder)
     n = 1
     while True:
         admin = top / (entry if n == 1 else f"{entry}-{n}")
@@ -208,9 +214,7 @@ def remove(paths: Paths, task_id: str, *, branch: bool = True) -> None:
         removed = git.run(paths.root, "worktree", "remove", "--force", "--force", str(wt),
                           check=False).returncode == 0
         if wt.exists():
-            import shutil
-
-            shutil.rmtree(wt, ignore_errors=True)
+            remove_tree(wt)
             removed = False
     if not removed:  # git still lists a worktree whose folder is gone: forget it
         git.run(paths.root, "worktree", "prune", check=False)

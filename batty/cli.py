@@ -10,7 +10,6 @@ import gc
 import importlib
 import os
 import sys
-from typing import Any
 
 import click
 
@@ -79,63 +78,6 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-class _Events:
-    """The command's event log, opened at its first event: a command that only reads (task list,
-    board) does not import the log's machinery (socket, secrets, threading: some 10 ms)."""
-
-    def __init__(self, app: App) -> None:
-        self._app = app
-        self._log: Any = None
-
-    def _open(self) -> Any:
-        if self._log is None:
-            from batty.store.events import EventLog
-
-            app = self._app
-            self._log = EventLog(app.paths.events, app.paths.locks / "events.lock", cmd=app.cmd)
-        return self._log
-
-    def emit(self, *args: Any, **kw: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self._open().emit(*args, **kw)
-        return result
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._open(), name)
-
-
-class App:
-    """What every command gets as ``ctx.obj``: the repository and the command's event log."""
-
-    def __init__(self, repo: str | None, quiet: bool) -> None:
-        self.repo_arg = repo
-        self.quiet = quiet or os.environ.get("BATTY_QUIET") == "1"
-        self.cmd = "batty"
-        self._paths: Any = None
-        self._events: Any = None
-
-    @property
-    def paths(self):  # type: ignore[no-untyped-def]
-        if self._paths is None:
-            from batty.paths import find_root
-
-            self._paths = find_root(self.repo_arg)
-        return self._paths
-
-    @property
-    def events(self):  # type: ignore[no-untyped-def]
-        if self._events is None:
-            self._events = _Events(self)
-        return self._events
-
-    def say(self, message: str) -> None:
-        """Progress and warnings: stderr, silent under --quiet."""
-        if not self.quiet:
-            click.echo(message, err=True)
-
-    def warn(self, message: str) -> None:
-        click.echo(f"batty: {message}", err=True)
-
-
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--repo", type=click.Path(file_okay=False), default=None,
               help="The repository (default: found from the current directory upward).")
@@ -147,8 +89,9 @@ def cli(ctx: click.Context, repo: str | None, quiet: bool) -> None:
 
     Work is a set of YAML task packets and a markdown kanban board under board/.
     """
-    app = App(repo, quiet)
-    app.cmd = ctx.invoked_subcommand or "batty"
+    from batty.workflow.session import Session
+
+    app = Session(repo, quiet, cmd=ctx.invoked_subcommand or "batty")
     ctx.obj = app
     if app.cmd in ONE_SHOT:
         gc.disable()
@@ -161,8 +104,8 @@ def _crash_log(exc: BaseException, argv: list[str] | None = None) -> str | None:
     import traceback
 
     try:
-        from batty import clock
-        from batty.paths import find_root
+        from batty.core import clock
+        from batty.store.paths import find_root
 
         repo = None
         argv = sys.argv[1:] if argv is None else argv
@@ -183,9 +126,11 @@ def _crash_log(exc: BaseException, argv: list[str] | None = None) -> str | None:
 def main(argv: list[str] | None = None) -> None:
     """The error boundary: user errors exit 1 with one line, usage 2, busy 75, bugs 3."""
     from batty.errors import BattyError
+    from batty.store import runscope
 
     try:
-        rc = cli.main(args=argv, prog_name="batty", standalone_mode=False)
+        with runscope.fresh():  # a command run in-process twice remembers nothing of the first
+            rc = cli.main(args=argv, prog_name="batty", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("batty: aborted", err=True)
         sys.exit(1)

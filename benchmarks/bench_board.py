@@ -19,8 +19,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from batty.paths import Paths  # noqa: E402
 from batty.store import packets as store  # noqa: E402
+from batty.store.paths import Paths  # noqa: E402
 from benchmarks._report import write_section  # noqa: E402
 from benchmarks._sandbox import BATTY, batty, env, git, median_of, met, new_repo, ratio, timed  # noqa: E402
 

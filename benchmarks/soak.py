@@ -179,8 +179,8 @@ def bad_merges(root: Path, merged: list[str], base_moves: list[tuple[str, str]])
 
 
 def lost(root: Path, n: int, log: Log) -> list[str]:
-    from batty.paths import Paths
     from batty.store import packets as store
+    from batty.store.paths import Paths
 
     out = []
     on_base = set(git(root, "ls-tree", "--name-only", "main", "src/").split())

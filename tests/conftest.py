@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from batty.paths import Paths
+from batty.store.paths import Paths
 
 pytest_plugins = ["tests.standin.fixture"]
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from batty.agents.behaviours import script as behaviour
-from batty.paths import Paths
+from batty.store.paths import Paths
 from tests.conftest import Result, git, run_batty
 
 APP = "def add(a, b):\n    return a + b\n"

@@ -34,9 +34,9 @@ from typing import Any
 import psutil
 import pytest
 
-from batty import failpoints
 from batty.agents.behaviours import CONTEXT_MARKER
-from batty.paths import Paths
+from batty.store import failpoints
+from batty.store.paths import Paths
 from tests.conftest import git
 from tests.project import Project
 
@@ -510,7 +510,7 @@ def check(proj: Project, clean: dict[str, Any]) -> None:
     assert live_agents(proj) == []
     assert duplicated(proj) == {}
     assert unannounced(proj) == []
-    from batty.commands._lint import lint_all
+    from batty.workflow.lint import lint_all
 
     assert lint_all(proj.paths) == []  # `batty task lint`
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from batty import cron
-from batty.paths import Paths
+from batty.services import cron
+from batty.store.paths import Paths
 from batty.store import locks
 
 REQUIRE = os.environ.get("BATTY_REQUIRE_SYSDEPS") == "1"

@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from batty.paths import Paths
 from batty.store import events as eventlog
 from batty.store.packets import load_all
+from batty.store.paths import Paths
 
 
 def test_the_demo_tells_its_four_stories_and_drains_its_board(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from batty import runner
 from batty.agents.behaviours import BEHAVIOURS
-from batty.paths import Paths
+from batty.store.paths import Paths
 from tests.conftest import git
 
 WAIT_S = 30

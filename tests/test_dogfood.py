@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from batty.config import load
 from batty.core import board as boardmod
-from batty.paths import Paths
+from batty.store.config_file import load
 from batty.store.packets import load_all
+from batty.store.paths import Paths
 from tests.conftest import run_batty
 
 ROOT = Path(__file__).resolve().parent.parent

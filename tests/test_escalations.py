@@ -8,7 +8,7 @@ from __future__ import annotations
 import yaml
 
 from batty.core import inbox
-from batty.paths import Paths
+from batty.store.paths import Paths
 from tests.conftest import git
 from tests.test_notify import add_task, events, state
 
@@ -21,7 +21,7 @@ def rec(esc_id: str, at: str, state_: str = "open", **kw: object) -> dict:
 
 def raise_(repo: Paths, tasks: list[str], reason: str = "attempts-exhausted", text: str = "failed",
            source: str = "verify") -> dict:
-    from batty.escalations import raise_escalation
+    from batty.workflow.escalations import raise_escalation
 
     st = state(repo, source)
     record = raise_escalation(st, tasks=tasks, reason=reason, text=text, source=source)
@@ -183,7 +183,7 @@ def test_an_escalation_about_no_task(repo: Paths, batty) -> None:
 
 
 def test_doctor_demotes_an_escalation_whose_tasks_are_done(repo: Paths, batty) -> None:
-    from batty.escalations import demote_stale, open_escalations
+    from batty.workflow.escalations import demote_stale, open_escalations
 
     t1, t2 = add_task(batty, "One"), add_task(batty, "Two")
     both = raise_(repo, [t1, t2], reason="conflict")
@@ -350,7 +350,7 @@ def test_a_post_its_writer_is_still_announcing_is_not_announced_again(repo: Path
     batty("task", "add", "one")
     crash = subprocess.run([sys.executable, "-c", (
         "from pathlib import Path\n"
-        "from batty.paths import Paths\n"
+        "from batty.store.paths import Paths\n"
         "from tests.test_escalations import raise_\n"
         f"raise_(Paths(Path({str(repo.root)!r})), ['T-1'])\n")],
         cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60,

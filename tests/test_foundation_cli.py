@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from batty.paths import Paths
+from batty.store.paths import Paths
 from tests.conftest import Result, git, run_batty
 
 

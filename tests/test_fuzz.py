@@ -38,7 +38,8 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from batty import failpoints, runner
+from batty import runner
+from batty.store import failpoints
 from tests.conftest import GIT_ENV, git
 from tests.scenarios.helpers import COMMIT, idle, make, on_attempt, once, packets, quiet, statuses
 from tests.scenarios.invariants import Watch, load
@@ -409,7 +410,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sandbox(finished: Path, tmp_path: Path) -> Watch:
     root = tmp_path / "proj"
     shutil.copytree(finished, root, symlinks=True)
-    from batty.paths import Paths
+    from batty.store.paths import Paths
 
     w = Watch(Paths(root), test=f"{sys.executable} -c \"import sys; sys.path.insert(0, 'src'); import app\"")
     assert w.violations() == []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batty import gate
+from batty.workflow import gate
 from tests.conftest import git
 
 # names a parser that split on anything but NUL, or read a path as a record, would get wrong

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from batty import runner
 from batty.agents.behaviours import BEHAVIOURS
-from batty.hooks import HOOKS, ID_LINE
-from batty.paths import Paths
+from batty.store.paths import Paths
+from batty.workflow.hooks import HOOKS, ID_LINE
 from tests.conftest import git
 
 

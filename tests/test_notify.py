@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from batty.paths import Paths
+from batty.store.paths import Paths
 from tests.conftest import git, run_batty
 
 # Discord's webhook payload ({"content": ..., "username": ...}) through apprise's generic JSON
@@ -112,10 +112,10 @@ def configure(repo: Paths, entries: list[tuple[str, list[str]]], extra: str = ""
 
 
 def state(repo: Paths, cmd: str = "verify"):  # type: ignore[no-untyped-def]
-    from batty.cli import App
-    from batty.state import State
+    from batty.workflow.session import Session
+    from batty.workflow.state import State
 
-    app = App(str(repo.root), True)
+    app = Session(str(repo.root), True)
     app.cmd = cmd
     return State(app)
 
@@ -134,7 +134,7 @@ def add_task(batty: Callable[..., Any], title: str) -> str:
 
 def escalate(repo: Paths, task: str, reason: str = "attempts-exhausted",
              text: str = "3 attempts failed: tests") -> dict:
-    from batty.escalations import raise_escalation
+    from batty.workflow.escalations import raise_escalation
 
     st = state(repo)
     record = raise_escalation(st, tasks=[task], reason=reason, text=text, source="verify")
@@ -259,7 +259,7 @@ def test_a_hanging_endpoint_costs_one_timeout_per_run(repo: Paths, batty, endpoi
     configure(repo, [("BATTY_HANG", ["escalation.raised"]), ("BATTY_OK", ["escalation.raised"])])
     monkeypatch.setenv("BATTY_HANG", hang.url())
     monkeypatch.setenv("BATTY_OK", ok.url())
-    from batty.escalations import raise_escalation
+    from batty.workflow.escalations import raise_escalation
 
     st = state(repo, "doctor")  # one command run raising three different escalations
     tasks = [add_task(batty, f"Task {i}") for i in range(3)]
@@ -406,7 +406,7 @@ def test_on_accepts_both_kinds_batty_notifies_about(repo: Paths, batty) -> None:
 
 
 def test_scrub_masks_the_pieces_of_a_url() -> None:
-    from batty.notify import scheme_of, scrub
+    from batty.services.notify import scheme_of, scrub
 
     url = "tgram://123456:ABCdefGHIjkl/987654321"
     msg = "Failed to send Telegram notification to 987654321 with ABCdefGHIjkl: 401"
@@ -416,6 +416,6 @@ def test_scrub_masks_the_pieces_of_a_url() -> None:
 
 
 def test_batty_does_not_import_apprise_until_it_sends(repo: Paths) -> None:
-    code = ("import sys, batty.escalations, batty.notify, batty.commands.escalations, "
+    code = ("import sys, batty.workflow.escalations, batty.services.notify, batty.commands.escalations, "
             "batty.commands.notify; sys.exit('apprise' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent).returncode == 0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from batty import hooks
+from batty.workflow import hooks
 from tests.conftest import git
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +82,7 @@ def test_hooks_install_from_the_installed_package(installed: Path, git_repo: Pat
 
 def test_the_cron_script_ships_and_ticks(installed: Path, git_repo: Path) -> None:
     assert from_wheel(installed, "-m", "batty", "init", "--agent", "shell", cwd=git_repo).returncode == 0
-    line = from_wheel(installed, "-c", "from pathlib import Path; from batty import cron; from batty.paths import Paths; "
+    line = from_wheel(installed, "-c", "from pathlib import Path; from batty.services import cron; from batty.store.paths import Paths; "
                       f"print(cron.line(Paths(Path({str(git_repo)!r}))))", cwd=git_repo)
     assert line.returncode == 0, line.stderr
     script = installed / "batty" / "templates" / "batty-cron"

@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batty.paths import Paths
 from batty.store import packets as store
+from batty.store.paths import Paths
 
 HUMAN = """# Owned by the auth squad.
 id: T-12                  # required

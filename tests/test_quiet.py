@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 
-from batty.paths import Paths
+from batty.store.paths import Paths
 from tests.conftest import git
 
 
@@ -106,14 +106,14 @@ def test_a_change_during_a_reconcile_it_did_not_read_is_never_taken_as_quiet(bat
     changed after the board was read went into the key, and the next runs skipped the board:
     the pulled move was never applied. (In-process; the racy window at 0 once the board was
     read: a run slower than the window.)"""
-    from batty import state as statemod
-    from batty.cli import App
     from batty.store import packets as store
+    from batty.workflow import state as statemod
+    from batty.workflow.session import Session
 
     batty("task", "add", "one")
     quiet(batty, repo)
     (repo.cache / "board.quiet").unlink()  # this run reads the board
-    st = statemod.State(App(str(repo.root), True))
+    st = statemod.State(Session(str(repo.root), True))
     assert not st.sync_board().applied
     text = repo.board_md.read_text()
     moved = text.replace("- [ ] T-1 one `P2`\n", "").replace("## Backlog\n", "## Backlog\n\n- [ ] T-1 one `P2`\n")

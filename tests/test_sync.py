@@ -16,7 +16,7 @@ class Clone(Project):
     """A clone of the shared remote, as a second machine has it (init is on the remote)."""
 
     def __init__(self, root: Path, remote: Path, host: str) -> None:  # noqa: D107
-        from batty.paths import Paths
+        from batty.store.paths import Paths
 
         self.root = root
         self.paths = Paths(root)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from batty import runner
-from batty.paths import Paths
 from batty.store import locks
-from batty.tick import worst
+from batty.store.paths import Paths
+from batty.workflow.tick import worst
 from tests.conftest import git
 from tests.project import Project
 
@@ -153,13 +153,13 @@ def test_until_idle_stops_when_a_reviewed_task_waits_for_approval(tmp_path: Path
 def test_a_long_run_keeps_no_growing_memo_of_commits(repo: Paths) -> None:
     """The gates keep facts about commits for one tick's verify and merge; each tick of a long
     `batty run` (one process) starts with none, so they never grow with the tasks seen."""
-    from batty import gate
-    from batty.cli import App
-    from batty.tick import tick
+    from batty.workflow import gate
+    from batty.workflow.session import Session
+    from batty.workflow.tick import tick
 
     sha = git(repo.root, "rev-parse", "HEAD")
     gate.base_files(repo.root, sha, ["board/config.yaml"])
     gate.merge_base(repo.root, sha, sha)
     assert gate._blobs and gate._merge_bases
-    assert tick(App(str(repo.root), True)) == 0
+    assert tick(Session(str(repo.root), True)) == 0
     assert not gate._blobs and not gate._merge_bases

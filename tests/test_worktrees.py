@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from batty import gate
-from batty.paths import Paths
 from batty.store import worktrees
+from batty.store.paths import Paths
+from batty.workflow import gate
 from tests.conftest import git
 
 
@@ -158,8 +158,8 @@ def test_removing_a_task_s_worktree_never_follows_a_link_in_its_place(repo: Path
 UNREADABLE = """
 import os, sys
 from pathlib import Path
-from batty import gate
-from batty.paths import Paths
+from batty.workflow import gate
+from batty.store.paths import Paths
 paths = Paths(Path(sys.argv[1]))
 with gate.scratch(paths, "verify-T-4", sys.argv[2]) as tree:
     (tree / "deep" / "er" / "est").mkdir(parents=True)

@@ -110,13 +110,13 @@ def parse_usage(name: str, log_text: str, entry: Mapping[str, Any] | None = None
     (Claude Code, Aider with prices), else from tokens and ``entry["price"]`` or the
     default table in ``usage.py``.
     """
-    from batty import usage
+    from batty.agents import usage
 
     return usage.parse(name, log_text, dict(entry or {}))
 
 
 def context_exhausted(name: str, log_text: str) -> bool:
     """True when the log says the agent ran out of context window (each CLI's wording)."""
-    from batty import usage
+    from batty.agents import usage
 
     return usage.context_exhausted(name, log_text)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="The same as JSON.")
 @click.pass_obj
-def command(app: App, as_json: bool) -> None:
+def command(app: Session, as_json: bool) -> None:
     """Seats, their agents, what each one runs now (pid, attempt, silent for, usage)."""
-    from batty.fleet import agents_report
-    from batty.state import dumps
+    from batty.workflow.fleet import agents_report
+    from batty.workflow.state import dumps
 
     rows = agents_report(app)
     if as_json:

@@ -6,20 +6,20 @@ import os
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 
 @click.command()
 @click.argument("seat")
 @click.option("--print", "print_only", is_flag=True, help="Print the tmux command instead.")
 @click.pass_obj
-def command(app: App, seat: str, print_only: bool) -> None:
+def command(app: Session, seat: str, print_only: bool) -> None:
     """Attach to a seat's tmux window (detach again with C-b d)."""
     import shlex
 
     from batty import runner
     from batty.errors import InvalidInput, NotFound
-    from batty.state import State
+    from batty.workflow.state import State
 
     st = State(app)
     cfg = st.config

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Columns and card ids as JSON.")
 @click.pass_obj
-def command(app: App, as_json: bool) -> None:
+def command(app: Session, as_json: bool) -> None:
     """Show the kanban board in the terminal (from the packets, in board order)."""
     from batty.core import board as boardmod
-    from batty.state import State, dumps
+    from batty.workflow.state import State, dumps
 
     st = State(app)
     try:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 
 @click.group()
@@ -20,9 +20,9 @@ def command() -> None:
 
 @command.command("install")
 @click.pass_obj
-def install_cmd(app: App) -> None:
+def install_cmd(app: Session) -> None:
     """Add this repository's line to your crontab (replaces an older one; idempotent)."""
-    from batty.cron import install
+    from batty.services.cron import install
 
     text, changed = install(app.paths)
     app.say("crontab: " + ("installed" if changed else "installed already; nothing changed"))
@@ -31,18 +31,18 @@ def install_cmd(app: App) -> None:
 
 @command.command("uninstall")
 @click.pass_obj
-def uninstall_cmd(app: App) -> None:
+def uninstall_cmd(app: Session) -> None:
     """Remove this repository's line from your crontab; other lines are kept."""
-    from batty.cron import uninstall
+    from batty.services.cron import uninstall
 
     app.say("crontab: " + ("removed" if uninstall(app.paths) else "no line for this repository"))
 
 
 @command.command("show")
 @click.pass_obj
-def show_cmd(app: App) -> None:
+def show_cmd(app: Session) -> None:
     """Print this repository's crontab line; exit 1 when there is none."""
-    from batty.cron import installed
+    from batty.services.cron import installed
 
     text = installed(app.paths)
     if text is None:

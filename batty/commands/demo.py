@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 
 @click.command()
@@ -14,7 +14,7 @@ from batty.cli import App
 @click.option("--timeout", type=click.FloatRange(10), default=120.0, show_default=True,
               help="Give up after this many seconds.")
 @click.pass_obj
-def command(app: App, directory: str | None, timeout: float) -> None:
+def command(app: Session, directory: str | None, timeout: float) -> None:
     """A sandbox repository, a board of tasks and the built-in scripted agent, run end to end.
 
     Builds a small git repository in DIR (default: a new temporary folder), runs batty ticks
@@ -23,8 +23,8 @@ def command(app: App, directory: str | None, timeout: float) -> None:
     import tempfile
     from pathlib import Path
 
-    from batty import demo
     from batty.errors import InvalidInput
+    from batty.workflow import demo
 
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="batty-demo-"))
     if root.exists() and any(root.iterdir()):

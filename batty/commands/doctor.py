@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 JSON_VERSION = 1
 
@@ -19,7 +19,7 @@ JSON_VERSION = 1
               help="Take the current .git/config settings and git hooks as the tamper baseline "
                    "(after you changed them on purpose).")
 @click.pass_obj
-def command(app: App, check: bool, as_json: bool, accept: bool) -> None:
+def command(app: Session, check: bool, as_json: bool, accept: bool) -> None:
     """Find and heal faults: dead or stalled agents (respawn), agents out of context, agents
     past the runtime limit, stale locks, worktrees, orphan branches, tasks with nothing to
     resume, old runs, stale escalations, and git settings or hooks an agent planted.
@@ -28,7 +28,7 @@ def command(app: App, check: bool, as_json: bool, accept: bool) -> None:
     1 when something needs healing. Without it: exit 0 when every fault found was healed, 1
     when one could not be. See docs/doctor.md.
     """
-    from batty.doctor import doctor
+    from batty.workflow.doctor import doctor
 
     report = doctor(app, check=check, accept=accept)
     if as_json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 JSON_VERSION = 1  # --json output is versioned: scripts and agents parse it (STYLE 10)
 
@@ -17,11 +17,11 @@ def command(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     """List escalations: actionable first, newest first (board/INBOX.md shows the same)."""
     if ctx.invoked_subcommand is not None:
         return
-    from batty import escalations
     from batty.core import inbox
-    from batty.state import State, dumps
+    from batty.workflow import escalations
+    from batty.workflow.state import State, dumps
 
-    app: App = ctx.obj
+    app: Session = ctx.obj
     st = State(app)
     records = escalations.all_escalations(st) if show_all else escalations.open_escalations(st)
     if as_json:
@@ -51,10 +51,10 @@ def _short(text: object, width: int = 60) -> str:
 @click.argument("esc_id", metavar="ID")
 @click.option("--note", default="", help="What was done (kept in the packet and the event).")
 @click.pass_obj
-def resolve(app: App, esc_id: str, note: str) -> None:
+def resolve(app: Session, esc_id: str, note: str) -> None:
     """Mark an escalation resolved; a blocked task of it goes back to todo."""
-    from batty import escalations
-    from batty.state import State
+    from batty.workflow import escalations
+    from batty.workflow.state import State
 
     st = State(app)
     record = escalations.resolve(st, esc_id, note=note)

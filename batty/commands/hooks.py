@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 
 @click.group()
@@ -22,9 +22,9 @@ def command() -> None:
 
 @command.command("install")
 @click.pass_obj
-def install_cmd(app: App) -> None:
+def install_cmd(app: Session) -> None:
     """Install (or upgrade) the hooks in .git/hooks; idempotent."""
-    from batty.hooks import install
+    from batty.workflow.hooks import install
 
     for line in install(app.paths) or ["hooks are installed already; nothing changed"]:
         app.say(line)
@@ -32,9 +32,9 @@ def install_cmd(app: App) -> None:
 
 @command.command("uninstall")
 @click.pass_obj
-def uninstall_cmd(app: App) -> None:
+def uninstall_cmd(app: Session) -> None:
     """Remove batty's hooks; put back what was kept as <hook>.legacy."""
-    from batty.hooks import uninstall
+    from batty.workflow.hooks import uninstall
 
     for line in uninstall(app.paths) or ["no batty hooks here; nothing changed"]:
         app.say(line)
@@ -45,6 +45,6 @@ def uninstall_cmd(app: App) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run_cmd(hook: str, args: tuple[str, ...]) -> None:
     """What an installed hook runs (git passes its arguments after --)."""
-    from batty.hooks import run
+    from batty.workflow.hooks import run
 
     sys.exit(run(hook, list(args)))

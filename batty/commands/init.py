@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 GITIGNORE_LINE = ".batty/"
 INBOX = "# Inbox\n\nNothing waits for you.\n"
@@ -20,16 +20,16 @@ INBOX = "# Inbox\n\nNothing waits for you.\n"
 @click.option("--test", "test_cmd", default="pytest -q", show_default=True,
               help="The test command of the gate.")
 @click.pass_obj
-def command(app: App, agent: str, seats: int, test_cmd: str) -> None:
+def command(app: Session, agent: str, seats: int, test_cmd: str) -> None:
     """Scaffold board/ and .batty/ in a git repository.
 
     Creates board/config.yaml, BOARD.md, INBOX.md and tasks/, and lists .batty/ in .gitignore.
     Files that exist already are left as they are. Commits what it created on the base branch.
     """
     from batty.core import board as boardmod
-    from batty.paths import find_root
     from batty.store import atomic, git, locks
     from batty.store.boardgit import commit_board
+    from batty.store.paths import find_root
 
     paths = find_root(app.repo_arg, need_board=False)
     app._paths = paths
@@ -58,10 +58,10 @@ def command(app: App, agent: str, seats: int, test_cmd: str) -> None:
         if not any(line.strip().rstrip("/") in (".batty", "/.batty") for line in lines):
             atomic.write_text(gitignore, "\n".join([*lines, GITIGNORE_LINE]) + "\n")
             created.append(".gitignore")
-    from batty.config import load
+    from batty.store.config_file import load
 
     load(paths)  # the agent named must exist: refuse before committing
-    from batty import tamper
+    from batty.workflow.doctor import tamper
 
     if tamper.load(paths) is None:
         tamper.record(paths)  # the baseline doctor's tamper check compares against

@@ -20,7 +20,7 @@ def command(app, task_id: str | None, follow: bool, lines: int | None, as_json: 
     import json
     import sys
 
-    from batty.paths import check_id
+    from batty.core.ids import check_id
     from batty.telemetry import tail
     from batty.telemetry.loader import default_files
     from batty.telemetry.text import event_line

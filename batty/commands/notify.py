@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 
 @click.group()
@@ -14,11 +14,11 @@ def command() -> None:
 
 @command.command("test")
 @click.pass_obj
-def test(app: App) -> None:
+def test(app: Session) -> None:
     """Send a test notification to every configured URL; exit 1 unless all of them went."""
     from batty.errors import BattyError
-    from batty.notify import send_test
-    from batty.state import State
+    from batty.services.notify import send_test
+    from batty.workflow.state import State
 
     st = State(app)
     if not st.config.notify:

@@ -6,20 +6,20 @@ import sys
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
 @click.pass_obj
-def command(app: App, dry_run: bool) -> None:
+def command(app: Session, dry_run: bool) -> None:
     """Make the board, the packets, worktrees, branches and runs agree.
 
     Cards people moved on BOARD.md become status changes (when the lifecycle allows them), new
     lines become tasks, deleted cards are rendered back.
     """
     from batty.errors import OffBase
-    from batty.reconcile import reconcile
+    from batty.workflow.reconcile import reconcile
 
     try:
         rc = reconcile(app, dry_run=dry_run)

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 
 @click.command()
@@ -17,14 +17,14 @@ from batty.cli import App
               help="Stop when nothing can make progress without a person (and say why).")
 @click.option("--max-ticks", type=click.IntRange(1), default=None, help="Stop after this many ticks.")
 @click.pass_obj
-def command(app: App, interval: float, until_idle: bool, max_ticks: int | None) -> None:
+def command(app: Session, interval: float, until_idle: bool, max_ticks: int | None) -> None:
     """Tick in a loop in the foreground, for a terminal (Ctrl-C stops it).
 
     With --until-idle it stops once no tick can move anything: the board is drained, or what is
     left waits for a person (blocked, an approval, a dispatch paused for low disk). Exits with
     the last tick's code, 0 for busy.
     """
-    from batty.tick import BUSY, idle, tick
+    from batty.workflow.tick import BUSY, idle, tick
 
     n = 0
     rc = 0

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 JSON_VERSION = 1  # --json output is versioned: scripts and agents parse it (STYLE 10)
 
@@ -38,13 +38,13 @@ STATUSES = ["backlog", "todo", "in-progress", "review", "done", "blocked", "arch
 @click.option("--seat", default=None, help="Pin to a seat or an agent name.")
 @click.option("--script", multiple=True, help="A command for the built-in scripted agent (repeatable).")
 @click.pass_obj
-def add(app: App, title: str, priority: int, depends: str, scope: tuple[str, ...],
+def add(app: Session, title: str, priority: int, depends: str, scope: tuple[str, ...],
         test_cmd: str | None, status: str, description: str | None, kind: str, seat: str | None,
         script: tuple[str, ...]) -> None:
     """Add a task; prints its id."""
+    from batty.core.ids import check_id
     from batty.core.lifecycle import Status
-    from batty.paths import check_id
-    from batty.state import State
+    from batty.workflow.state import State
 
     if description == "-":
         description = sys.stdin.read()
@@ -63,9 +63,9 @@ def add(app: App, title: str, priority: int, depends: str, scope: tuple[str, ...
 @click.argument("task_id")
 @click.option("--json", "as_json", is_flag=True, help="One packet as JSON.")
 @click.pass_obj
-def show(app: App, task_id: str, as_json: bool) -> None:
+def show(app: Session, task_id: str, as_json: bool) -> None:
     """Show one task's packet."""
-    from batty.state import State, dumps
+    from batty.workflow.state import State, dumps
 
     st = State(app)
     packet = st.packets.require(task_id)
@@ -80,10 +80,10 @@ def show(app: App, task_id: str, as_json: bool) -> None:
 @click.option("--ready", is_flag=True, help="Only tasks ready to dispatch, in dispatch order.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of packets.")
 @click.pass_obj
-def list_(app: App, status: str | None, ready: bool, as_json: bool) -> None:
+def list_(app: Session, status: str | None, ready: bool, as_json: bool) -> None:
     """List tasks."""
-    from batty.state import State, board_order, dumps
-    from batty.state import ready as ready_queue
+    from batty.workflow.state import State, board_order, dumps
+    from batty.workflow.state import ready as ready_queue
 
     st = State(app)
     packets = list(st.packets)
@@ -108,10 +108,10 @@ def list_(app: App, status: str | None, ready: bool, as_json: bool) -> None:
 @click.argument("status", type=click.Choice(STATUSES))
 @click.option("--why", default="", help="Why (kept in the task.status event).")
 @click.pass_obj
-def move(app: App, task_id: str, status: str, why: str) -> None:
+def move(app: Session, task_id: str, status: str, why: str) -> None:
     """Move a task to another status, as a person (the lifecycle decides what is allowed)."""
     from batty.core.lifecycle import Actor, Status
-    from batty.state import State
+    from batty.workflow.state import State
 
     st = State(app)
     st.sync_board()  # a card a person moved on the board first
@@ -128,10 +128,10 @@ def move(app: App, task_id: str, status: str, why: str) -> None:
 @command.command("edit")
 @click.argument("task_id")
 @click.pass_obj
-def edit(app: App, task_id: str) -> None:
+def edit(app: Session, task_id: str) -> None:
     """Open a task's packet in $EDITOR, then check it."""
-    from batty.state import State
     from batty.store.packets import parse_file
+    from batty.workflow.state import State
 
     st = State(app)
     st.packets.require(task_id) if task_id not in st.packets.invalid_ids else None
@@ -144,9 +144,9 @@ def edit(app: App, task_id: str) -> None:
 
 @command.command("lint")
 @click.pass_obj
-def lint(app: App) -> None:
+def lint(app: Session) -> None:
     """Check every packet, the board and the config; report all problems; exit 1 if any."""
-    from batty.commands._lint import lint_all
+    from batty.workflow.lint import lint_all
 
     problems = lint_all(app.paths)
     for problem in problems:

@@ -6,12 +6,12 @@ import sys
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 
 @click.command()
 @click.pass_obj
-def command(app: App) -> None:
+def command(app: Session) -> None:
     """Reconcile, doctor, verify, merge, dispatch: the pass cron runs every minute.
 
     Every step runs, whatever an earlier one did; each holds its own lock, and one another run
@@ -20,6 +20,6 @@ def command(app: App) -> None:
     something a person must fix (named on stderr), else 75 when a step was busy, else 0.
     tick.finished names the steps that failed.
     """
-    from batty.tick import tick
+    from batty.workflow.tick import tick
 
     sys.exit(tick(app))

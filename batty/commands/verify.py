@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from batty.cli import App
+from batty.workflow.session import Session
 
 
 @click.command()
 @click.argument("task_id", required=False)
 @click.option("--dry-run", is_flag=True, help="Print what would be verified; change nothing.")
 @click.pass_obj
-def command(app: App, task_id: str | None, dry_run: bool) -> None:
+def command(app: Session, task_id: str | None, dry_run: bool) -> None:
     """Gate finished attempts: protected paths, scope, the real test run; evidence kept.
 
     Each attempt whose agent has exited is collected (uncommitted work committed on its
@@ -19,8 +19,8 @@ def command(app: App, task_id: str | None, dry_run: bool) -> None:
     and links included), and tested in a scratch checkout of the exact commit with the test
     command and the trusted tests as the base branch has them.
     """
-    from batty.paths import check_id
-    from batty.verify import verify
+    from batty.core.ids import check_id
+    from batty.workflow.verify import verify
 
     if task_id:
         check_id(task_id)

@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from batty.core.ids import ID_RE
 from batty.core.lifecycle import Status
 from batty.core.packet import Packet
-from batty.paths import ID_RE
 
 FRONT = "---\nkanban-plugin: basic\n---"
 COLUMNS: tuple[tuple[Status, str], ...] = (

@@ -5,12 +5,12 @@ Every problem is reported with its key path and what would be valid; the store a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from batty.core.ids import SEAT_RE
 from batty.core.packet import PacketProblem as ConfigProblem
-from batty.paths import SEAT_RE
 
 
 @dataclass(frozen=True)
@@ -170,9 +170,17 @@ def _section(cls: type, data: Any, name: str, known_good: bool = False) -> Any:
     return cls(**kwargs)
 
 
-def validate(data: Any, *, check_agents: bool = True, known_good: bool = False) -> Config:
+#: Checks one ``agents.<name>`` entry: (key path, what is wrong, what would be valid) per problem.
+#: The agents layer supplies it (``batty.agents.validate_agent``): the core knows no agent.
+AgentCheck = Callable[[str, Mapping[str, Any]], list[tuple[str, str, str]]]
+
+
+def validate(data: Any, *, builtin: frozenset[str] = frozenset(), check_agent: AgentCheck | None = None,
+             known_good: bool = False) -> Config:
     """The configuration in ``data`` (parsed YAML), or ConfigProblem naming the key.
-    ``known_good``: ``data`` passed every check before (batty.config's cache); the time zone and
+    ``builtin``: the agents a seat may name without an ``agents:`` entry; ``check_agent``: checks
+    each ``agents.<name>`` entry (none: not checked).
+    ``known_good``: ``data`` passed every check before (batty.store.config_file's cache); the time zone and
     the agents' entries are not checked again."""
     if data is None:
         data = {}
@@ -191,15 +199,13 @@ def validate(data: Any, *, check_agents: bool = True, known_good: bool = False) 
     agents_raw = data.get("agents") or {}
     if not isinstance(agents_raw, dict):
         raise ConfigProblem(("agents",), "agents must be a mapping of name -> settings", "agents: {claude: {}}")
-    from batty.agents import BUILTIN, validate_agent
-
     for name, entry in agents_raw.items():
         if entry is None:
             agents_raw[name] = entry = {}
         if not isinstance(entry, dict):
             raise ConfigProblem(("agents", name), f"agents.{name} must be a mapping", "{model: ..., args: [...]}")
-        if check_agents and not known_good:
-            problems = validate_agent(str(name), entry)
+        if check_agent is not None and not known_good:
+            problems = check_agent(str(name), entry)
             if problems:
                 key, what, valid = problems[0]
                 path = tuple(key.split(".")) if key else ("agents", name)
@@ -221,9 +227,9 @@ def validate(data: Any, *, check_agents: bool = True, known_good: bool = False) 
                                 "letters, digits, - _ .")
         if any(x.name == name for x in seats):
             raise ConfigProblem(("seats", i, "name"), f"seat {name} is listed twice", "unique names")
-        if not isinstance(agent, str) or (agent not in BUILTIN and agent not in agents_raw):
+        if not isinstance(agent, str) or (agent not in builtin and agent not in agents_raw):
             raise ConfigProblem(("seats", i, "agent"), f"seat {name}: unknown agent {agent!r}",
-                                "a built-in (" + ", ".join(sorted(BUILTIN)) + ") or one under agents:")
+                                "a built-in (" + ", ".join(sorted(builtin)) + ") or one under agents:")
         if role not in CHOICES[("seat", "role")]:
             raise ConfigProblem(("seats", i, "role"), f"seat {name}: role {role!r} is not valid",
                                 "engineer or planner")

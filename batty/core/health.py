@@ -1,6 +1,6 @@
 """What is wrong with one in-progress attempt, decided from observations (SPEC 9). No disk.
 
-:mod:`batty.doctor` observes (run state, silence, runtime, the last respawn) and applies; this
+:mod:`batty.workflow.doctor` observes (run state, silence, runtime, the last respawn) and applies; this
 module only decides, so that every rule of the respawn guard is a pure function with a test.
 
 The respawn guard is what keeps a broken agent from a respawn loop (the classic failure of

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from batty.core.ids import ID_RE, ID_VALID, SEAT_RE
 from batty.core.lifecycle import STATUS_VALID, Status
 from batty.errors import InvalidInput
-from batty.paths import ID_RE, ID_VALID, SEAT_RE
 
 MAX_PACKET_BYTES = 1 << 20  # a packet is a brief, not a data file
 KINDS = ("task", "epic")

@@ -13,7 +13,7 @@ def render(p: Packet, *, test: str, protected: Sequence[str], attempt: int,
            max_attempts: int, planner_children: int | None = None) -> str:
     out = [f"# Task {p.id}: {p.title}", "", p.description.strip() or "(no description given)", ""]
     if planner_children is not None:
-        from batty.core.plan import prompt_part
+        from batty.core.epic import prompt_part
 
         out += [prompt_part(planner_children)]
         if p.feedback:

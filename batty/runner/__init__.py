@@ -20,7 +20,7 @@ from typing import Any
 from batty.store import atomic
 
 TMUX_TIMEOUT_S = 15
-# doctor's write-ahead record of a respawn of the attempt, in its run folder (batty.doctor)
+# doctor's write-ahead record of a respawn of the attempt, in its run folder (batty.workflow.doctor)
 RESPAWN_FILE = "respawn.json"
 
 

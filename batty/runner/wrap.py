@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from batty import clock, failpoints
-from batty.store import atomic
+from batty.core import clock
+from batty.store import atomic, failpoints
 from batty.store.events import EventLog
 
 _stop = False
@@ -84,7 +84,10 @@ def main(argv: list[str]) -> int:
     log.close()
     duration = round(time.monotonic() - start, 3)
     text = _tail(run_dir / "agent.log")
-    from batty.usage import context_exhausted, parse  # not batty.agents: no dataclasses to import
+    from batty.agents.usage import (  # not batty.agents: no dataclasses to import
+        context_exhausted,
+        parse,
+    )
 
     entry = spec.get("entry") or {}
     usage = parse(spec["agent"], text, dict(entry))

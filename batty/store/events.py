@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from batty import clock
+from batty.core import clock
+from batty.store.locks import host
 
 _last_ms = 0
 _seq = 0
@@ -45,10 +46,6 @@ def new_id() -> str:
         value = (ms << 80) | (0x7 << 76) | (_seq << 64) | (0b10 << 62) | rand_b
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def host() -> str:
-    return os.environ.get("BATTY_HOST") or os.uname().nodename  # socket.gethostname(), no import
 
 
 def corr_of(task: str | None, attempt: int | None) -> str | None:

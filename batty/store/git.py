@@ -402,7 +402,7 @@ def commit_paths(root: Path, branch: str, paths: Iterable[str], message: str,
         moved = run(root, "update-ref", "-m", message.splitlines()[0], "--stdin",
                     input=f"update refs/heads/{branch} {sha} {old}\ndelete {scratch_ref}\n", check=False)
         if moved.returncode == 0:
-            from batty import failpoints
+            from batty.store import failpoints
 
             failpoints.point("git.after-board-commit")
             if head_branch(root) == branch:

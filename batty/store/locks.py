@@ -27,6 +27,11 @@ from batty.errors import Busy
 DEFAULT_WAIT_S = float(os.environ.get("BATTY_LOCK_WAIT_S", "10"))
 
 
+def host() -> str:
+    """This machine's name, as events and lock owners record it (``BATTY_HOST`` overrides)."""
+    return os.environ.get("BATTY_HOST") or os.uname().nodename  # socket.gethostname(), no import
+
+
 def lock_dir(state: Path) -> Path:
     folder = state / "locks"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -172,9 +177,7 @@ _owned: dict[str, tuple[int, str | None, int, int]] = {}
 
 
 def _own(folder: Path, name: str, cmd: str | None) -> None:
-    from batty import clock
-    from batty.store.events import host
-
+    from batty.core import clock
     path = folder / f"{name}.owner"
     pid = os.getpid()
     known = _owned.get(str(path))

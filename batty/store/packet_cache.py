@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import marshal
 import os
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,13 @@ del _at, _name
 
 
 class Cache:
-    def __init__(self, folder: Path, tasks: Path) -> None:
+    def __init__(self, folder: Path, tasks: Path,
+                 reparse: Callable[[Path, str], Packet] | None = None) -> None:
         self.folder = folder
         self.tasks = tasks
+        # reads a packet's YAML again when the heavy file is gone (batty.store.packets passes
+        # its parse_file: the cache does not import the module that uses it)
+        self.reparse = reparse
         self.entries: dict[str, tuple] = {}
         self.heavy_name: str | None = None
         self.cycles: list[list[str]] | None = None  # among exactly the packets in entries
@@ -136,9 +141,9 @@ class Cache:
                 return value
         except (OSError, ValueError, EOFError, TypeError):
             pass
-        from batty.store.packets import parse_file  # the heavy file went: read the YAML again
-
-        fresh = parse_file(self.tasks / f"{task_id}.yaml", f"board/tasks/{task_id}.yaml")
+        if self.reparse is None:
+            raise LookupError(f"{task_id}: the packet cache's heavy file is gone")
+        fresh = self.reparse(self.tasks / f"{task_id}.yaml", f"board/tasks/{task_id}.yaml")
         return {k: getattr(fresh, k) for k in HEAVY}
 
     # ------------------------------------------------------------------ writing

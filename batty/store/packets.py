@@ -16,10 +16,11 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+from batty.core.ids import ID_RE, ID_VALID, check_id
 from batty.core.packet import MAX_PACKET_BYTES, Packet, PacketProblem, find_cycles, validate
 from batty.errors import InvalidInput, NotFound
-from batty.paths import ID_RE, ID_VALID, Paths, check_id
 from batty.store import atomic
+from batty.store.paths import Paths
 
 RACY_NS = 2_000_000_000
 
@@ -169,7 +170,7 @@ def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use
     from batty.store.packet_cache import Cache
 
     earlier = previous.seen if previous is not None and not strict else None
-    cache = (Cache(paths.cache, paths.tasks) if use_cache and not strict and earlier is None
+    cache = (Cache(paths.cache, paths.tasks, parse_file) if use_cache and not strict and earlier is None
              else None)
     entries = cache.entries if cache is not None else {}
     seen = out.seen

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from batty.errors import GitError
-from batty.paths import Paths, branch_of
 from batty.store import git
+from batty.store.paths import Paths, branch_of
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ def since_function(zone: ZoneInfo) -> Callable[[Any], str]:
     stored UTC time, which is what ``stats`` binds, comes back unchanged. Text that is no window
     raises, and SQLite reports the query failed rather than counting nothing.
     """
-    from batty import clock
+    from batty.core import clock
     from batty.telemetry.zone import since_start
 
     def batty_since(text: Any) -> str:

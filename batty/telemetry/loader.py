@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from batty import clock
+from batty.core import clock
 from batty.telemetry.zone import day_function
 
 HEAD_MAX = 65536

@@ -28,7 +28,7 @@ def migration(fn: Migration) -> Migration:
 
 def migrate(db: Any) -> list[str]:
     """Apply the migrations ``db`` (a ``sqlite_utils.Database``) lacks; return their names."""
-    from batty import clock
+    from batty.core import clock
 
     db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
     done = {row["name"] for row in db["_migrations"].rows}

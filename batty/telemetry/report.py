@@ -23,7 +23,7 @@ class Window:
     @property
     def since(self) -> str:
         """The ``:since`` parameter: a stored UTC time, or '' for the whole log."""
-        from batty import clock
+        from batty.core import clock
 
         return clock.iso(self.start) if self.start else ""
 
@@ -45,7 +45,7 @@ class Stats:
 
 
 def window(paths: Any, since: str | None) -> Window:
-    from batty import clock
+    from batty.core import clock
     from batty.telemetry.zone import since_start, timezone_of
 
     zone = timezone_of(paths)

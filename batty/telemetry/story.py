@@ -47,8 +47,8 @@ def _parse_ts(ts: str) -> datetime:
 
 def gather(paths: Any, task: str) -> Story:
     """Refresh the database from this machine's log, then read every event of ``task``."""
+    from batty.core.ids import check_id
     from batty.errors import NotFound
-    from batty.paths import check_id
     from batty.telemetry import db, figures
     from batty.telemetry.zone import timezone_of
 

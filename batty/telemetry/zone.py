@@ -28,7 +28,9 @@ def zone_named(name: str) -> ZoneInfo:
 def timezone_of(paths: Any) -> ZoneInfo:
     """The configured ``telemetry.timezone`` (default UTC): the one place that reads it."""
     try:
-        from batty.config import load as load_config  # the lead's config module, once it exists
+        from batty.store.config_file import (
+            load as load_config,  # the lead's config module, once it exists
+        )
     except ImportError:
         return zone_named(_zone_from_yaml(paths.config))
     # telemetry needs no agent binary: a missing one is dispatch's problem, not the figures'

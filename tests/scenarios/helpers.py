@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from batty import clock, runner
+from batty import runner
+from batty.core import clock
 from batty.core.lifecycle import Status
-from batty.paths import Paths
+from batty.store.paths import Paths
 from tests.project import Project
 from tests.scenarios.invariants import Read, Watch, load
 

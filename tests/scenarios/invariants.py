@@ -30,12 +30,13 @@ import psutil
 
 from batty import runner
 from batty.core import board as boardmod
+from batty.core.ids import ID_RE
 from batty.core.lifecycle import Actor, Status, allowed
 from batty.core.packet import Packet
 from batty.errors import InvalidInput, NotFound
-from batty.paths import ID_RE, Paths
 from batty.store import locks
 from batty.store import packets as store
+from batty.store.paths import Paths
 
 STATUS_KINDS = ("task.status", "task.created", "reconcile.state")
 

@@ -2,7 +2,7 @@
 where a clean run ends, every invariant holding after every crash.
 
 This runs a representative subset, one sandbox for all of them (each tick arms the next point
-not yet reached; each fires once): the full sweep of every point in batty.failpoints.POINTS,
+not yet reached; each fires once): the full sweep of every point in batty.store.failpoints.POINTS,
 one sandbox each, is tests/test_crash_only.py.
 """
 

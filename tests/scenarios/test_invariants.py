@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from batty.paths import Paths
+from batty.store.paths import Paths
 from tests.scenarios.invariants import check_agents, live
 
 # A wrapper that is starting its agent: forked, not yet exec'd, the child still shows the

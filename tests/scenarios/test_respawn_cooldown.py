@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from batty import clock, runner
+from batty import runner
+from batty.core import clock
 from tests.scenarios.helpers import actions, kinds, make, statuses, tick
 
 

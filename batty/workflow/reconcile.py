@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from batty import failpoints
 from batty.core.kinds import Kind
 from batty.core.lifecycle import Actor, Status
-from batty.paths import Paths, branch_of
-from batty.store import git, locks
+from batty.core.packet import Packet
+from batty.store import failpoints, git, locks, runscope
+from batty.store.paths import Paths, branch_of
 
 if TYPE_CHECKING:
-    from batty.cli import App
-    from batty.state import State
+    from batty.workflow.session import Session
+    from batty.workflow.state import State
 
 
-def reconcile(app: App, *, dry_run: bool = False) -> int:
+def reconcile(app: Session, *, dry_run: bool = False) -> int:
     from batty.errors import InvalidInput
-    from batty.state import State
+    from batty.workflow.state import State
 
     st = State(app)
     rc = run(st, dry_run=dry_run)
@@ -44,17 +45,17 @@ def run(st: State, *, dry_run: bool = False) -> int:
             app.warn(warning)
         for problem in report.problems:
             app.warn(str(problem))
-        if dry_run:
-            if report.written:
-                app.say("would re-render board/BOARD.md")
-            return 1 if report.problems else 0
+        if dry_run and report.written:
+            app.say("would re-render board/BOARD.md")
         git_state(st, dry_run=dry_run)
         return 1 if report.problems else 0
 
 
 def git_state(st: State, *, dry_run: bool = False) -> None:
     """Packets with git and the log (issue 5): a landing cut short by a crash is completed, a
-    verified branch already in the base is done, a status whose event was lost is logged."""
+    verified branch already in the base is done, a finished task's worktree goes, a status whose
+    event was lost is logged. Each part plans from what is on disk, then applies its plan unless
+    ``dry_run`` (issue 13: plan, then apply): a later part sees what an earlier one did."""
     from batty.errors import InvalidInput
 
     try:
@@ -62,15 +63,41 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
     except InvalidInput:
         return
     finish_landing(st, dry_run=dry_run)
-    root = st.paths.root
     base_ref = f"refs/heads/{cfg.base}"
     heads = task_branches(st, base_ref)
+    for p, why in in_base(st, heads, base_ref):
+        st.app.say(f"{p.id}: its verified branch is in {cfg.base} already: " + ("would be done" if dry_run else "done"))
+        if not dry_run:
+            st.transition(p, Status.DONE, Actor.RECONCILE, why)
+    for gone in finished_worktrees(st, branches=heads):  # transitions move no branch
+        st.app.say(f"{gone.packet.id} is {gone.packet.status.value}: its worktree "
+                   + ("would go" if dry_run else "goes"))
+        if not dry_run:
+            remove_worktree(st, gone)
+    with locks.hold(st.paths.state, "board", cmd=st.app.cmd):
+        st.reload()  # under the board lock: no transition is half-way (packet written, event not)
+        last = last_status(st.paths)
+        lost = lost_events(st, last)
+        for p, known in lost:
+            st.app.say(f"{p.id}: status {p.status.value} has no event (last: {known}); "
+                       + ("would be logged" if dry_run else "logged"))
+        if not dry_run:
+            log_lost(st, last, lost)
+
+
+def in_base(st: State, heads: dict[str, str], base_ref: str) -> list[tuple[Packet, str]]:
+    """In-progress or reviewed tasks whose verified branch is in the base already, and why."""
+    root = st.paths.root
+    heads = dict(heads)
     base_sha = heads.pop(base_ref, None)
     if base_sha == "":  # it names no commit: as git rev-parse says
         base_sha = git.rev(root, base_ref)
+    if base_sha is None:
+        return []
+    out = []
     live = (Status.IN_PROGRESS, Status.REVIEW)
     for p in list(st.packets):
-        if p.status not in live or base_sha is None:
+        if p.status not in live:
             continue
         ref = f"refs/heads/{branch_of(p.id)}"
         head = heads.get(ref)
@@ -81,23 +108,26 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
         # old base commit, which is "in the base" too (tests/scenarios/test_narration_only.py)
         verified = v.get("sha") if v.get("result") == "pass" else None
         if head and verified == head and head != base_sha and git.is_ancestor(root, head, base_sha):
-            st.app.say(f"{p.id}: its verified branch is in {cfg.base} already: done")
-            if not dry_run:
-                st.transition(p, Status.DONE, Actor.RECONCILE, f"{branch_of(p.id)} is in {cfg.base}")
-    finished_worktrees(st, dry_run=dry_run, branches=heads)  # transitions move no branch
-    with locks.hold(st.paths.state, "board", cmd=st.app.cmd):
-        st.reload()  # under the board lock: no transition is half-way (packet written, event not)
-        lost_events(st, dry_run=dry_run)
+            out.append((p, f"{branch_of(p.id)} is in {st.config.base}"))
+    return out
 
 
-def finished_worktrees(st: State, *, dry_run: bool = False,
-                       branches: dict[str, str] | None = None) -> None:
+@dataclass(frozen=True)
+class Finished:
+    """A done or archived task's worktree to remove; ``merged``: its branch goes too;
+    ``running``: its agent still runs (stopped first)."""
+
+    packet: Packet
+    merged: bool
+    running: bool
+
+
+def finished_worktrees(st: State, *, branches: dict[str, str] | None = None) -> list[Finished]:
     """A done or archived task keeps no worktree, and a done one no branch (merge removes them;
     a crash in between, or a person's move, can leave them)."""
     import os
 
     from batty import runner
-    from batty.store import worktrees
 
     # One listing of the task branches and one of the worktrees, not a git call and a stat per
     # finished task: a board of 10,000 mostly done tasks made a no-op reconcile take 20 s
@@ -109,6 +139,7 @@ def finished_worktrees(st: State, *, dry_run: bool = False,
     except FileNotFoundError:
         present = set()
     finished = (Status.DONE, Status.ARCHIVED)
+    out = []
     for p in st.packets:
         if p.status not in finished:
             continue
@@ -125,16 +156,49 @@ def finished_worktrees(st: State, *, dry_run: bool = False,
                 head and base_sha and git.is_ancestor(st.paths.root, head, base_sha))
         if p.id not in present and not merged:
             continue
-        wt = st.paths.worktree(p.id)
-        if p.attempt and runner.run_state(st.paths.run_dir(p.id, p.attempt)) == "running":
-            runner.stop(st.paths.run_dir(p.id, p.attempt))
-        st.app.say(f"{p.id} is {p.status.value}: its worktree goes")
-        if dry_run:
-            continue
-        worktrees.remove(st.paths, p.id, branch=merged)
-        failpoints.point("reconcile.after-worktree-remove")
-        st.events.emit(Kind.RECONCILE_WORKTREE, task=p.id, action="removed", path=st.paths.rel(wt),
-                       branch=merged)
+        running = bool(p.attempt) and runner.run_state(st.paths.run_dir(p.id, p.attempt)) == "running"
+        out.append(Finished(p, merged, running))
+    return out
+
+
+def remove_worktree(st: State, f: Finished) -> None:
+    from batty import runner
+    from batty.store import worktrees
+
+    p = f.packet
+    if f.running:
+        runner.stop(st.paths.run_dir(p.id, p.attempt))
+    worktrees.remove(st.paths, p.id, branch=f.merged)
+    failpoints.point("reconcile.after-worktree-remove")
+    st.events.emit(Kind.RECONCILE_WORKTREE, task=p.id, action="removed",
+                   path=st.paths.rel(st.paths.worktree(p.id)), branch=f.merged)
+
+
+def finish_landing(st: State, *, dry_run: bool = False) -> None:
+    """merge writes an intent before it moves the base; if the base holds the intent's commit,
+    the landing happened and its bookkeeping is finished here; otherwise the intent is void."""
+    if not (st.paths.state / "merge-intent.json").exists():
+        return  # the usual case: importing merge (and gate) for nothing was 15 ms of every run
+    from batty.workflow.landing import complete_intent
+
+    complete_intent(st, dry_run=dry_run)
+
+
+def lost_events(st: State, last: dict[str, str]) -> list[tuple[Packet, str | None]]:
+    """Packets whose status differs from their last status event, with that event's status."""
+    return [(p, last.get(p.id)) for p in st.packets if last.get(p.id) != p.status]
+
+
+def log_lost(st: State, last: dict[str, str], lost: list[tuple[Packet, str | None]]) -> None:
+    """A reconcile.state for each status without its event."""
+    for p, known in lost:
+        st.events.emit(Kind.RECONCILE_STATE, task=p.id, **{"from": known, "to": p.status.value,
+                       "why": "a status written without its event (a crash in between, or an edit)"})
+        last[p.id] = p.status.value
+    # Nothing read and nothing logged: the saved file says it already (rewriting 10,000 tasks'
+    # statuses was a third of a no-op reconcile's time, benchmarks/bench_board.py).
+    if lost or _read.get("moved", True):
+        _save_last(st.paths, last)
 
 
 def task_branches(st: State, *also: str) -> dict[str, str]:
@@ -150,34 +214,9 @@ def task_branches(st: State, *also: str) -> dict[str, str]:
     return out
 
 
-def finish_landing(st: State, *, dry_run: bool = False) -> None:
-    """merge writes an intent before it moves the base; if the base holds the intent's commit,
-    the landing happened and its bookkeeping is finished here; otherwise the intent is void."""
-    if not (st.paths.state / "merge-intent.json").exists():
-        return  # the usual case: importing merge (and gate) for nothing was 15 ms of every run
-    from batty.merge import complete_intent
-
-    complete_intent(st, dry_run=dry_run)
-
-
-def lost_events(st: State, *, dry_run: bool = False) -> None:
-    """A packet whose status differs from its last status event gets a reconcile.state."""
-    last = last_status(st.paths)
-    logged = False
-    for p in st.packets:
-        known = last.get(p.id)
-        if known == p.status:  # a StrEnum: equal to its value
-            continue
-        st.app.say(f"{p.id}: status {p.status.value} has no event (last: {known}); logged")
-        if not dry_run:
-            st.events.emit(Kind.RECONCILE_STATE, task=p.id, **{"from": known, "to": p.status.value,
-                           "why": "a status written without its event (a crash in between, or an edit)"})
-            last[p.id] = p.status.value
-            logged = True
-    # Nothing read and nothing logged: the saved file says it already (rewriting 10,000 tasks'
-    # statuses was a third of a no-op reconcile's time, benchmarks/bench_board.py).
-    if not dry_run and (logged or getattr(last_status, "moved", True)):
-        _save_last(st.paths, last)
+# What this run's last_status() read: where the log stopped ("pending", saved by _save_last) and
+# whether that moved since the saved file ("moved")
+_read = runscope.Memo("reconcile.last_status")
 
 
 def last_status(paths: Paths) -> dict[str, str]:
@@ -217,15 +256,15 @@ def last_status(paths: Paths) -> dict[str, str]:
         elif kind == "task.created" and d.get("status"):
             last[task] = d["status"]
     _state = {"offset": offset + end, "inode": os.stat(paths.events).st_ino, "last": last}
-    last_status.pending = _state  # type: ignore[attr-defined]
-    last_status.moved = (_state["offset"], _state["inode"]) != (saved.get("offset"), saved.get("inode"))  # type: ignore[attr-defined]
+    _read["pending"] = _state
+    _read["moved"] = (_state["offset"], _state["inode"]) != (saved.get("offset"), saved.get("inode"))
     return last
 
 
 def _save_last(paths: Paths, last: dict[str, str]) -> None:
     from batty.store import atomic
 
-    state = getattr(last_status, "pending", None)
+    state = _read.get("pending")
     if state is None:
         return
     state["last"] = last

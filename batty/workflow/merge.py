@@ -12,35 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batty import clock, failpoints, gate
-from batty.core import confidence
+from batty.core import clock, confidence
 from batty.core.kinds import Kind, SkipReason
 from batty.core.lifecycle import Actor, Status
 from batty.core.packet import Packet
 from batty.errors import BattyError, Busy
-from batty.paths import branch_of
-from batty.store import atomic, git, locks, worktrees
+from batty.store import atomic, failpoints, git, locks
+from batty.store.paths import branch_of
+from batty.workflow import gate
+from batty.workflow.landing import BATTY_COMMITTER, Candidate, record_landing, write_score
 
 if TYPE_CHECKING:
-    from batty.cli import App
-    from batty.state import State
+    from batty.workflow.session import Session
+    from batty.workflow.state import State
 
-BATTY_COMMITTER = {"GIT_COMMITTER_NAME": "batty", "GIT_COMMITTER_EMAIL": "batty@localhost"}
 MAX_CAS_RETRIES = 3
-
-
-@dataclass
-class Candidate:
-    packet: Packet
-    head: str
-    merge_base: str
-    score: confidence.Score
-    commits: int | None = None  # the commits its last application put on the result (linear ones)
-    # its score, not yet written to the packet: landing writes it with the rest of `merge`
-    # (one packet write a task saved); a task that does not land gets it written at the end.
-    # Its merge.confidence event goes with that write, never before it: a merge killed in
-    # between leaves neither, and the next run scores the commit once
-    unsaved: dict | None = None
 
 
 def skip(st: State, task: str, reason: SkipReason, detail: str = "", p: Packet | None = None) -> None:
@@ -49,8 +35,8 @@ def skip(st: State, task: str, reason: SkipReason, detail: str = "", p: Packet |
     st.app.say(f"{task}: merge skipped ({reason.value}){': ' + detail if detail else ''}")
 
 
-def merge(app: App, task_id: str | None = None, *, dry_run: bool = False) -> list[str]:
-    from batty.state import State
+def merge(app: Session, task_id: str | None = None, *, dry_run: bool = False) -> list[str]:
+    from batty.workflow.state import State
 
     st = State(app)
     landed = run(st, task_id, dry_run=dry_run)
@@ -59,41 +45,82 @@ def merge(app: App, task_id: str | None = None, *, dry_run: bool = False) -> lis
 
 
 def run(st: State, task_id: str | None = None, *, dry_run: bool = False) -> list[str]:
-    """The merge step on a shared State (tick commits once at the end)."""
+    """The merge step on a shared State (tick commits once at the end): the plan, then, unless
+    ``dry_run``, its application. A dry run prints the plan and changes nothing."""
     try:
         with locks.hold(st.paths.state, "merge", cmd=st.app.cmd, wait_s=st.step_wait):
             st.reload()  # plan from what is on disk now, under the lock
-            return _merge(st, task_id, dry_run)
+            decisions = plan(st, task_id)
+            if dry_run:
+                for d in decisions:
+                    st.app.echo(d.describe())
+                return []
+            return apply(st, decisions)
     except Busy:
         skip(st, task_id or "-", SkipReason.LOCKED, "another merge holds the merge lock")
         raise
 
 
-def _merge(st: State, task_id: str | None, dry_run: bool) -> list[str]:
-    cfg = st.config
+@dataclass
+class Decision:
+    """What merge does with one reviewed task: land it (``candidate``), or skip it for
+    ``reason``; ``requeue``: its branch moved since it was verified, so it goes back to verify;
+    ``save``: the score of a newly verified commit, written now (the person who approves reads it
+    in the packet)."""
+
+    task: str
+    packet: Packet | None = None
+    candidate: Candidate | None = None
+    reason: SkipReason | None = None
+    detail: str = ""
+    requeue: bool = False
+    save: confidence.Score | None = None
+    head: str | None = None  # the verified commit ``save`` scores
+
+    def describe(self) -> str:
+        if self.candidate is not None:
+            return f"would merge {self.task} (confidence {self.candidate.score.score})"
+        assert self.reason is not None
+        return f"would skip {self.task} ({self.reason.value}): {self.detail}"
+
+
+def plan(st: State, task_id: str | None = None) -> list[Decision]:
+    """What merge would do with each reviewed task (or just ``task_id``), from what is on disk
+    now; it writes nothing."""
     if task_id:
         p = st.packets.get(task_id)
         if p is None:
-            skip(st, task_id, SkipReason.MISSING_PACKET, f"no packet board/tasks/{task_id}.yaml")
-            return []
+            return [Decision(task_id, reason=SkipReason.MISSING_PACKET,
+                             detail=f"no packet board/tasks/{task_id}.yaml")]
         if p.status is not Status.REVIEW:
-            skip(st, task_id, SkipReason.WRONG_STATUS, f"{task_id} is {p.status.value}", p)
-            return []
+            return [Decision(task_id, p, reason=SkipReason.WRONG_STATUS, detail=f"{task_id} is {p.status.value}")]
         reviewed = [p]
     else:
         reviewed = sorted((p for p in st.packets if p.status is Status.REVIEW),
                           key=lambda p: (p.priority, p.id))
-    ready: list[Candidate] = []
-    for p in reviewed:
-        c = _precheck(st, p, dry_run=dry_run)
-        if c is not None:
-            ready.append(c)
-    if dry_run:
-        import click
+    return [_decide(st, p) for p in reviewed]
 
-        for c in ready:
-            click.echo(f"would merge {c.packet.id} (confidence {c.score.score})")
-        return []
+
+def apply(st: State, decisions: list[Decision]) -> list[str]:
+    """Carry out a plan: the skips (each a ``merge.skipped``), the scores to write, then the
+    landings, in batches of ``merge.batch``. The tasks that landed."""
+    cfg = st.config
+    ready: list[Candidate] = []
+    for d in decisions:
+        p = d.packet
+        if d.save is not None and p is not None:
+            write_score(st, p, d.save)
+            p = st.update(p, merge={"for_sha": d.head, "confidence": d.save.score,
+                                    "parts": d.save.parts, "at": clock.now_iso()})
+        if d.candidate is not None:
+            ready.append(d.candidate)
+            continue
+        assert d.reason is not None
+        skip(st, d.task, d.reason, d.detail, p)
+        if d.requeue and p is not None:  # back to the gate: verify judges the branch as it is now
+            v = p.verification or {}
+            st.transition(p, Status.IN_PROGRESS, Actor.MERGE, "stale evidence: verify again",
+                          assignee=None, verification={**v, "attempt": 0, "stale": True})
     base_sha = git.rev(st.paths.root, f"refs/heads/{cfg.base}") if ready else None
     if base_sha:  # the base's packet of each and its config, in one git process for all
         gate.prefetch(st.paths.root, base_sha,
@@ -114,30 +141,23 @@ def _merge(st: State, task_id: str | None, dry_run: bool) -> list[str]:
         for c in ready:  # the score of each that did not land: once per verified commit
             if c.unsaved is not None:
                 try:
-                    _scored(st, c.packet, c.score)
+                    write_score(st, c.packet, c.score)
                     st.update(c.packet, merge=c.unsaved)
                 except BattyError as e:  # its packet went meanwhile: the event has the score
                     st.app.warn(f"{c.packet.id}: {e}")
     return landed
 
 
-def _precheck(st: State, p: Packet, *, dry_run: bool = False) -> Candidate | None:
+def _decide(st: State, p: Packet) -> Decision:
     cfg = st.config
     root = st.paths.root
     head = git.rev(root, f"refs/heads/{branch_of(p.id)}")
     if head is None:
-        skip(st, p.id, SkipReason.NO_BRANCH, f"{branch_of(p.id)} does not exist", p)
-        return None
+        return Decision(p.id, p, reason=SkipReason.NO_BRANCH, detail=f"{branch_of(p.id)} does not exist")
     v = p.verification or {}
     if v.get("result") != "pass" or v.get("sha") != head:
-        if dry_run:
-            st.app.say(f"{p.id}: would skip (stale-evidence)")
-            return None
-        skip(st, p.id, SkipReason.STALE_EVIDENCE, "the branch moved since it was verified; verifying again", p)
-        # back to the gate: verify judges the branch as it is now (no seat needed)
-        st.transition(p, Status.IN_PROGRESS, Actor.MERGE, "stale evidence: verify again",
-                      assignee=None, verification={**v, "attempt": 0, "stale": True})
-        return None
+        return Decision(p.id, p, reason=SkipReason.STALE_EVIDENCE, requeue=True,
+                        detail="the branch moved since it was verified; verifying again")
     base_sha = git.rev(root, f"refs/heads/{cfg.base}")
     if base_sha is None:
         raise BattyError(f"the base branch {cfg.base} does not exist", valid="base: in board/config.yaml")
@@ -148,29 +168,16 @@ def _precheck(st: State, p: Packet, *, dry_run: bool = False) -> Candidate | Non
                              scope=p.scope, trusted=gate.trusted_globs(cfg.gates.trusted_tests))
     known = p.merge or {}
     waits = not p.approved and (cfg.merge.mode == "approve" or score.score < cfg.merge.min_confidence)
-    unsaved = None
-    if known.get("for_sha") != head and not dry_run:
-        unsaved = {"for_sha": head, "confidence": score.score, "parts": score.parts, "at": clock.now_iso()}
-        if waits:  # the person who approves it reads the score in the packet
-            _scored(st, p, score)
-            p = st.update(p, merge=unsaved)
-            unsaved = None
-    if dry_run and waits:
-        st.app.say(f"{p.id}: would wait for `batty approve` (confidence {score.score})")
-        return None
+    new = known.get("for_sha") != head  # a commit not scored yet: its score is written once
+    save = score if new and waits else None
     if cfg.merge.mode == "approve" and not p.approved:
-        skip(st, p.id, SkipReason.NOT_APPROVED, "merge.mode is approve: `batty approve " + p.id + "`", p)
-        return None
+        return Decision(p.id, p, reason=SkipReason.NOT_APPROVED, save=save, head=head,
+                        detail="merge.mode is approve: `batty approve " + p.id + "`")
     if score.score < cfg.merge.min_confidence and not p.approved:
-        skip(st, p.id, SkipReason.LOW_CONFIDENCE,
-             f"confidence {score.score} < {cfg.merge.min_confidence}: `batty approve {p.id}` to land it", p)
-        return None
-    return Candidate(p, head, merge_base, score, unsaved=unsaved)
-
-
-def _scored(st: State, p: Packet, score: confidence.Score) -> None:
-    st.events.emit(Kind.MERGE_CONFIDENCE, task=p.id, seat=p.assignee, attempt=p.attempt,
-                   score=score.score, parts=score.parts)
+        return Decision(p.id, p, reason=SkipReason.LOW_CONFIDENCE, save=save, head=head,
+                        detail=f"confidence {score.score} < {cfg.merge.min_confidence}: `batty approve {p.id}` to land it")
+    unsaved = {"for_sha": head, "confidence": score.score, "parts": score.parts, "at": clock.now_iso()} if new else None
+    return Decision(p.id, p, candidate=Candidate(p, head, merge_base, score, unsaved=unsaved))
 
 
 def _apply(tree: Path, c: Candidate, strategy: str, onto: str) -> str | None:
@@ -251,7 +258,7 @@ def _land(st: State, group: list[Candidate], gone: list[str]) -> list[str]:
             final, landed, bounced = _try(st, tree, group, base_sha, base_sha, already, fresh=True)
         failpoints.point("merge.after-test")
         for c in already:  # a person (or another task) landed the same change: done, nothing to move
-            _done(st, c, base_sha, base_sha, 0, why="its change is in the base already", gone=gone)
+            record_landing(st, c, base_sha, base_sha, 0, why="its change is in the base already", gone=gone)
         if final == base_sha:
             break
         if len(landed) == 1 and landed[0].commits is not None:
@@ -268,7 +275,7 @@ def _land(st: State, group: list[Candidate], gone: list[str]) -> list[str]:
             gate.same_board(final, base_sha)  # every commit between was fenced off board/
             failpoints.point("merge.after-cas")
             for c in landed:
-                _done(st, c, final, base_sha, commits if len(landed) == 1 else None, gone=gone)
+                record_landing(st, c, final, base_sha, commits if len(landed) == 1 else None, gone=gone)
             intent.unlink(missing_ok=True)
             break
         intent.unlink(missing_ok=True)
@@ -381,32 +388,9 @@ def _move_base(st: State, old: str, new: str) -> bool:
     return git.update_ref(root, f"refs/heads/{base}", new, old, f"batty: merge to {new[:12]}")
 
 
-def _done(st: State, c: Candidate, sha: str, base_sha: str, commits: int | None,
-          why: str | None = None, gone: list[str] | None = None) -> None:
-    """``gone``: where to put its branch for the caller to delete (with the others landed in the
-    same run); else it is deleted here."""
-    p = c.packet
-    cfg = st.config
-    auto = not p.approved
-    if c.unsaved is not None:  # its score's event, with the landing that writes the score
-        c.unsaved = None
-        _scored(st, p, c.score)
-    st.events.emit(Kind.MERGE_MERGED, task=p.id, seat=p.assignee, attempt=p.attempt, sha=sha,
-                   base=cfg.base, strategy=cfg.merge.strategy, auto=auto, confidence=c.score.score,
-                   commits=commits if commits is not None else 1, from_sha=base_sha)
-    st.transition(p, Status.DONE, Actor.MERGE, why or f"merged into {cfg.base} at {sha[:12]}",
-                  expect_attempt=p.attempt,
-                  merge={"sha": sha, "confidence": c.score.score, "parts": c.score.parts, "auto": auto,
-                         "strategy": cfg.merge.strategy, "for_sha": c.head, "at": clock.now_iso()})
-    failpoints.point("merge.after-done")
-    worktrees.remove(st.paths, p.id, branch=gone is None)
-    if gone is not None:  # `branch -D` refuses it still, should its worktree have stayed
-        gone.append(branch_of(p.id))
-
-
 def _bounce(st: State, c: Candidate, reason: SkipReason, text: str) -> None:
     """Back to the agent with feedback (conflict, or the tests failed on the merge result)."""
-    from batty.verify import block
+    from batty.workflow.attempt import block
 
     p = st.packets.require(c.packet.id)
     if p.attempts_used >= st.config.gates.max_attempts:
@@ -414,39 +398,6 @@ def _bounce(st: State, c: Candidate, reason: SkipReason, text: str) -> None:
               reason=f"merge-{reason.value}", actor=Actor.MERGE)
         return
     st.transition(p, Status.IN_PROGRESS, Actor.MERGE, f"merge: {reason.value}", assignee=None, feedback=text)
-
-
-def complete_intent(st: State, *, dry_run: bool = False) -> None:
-    """Finish a landing a crash cut short (see _land), or drop an intent that never landed."""
-    intent_path = st.paths.state / "merge-intent.json"
-    if not intent_path.exists():
-        return
-    try:  # a merge that is still running owns its intent: leave it be
-        with locks.hold(st.paths.state, "merge", cmd=st.app.cmd, wait_s=0, quiet=True):
-            st.reload()
-            _complete_intent(st, intent_path, dry_run=dry_run)
-    except Busy:
-        return
-
-
-def _complete_intent(st: State, intent_path: Path, *, dry_run: bool) -> None:
-    intent = atomic.read_json(intent_path)
-    if intent is None:
-        return
-    root = st.paths.root
-    base_now = git.rev(root, f"refs/heads/{st.config.base}")
-    if base_now and git.rev(root, intent["to"]) and git.is_ancestor(root, intent["to"], base_now):
-        for t in intent["tasks"]:
-            p = st.packets.get(t["id"])
-            if p is None or p.status is not Status.REVIEW:
-                continue
-            st.app.say(f"{p.id}: its landing was cut short; finishing it")
-            if not dry_run:
-                c = Candidate(p, t["head"], t["merge_base"], confidence.Score(t["score"], t["parts"]),
-                              unsaved={} if t.get("unsaved") else None)
-                _done(st, c, intent["to"], intent["from"], intent["commits"] if len(intent["tasks"]) == 1 else None)
-    if not dry_run:
-        intent_path.unlink(missing_ok=True)
 
 
 def approve(st: State, task_id: str) -> Packet:

@@ -27,7 +27,7 @@ from batty.core.kinds import Kind
 from batty.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from batty.state import State
+    from batty.workflow.state import State
 
 TEST_EVENT = "notify.test"
 
@@ -96,7 +96,7 @@ def notify(st: State, kind: str, *, title: str, body: str, task: str | None = No
 
 def send_test(st: State) -> list[Outcome]:
     """`batty notify test`: one message to every configured URL, whatever its ``on``."""
-    from batty.store.events import host
+    from batty.store.locks import host
 
     policy = Policy.from_env()
     out = []

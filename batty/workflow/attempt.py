@@ -1,9 +1,7 @@
-"""dispatch (issue 3): ready tasks to free seats: worktree, branch, prompt, agent launched.
-
-Crash-safe order for each assignment: the worktree (idempotent), the prompt, the claim (the
-packet's todo -> in-progress, the commit point), then the launch. A crash after the claim and
-before the launch leaves an in-progress attempt with no run, which the next dispatch launches:
-run twice after a crash, still one agent.
+"""An attempt: what dispatch, doctor, verify and merge all need (issue 13: none borrows from a
+sibling step). Which attempts must start (:func:`relaunch_needed`), whether the disk lets them
+(:func:`disk_pause`), starting one on its seat (:func:`launch_one`), the hand-off note a fresh
+agent gets, and a task blocked when its attempts run out (:func:`block`).
 """
 
 from __future__ import annotations
@@ -13,24 +11,24 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batty import clock, failpoints, runner
-from batty.core import planning, prompt
+from batty import runner
+from batty.core import clock, prompt
+from batty.core import dispatch_plan as planning
 from batty.core.kinds import Kind
 from batty.core.lifecycle import Actor, Status
 from batty.core.packet import Packet
 from batty.errors import BattyError
-from batty.paths import branch_of
-from batty.store import atomic, locks, worktrees
+from batty.store import atomic, failpoints, worktrees
+from batty.store.paths import branch_of
 
 if TYPE_CHECKING:
-    from batty.cli import App
-    from batty.state import State
+    from batty.workflow.state import State
 
 
 def relaunch_needed(st: State) -> dict[str, int]:
     """In-progress tasks whose next attempt must start: task -> attempt number."""
     out: dict[str, int] = {}
-    from batty.state import is_local
+    from batty.workflow.state import is_local
 
     for p in st.packets:
         if p.status is not Status.IN_PROGRESS or not is_local(p):
@@ -69,60 +67,7 @@ def disk_pause(st: State) -> str | None:
     return None
 
 
-def dispatch(app: App, *, dry_run: bool = False) -> list[planning.Assign]:
-    from batty.state import State
-
-    st = State(app)
-    done = run(st, dry_run=dry_run)
-    st.finish()
-    return done
-
-
-def run(st: State, *, dry_run: bool = False) -> list[planning.Assign]:
-    """The dispatch step on a shared State (tick commits once at the end)."""
-    from batty.state import board_order
-    from batty.state import ready as ready_queue
-
-    app = st.app
-    with locks.hold(app.paths.state, "dispatch", cmd=app.cmd, wait_s=st.step_wait):
-        st.reload()  # plan from what is on disk now, under the lock
-        cfg = st.config
-        _check_binaries(st)
-        paused = disk_pause(st)
-        if paused:
-            app.warn(f"dispatch paused: {paused}")
-        queue = ready_queue(st.packets, board_order(st.paths))
-        from batty.state import is_local
-
-        mine = {tid: p for tid, p in st.packets.by_id.items() if is_local(p)}
-        the_plan = planning.plan(cfg, mine, queue, relaunch_needed(st), paused=paused)
-        if dry_run:
-            for x in the_plan.preempt:
-                click_echo(f"would preempt {x.task} on {x.seat} for {x.for_task}")
-            for a in the_plan.assign:
-                click_echo(f"would dispatch {a.task} attempt {a.attempt} to {a.seat}")
-            return list(the_plan.assign)
-        for x in the_plan.preempt:
-            preempt(st, x)
-        done: list[planning.Assign] = []
-        for a in the_plan.assign:
-            try:
-                launch_one(st, a)
-                done.append(a)
-            except BattyError as e:
-                app.warn(f"{a.task}: {e}")
-        for a in done:
-            app.say(f"{a.task} -> {a.seat} (attempt {a.attempt})")
-        return done
-
-
-def click_echo(text: str) -> None:
-    import click
-
-    click.echo(text)
-
-
-def _check_binaries(st: State) -> None:
+def check_binaries(st: State) -> None:
     from batty.agents import binary_of
 
     for seat in st.config.seats:
@@ -156,7 +101,7 @@ def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:
     from batty.store import atomic
 
     atomic.write_text(prompt_file, text, durable=False)
-    from batty.store.events import host
+    from batty.store.locks import host
 
     changes: dict[str, Any] = {"assignee": seat.name, "attempt": a.attempt, "branch": branch_of(p.id),
                                "host": host()}
@@ -208,19 +153,6 @@ def _launch_failed(st: State, p: Packet, seat: str, agent: str, attempt: int, ru
                    duration_s=0.0, usage={}, error=str(error))
 
 
-def preempt(st: State, x: planning.Preempt) -> None:
-    """Stop a lower-priority task for a priority-0 one: it keeps its worktree and branch, goes
-    back to todo with a hand-off note, and resumes on the same branch later."""
-    p = st.packets.require(x.task)
-    run_dir = st.paths.run_dir(p.id, p.attempt)
-    runner.stop(run_dir)
-    st.events.emit(Kind.AGENT_STOPPED, task=p.id, seat=x.seat, attempt=p.attempt, reason="preempted")
-    note = handoff_note(st, p, why=f"stopped for {x.for_task} (priority 0)")
-    st.transition(p, Status.TODO, Actor.DISPATCH, f"preempted by {x.for_task}", assignee=None,
-                  preempted=True, handoff=note, verification={"attempt": p.attempt, "result": "preempted",
-                                                               "at": clock.now_iso()})
-
-
 def handoff_note(st: State, p: Packet, *, why: str) -> str:
     """What the next agent needs: why, the diff so far, the last output, the feedback."""
     from batty.store import git
@@ -245,3 +177,15 @@ def handoff_note(st: State, p: Packet, *, why: str) -> str:
     if p.feedback:
         parts += ["", "The feedback it had:", p.feedback.strip()]
     return "\n".join(parts) + "\n"
+
+
+def block(st: State, p: Packet, why: str, text: str, *, reason: str, actor: Actor,
+          **changes: Any) -> Packet:
+    """Attempts exhausted: the task is blocked and a person is told. Told first: a crash in
+    between leaves an open escalation and a verdict to give again (the second escalation folds
+    into the first), never a blocked task nobody was told of
+    (tests/scenarios/test_crash_between_block_and_escalation.py)."""
+    from batty.workflow.escalations import raise_escalation
+
+    raise_escalation(st, tasks=[p.id], reason=reason, text=f"{why}\n\n{text}", source=actor.value)
+    return st.transition(p, Status.BLOCKED, actor, why, feedback=text, **changes)

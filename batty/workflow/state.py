@@ -15,19 +15,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batty import clock, failpoints
 from batty.core import board as boardmod
+from batty.core import clock
+from batty.core.ids import ID_RE
 from batty.core.kinds import Kind
 from batty.core.lifecycle import Actor, Status, check
 from batty.core.packet import Packet
 from batty.errors import InvalidInput, NotFound
-from batty.paths import ID_RE
-from batty.store import atomic, locks
+from batty.store import atomic, failpoints, locks
 from batty.store import packets as store
 
 if TYPE_CHECKING:
-    from batty.cli import App
     from batty.core.config import Config
+    from batty.workflow.session import Session
 
 BOARD_LOCK = "board"
 
@@ -41,7 +41,7 @@ class BoardReport:
 
 
 class State:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Session) -> None:
         self.app = app
         self.paths = app.paths
         self.events = app.events
@@ -58,7 +58,7 @@ class State:
 
     @cached_property
     def config(self) -> Config:
-        from batty.config import load
+        from batty.store.config_file import load
 
         return load(self.paths)
 
@@ -455,7 +455,7 @@ def is_local(p: Packet) -> bool:
     in-progress task is neither relaunched, healed nor counted on this machine's seats."""
     if not p.host:
         return True
-    from batty.store.events import host
+    from batty.store.locks import host
 
     return p.host == host()
 
@@ -463,7 +463,7 @@ def is_local(p: Packet) -> bool:
 def _stem(file: str) -> str | None:
     name = file.rsplit("/", 1)[-1]
     stem = name[:-5] if name.endswith(".yaml") else name
-    from batty.paths import ID_RE
+    from batty.core.ids import ID_RE
 
     return stem if ID_RE.match(stem) else None
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from batty import clock, failpoints, gate, runner
+from batty import runner
+from batty.core import clock
 from batty.core.kinds import Kind
 from batty.core.lifecycle import Actor, Status
 from batty.core.packet import Packet
 from batty.errors import BattyError
-from batty.paths import branch_of
-from batty.store import git, locks
+from batty.store import failpoints, git, locks
+from batty.store.paths import branch_of
+from batty.workflow import gate
+from batty.workflow.attempt import block
 
 if TYPE_CHECKING:
-    from batty.cli import App
-    from batty.state import State
+    from batty.workflow.session import Session
+    from batty.workflow.state import State
 
 
 def pending(st: State) -> list[Packet]:
@@ -35,8 +38,8 @@ def pending(st: State) -> list[Packet]:
     return sorted(out, key=lambda p: (p.priority, p.id))
 
 
-def verify(app: App, task_id: str | None = None, *, dry_run: bool = False) -> list[tuple[str, bool]]:
-    from batty.state import State
+def verify(app: Session, task_id: str | None = None, *, dry_run: bool = False) -> list[tuple[str, bool]]:
+    from batty.workflow.state import State
 
     st = State(app)
     results = run(st, task_id, dry_run=dry_run)
@@ -45,32 +48,42 @@ def verify(app: App, task_id: str | None = None, *, dry_run: bool = False) -> li
 
 
 def run(st: State, task_id: str | None = None, *, dry_run: bool = False) -> list[tuple[str, bool]]:
-    """The verify step on a shared State (tick commits once at the end)."""
-    app = st.app
-    with locks.hold(st.paths.state, "verify", cmd=app.cmd, wait_s=st.step_wait):
+    """The verify step on a shared State (tick commits once at the end): the plan (the finished
+    attempts to judge), then, unless ``dry_run``, each one judged. A dry run prints the plan."""
+    with locks.hold(st.paths.state, "verify", cmd=st.app.cmd, wait_s=st.step_wait):
         st.reload()  # plan from what is on disk now, under the lock
-        todo = pending(st)
-        if task_id:
-            todo = [p for p in todo if p.id == task_id]
-            if not todo:
-                p = st.packets.require(task_id)
-                app.say(f"{task_id} has no finished attempt to verify ({p.status.value})")
-        results = []
-        base_sha = git.rev(st.paths.root, f"refs/heads/{st.config.base}") if todo and not dry_run else None
-        if base_sha:  # the base's packet of each and its config, in one git process for all
-            gate.prefetch(st.paths.root, base_sha,
-                          ["board/config.yaml", *(f"board/tasks/{p.id}.yaml" for p in todo)])
-        for p in todo:
-            if dry_run:
-                import click
+        todo = plan(st, task_id)
+        if dry_run:
+            for p in todo:
+                st.app.echo(f"would verify {p.id} attempt {p.attempt}")
+            return []
+        return apply(st, todo)
 
-                click.echo(f"would verify {p.id} attempt {p.attempt}")
-                continue
-            try:
-                results.append((p.id, verify_one(st, p)))
-            except BattyError as e:
-                app.warn(f"{p.id}: {e}")
-        return results
+
+def plan(st: State, task_id: str | None = None) -> list[Packet]:
+    """The finished attempts verify would judge now (only ``task_id``'s when given)."""
+    todo = pending(st)
+    if task_id:
+        todo = [p for p in todo if p.id == task_id]
+        if not todo:
+            p = st.packets.require(task_id)
+            st.app.say(f"{task_id} has no finished attempt to verify ({p.status.value})")
+    return todo
+
+
+def apply(st: State, todo: list[Packet]) -> list[tuple[str, bool]]:
+    """Judge each attempt of the plan: (task, passed) for each one judged."""
+    results = []
+    base_sha = git.rev(st.paths.root, f"refs/heads/{st.config.base}") if todo else None
+    if base_sha:  # the base's packet of each and its config, in one git process for all
+        gate.prefetch(st.paths.root, base_sha,
+                      ["board/config.yaml", *(f"board/tasks/{p.id}.yaml" for p in todo)])
+    for p in todo:
+        try:
+            results.append((p.id, verify_one(st, p)))
+        except BattyError as e:
+            st.app.warn(f"{p.id}: {e}")
+    return results
 
 
 def _phase(st: State, p: Packet, phase: str, result: str, detail: str = "") -> None:
@@ -173,8 +186,8 @@ def _plan(st: State, p: Packet, chs: list[gate.Change], head: str, record: dict[
     import yaml
 
     from batty.core import yamlx
+    from batty.core.epic import PLAN_FILE, validate
     from batty.core.packet import PacketProblem
-    from batty.core.plan import PLAN_FILE, validate
 
     cfg = st.config
     other = [f for f in gate.touched(chs) if f != PLAN_FILE]
@@ -246,15 +259,3 @@ def _finish(st: State, p: Packet, *, passed: bool, sha: str | None, phase: str, 
                       note=f"{p.id} attempt {p.attempt} failed verify ({reason})",
                       verification=verification, feedback=text, expect_attempt=p.attempt)
     return False
-
-
-def block(st: State, p: Packet, why: str, text: str, *, reason: str, actor: Actor,
-          **changes: Any) -> Packet:
-    """Attempts exhausted: the task is blocked and a person is told. Told first: a crash in
-    between leaves an open escalation and a verdict to give again (the second escalation folds
-    into the first), never a blocked task nobody was told of
-    (tests/scenarios/test_crash_between_block_and_escalation.py)."""
-    from batty.escalations import raise_escalation
-
-    raise_escalation(st, tasks=[p.id], reason=reason, text=f"{why}\n\n{text}", source=actor.value)
-    return st.transition(p, Status.BLOCKED, actor, why, feedback=text, **changes)

@@ -16,8 +16,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from batty.core.ids import ID_RE
 from batty.core.packet import PacketProblem
-from batty.paths import ID_RE
 
 PLAN_FILE = "plan.yaml"
 # no `test`: a planner is an agent, and an agent never chooses the command that gates it

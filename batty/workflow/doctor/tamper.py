@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batty import clock
-from batty.paths import Paths
+from batty.core import clock
 from batty.store import atomic, git
+from batty.store.paths import Paths
 
 VERSION = 1
 

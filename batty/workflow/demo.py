@@ -79,9 +79,9 @@ TASKS: list[dict] = [
 
 def build(root: Path) -> None:
     """The sandbox: a git repository with code, tests, `batty init`, a tuned config, the tasks."""
-    from batty.cli import App
     from batty.core.lifecycle import Status
-    from batty.state import State
+    from batty.workflow.session import Session
+    from batty.workflow.state import State
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "src").mkdir(exist_ok=True)
@@ -107,7 +107,7 @@ def build(root: Path) -> None:
     text = text.replace("  respawn_cooldown_s: 120", "  respawn_cooldown_s: 2")
     text = text.replace("  test_timeout_s: 1800", "  test_timeout_s: 120")
     cfg.write_text(text)
-    app = App(str(root), quiet=True)
+    app = Session(str(root), quiet=True)
     app.cmd = "demo"
     st = State(app)
     ids: list[str] = []
@@ -128,10 +128,10 @@ def _batty(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 def run(root: Path, *, timeout_s: float = 120.0, echo=print) -> bool:  # type: ignore[no-untyped-def]
     """Tick until the board drains; True when it did inside ``timeout_s``."""
-    from batty.cli import App
-    from batty.tick import idle, tick
+    from batty.workflow.session import Session
+    from batty.workflow.tick import idle, tick
 
-    app = App(str(root), quiet=True)
+    app = Session(str(root), quiet=True)
     app.cmd = "tick"
     start = time.monotonic()
     n = 0
@@ -152,8 +152,8 @@ def run(root: Path, *, timeout_s: float = 120.0, echo=print) -> bool:  # type: i
 
 
 def _summary(root: Path) -> str:
-    from batty.paths import Paths
     from batty.store.packets import load_all
+    from batty.store.paths import Paths
 
     counts: dict[str, int] = {}
     for p in load_all(Paths(root)):

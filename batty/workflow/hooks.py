@@ -24,14 +24,14 @@ import sys
 from pathlib import Path
 
 from batty.errors import BattyError, InvalidInput
-from batty.paths import Paths
 from batty.store import atomic, git
+from batty.store.paths import Paths
 
 HOOKS: tuple[str, ...] = ("pre-commit", "post-merge", "post-checkout")
 ID_LINE = "# batty-hook-id: 4b61747479a7c3f0e1d2"
 # In the package (shipped with it: an installed batty has no source tree); the source tree's
 # top-level hooks/ links here
-SOURCE = Path(__file__).resolve().parent / "templates" / "hooks"
+SOURCE = Path(__file__).resolve().parent.parent / "templates" / "hooks"
 
 
 def is_ours(path: Path) -> bool:
@@ -55,7 +55,7 @@ def shim(name: str) -> str:
 
 
 def _hooks_dir(paths: Paths) -> Path:
-    from batty import tamper
+    from batty.workflow.doctor import tamper
 
     return tamper.hooks_dir(paths.root)
 
@@ -119,7 +119,7 @@ def uninstall(paths: Paths) -> list[str]:
 
 def _rebaseline(paths: Paths) -> None:
     """batty changed the hooks itself: the tamper baseline takes them (the config part stays)."""
-    from batty import tamper
+    from batty.workflow.doctor import tamper
 
     tamper.record(paths, hooks_only=True)
 
@@ -192,7 +192,7 @@ def _lint_staged(top: Path, env: dict[str, str]) -> int:
     there whole, as dependencies between packets are checked too."""
     import tempfile
 
-    from batty.commands._lint import lint_all
+    from batty.workflow.lint import lint_all
 
     with tempfile.TemporaryDirectory(prefix="batty-pre-commit-") as scratch:
         _write_staged(top, Path(scratch), env)

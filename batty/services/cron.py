@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 
 from batty.errors import BattyError
-from batty.paths import Paths
+from batty.store.paths import Paths
 
 # In the package (an installed batty has no source tree); the source tree's bin/batty-cron
 # links here
-SCRIPT = Path(__file__).resolve().parent / "templates" / "batty-cron"
+SCRIPT = Path(__file__).resolve().parent.parent / "templates" / "batty-cron"
 SCHEDULE = "* * * * *"
 TIMEOUT_S = 30
 

@@ -17,16 +17,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batty import clock, failpoints
-from batty.core import inbox
+from batty.core import clock, inbox
 from batty.core.kinds import Kind
 from batty.core.lifecycle import Actor, Status
 from batty.errors import InvalidInput, NotFound
-from batty.store import atomic, locks
+from batty.store import atomic, failpoints, locks
 
 if TYPE_CHECKING:
-    from batty.state import State
     from batty.store.packets import Packets
+    from batty.workflow.state import State
 
 BOARD_LOCK = "board"  # the same lock State takes for packet writes (re-entrant in one process)
 MAX_TEXT = 4000       # a packet is a brief, not a log: the evidence folder keeps the full output
@@ -262,7 +261,7 @@ def _announce_raised(st: State, record: Mapping[str, Any], *, log: bool = True) 
                        escalation=record["id"], reason=record.get("reason"), tasks=tasks,
                        text=record.get("text"), source=record.get("source"))
     failpoints.point("escalations.raise.after-event")
-    from batty.notify import notify
+    from batty.services.notify import notify
 
     notify(st, Kind.ESCALATION_RAISED, title=f"batty: {record['id']} {inbox.tasks_of(record)}: "
            f"{record.get('reason')}", body=_message(st, record), task=tasks[0] if tasks else None)
@@ -391,7 +390,7 @@ def _announce_resolved(st: State, record: Mapping[str, Any], *, note: str, log: 
     if log:
         st.events.emit(Kind.ESCALATION_RESOLVED, task=tasks[0] if tasks else None,
                        escalation=esc_id, note=note)
-    from batty.notify import notify
+    from batty.services.notify import notify
 
     notify(st, Kind.ESCALATION_RESOLVED, title=f"batty: {esc_id} resolved",
            body=f"{esc_id} · {inbox.tasks_of(record)} · {record.get('reason')}"

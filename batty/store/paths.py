@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from batty.core.ids import SEAT_RE, check_id
 from batty.errors import InvalidInput, NotFound
-
-ID_RE = re.compile(r"^[A-Z][A-Z0-9]*-[0-9]+$")
-ID_VALID = "an id like T-12: ^[A-Z][A-Z0-9]*-[0-9]+$"
-SEAT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def check_id(task_id: str) -> str:
-    """Return ``task_id`` if it is a valid task id; refuse anything path-like."""
-    if not isinstance(task_id, str) or not ID_RE.match(task_id):
-        raise InvalidInput(f"invalid task id {task_id!r}", valid=ID_VALID)
-    return task_id
 
 
 @dataclass(frozen=True)

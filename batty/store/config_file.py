@@ -10,7 +10,7 @@ from typing import Any
 
 from batty.core.config import Config, ConfigProblem, validate
 from batty.errors import InvalidInput
-from batty.paths import Paths
+from batty.store.paths import Paths
 
 REL = "board/config.yaml"
 CACHE_VERSION = 1
@@ -22,7 +22,10 @@ def load(paths: Paths, *, check_agents: bool = True) -> Config:
         # a config served from the cache passed every check when it was put there: the time
         # zone and the agents' entries are not checked again (importing zoneinfo and the agent
         # schema for that was 5 ms)
-        config = validate(raw, check_agents=check_agents, known_good=remember is None)
+        from batty.agents import BUILTIN, validate_agent
+
+        config = validate(raw, builtin=BUILTIN, check_agent=validate_agent if check_agents else None,
+                          known_good=remember is None)
     except ConfigProblem as e:
         from batty.core import yamlx
 

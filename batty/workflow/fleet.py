@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from batty import clock
+from batty.core import clock
 from batty.core.lifecycle import Status
 
 if TYPE_CHECKING:
-    from batty.cli import App
+    from batty.workflow.session import Session
 
 
-def status_report(app: App) -> dict[str, Any]:
+def status_report(app: Session) -> dict[str, Any]:
     from batty import runner
-    from batty.state import State, board_order, ready
     from batty.store.events import last_of
+    from batty.workflow.state import State, board_order, ready
 
     st = State(app)
     cfg = st.config
@@ -33,7 +33,7 @@ def status_report(app: App) -> dict[str, Any]:
     for p in packets:
         counts[p.status.value] += 1
     tick = last_of(st.paths.events, {"tick.finished"})
-    from batty.escalations import open_escalations
+    from batty.workflow.escalations import open_escalations
 
     escalations = [{"id": e.get("id"), "task": ",".join(e.get("tasks") or []), "reason": e.get("reason"),
                     "at": e.get("at")} for e in open_escalations(st)]
@@ -48,9 +48,9 @@ def status_report(app: App) -> dict[str, Any]:
     }
 
 
-def agents_report(app: App) -> list[dict[str, Any]]:
+def agents_report(app: Session) -> list[dict[str, Any]]:
     from batty import runner
-    from batty.state import State
+    from batty.workflow.state import State
 
     st = State(app)
     busy = {p.assignee: p for p in st.packets if p.status is Status.IN_PROGRESS and p.assignee}

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +22,8 @@ from typing import Any
 
 from batty.core.globs import matches
 from batty.core.prompt import ALWAYS_PROTECTED
-from batty.paths import Paths
-from batty.store import git, worktrees
+from batty.store import git, runscope, worktrees
+from batty.store.paths import Paths
 
 # Files that configure the test runner itself are trusted whatever gates.trusted_tests says:
 # a new conftest.py can make every test pass.
@@ -62,15 +62,8 @@ class TestRun:
 
 # Facts about two commits never change: verify and merge in one tick ask the same ones of the
 # same task (its merge base with the base, its diff and size), once each, not twice.
-_merge_bases: dict[tuple[str, str], str] = {}
-_diffs: dict[tuple[str, str], tuple[list[Change], int]] = {}
-
-
-def forget() -> None:
-    """Empty this process's memos of facts about commits (a long `batty run` calls it once a
-    tick: they serve one tick's verify and merge, and would otherwise grow with every task)."""
-    for memo in (_merge_bases, _diffs, _between, _blobs, _board_as, _tests_in):
-        memo.clear()
+_merge_bases: MutableMapping[Any, Any] = runscope.Memo("gate.merge_bases")
+_diffs: MutableMapping[Any, Any] = runscope.Memo("gate.diffs")
 
 
 def merge_base(root: Path, base: str, head: str) -> str:
@@ -303,7 +296,7 @@ def trusted_in(chs: Sequence[Change], trusted: Sequence[str]) -> tuple[list[str]
     return added, restore
 
 
-_between: dict[tuple[str, str], list[str]] = {}
+_between: MutableMapping[Any, Any] = runscope.Memo("gate.between")
 
 
 def trusted_from_branch(root: Path, chs: Sequence[Change], merge_base: str, base_sha: str,
@@ -342,11 +335,11 @@ def put_back_trusted(tree: Path, base_sha: str, trusted: Sequence[str],
 # What a commit holds at a path never changes: the base's packets and config (read for the test
 # command, once in verify and once in merge for every task) are kept for the process by (commit,
 # path), and a step reads all it will need in one `cat-file --batch` (prefetch).
-_blobs: dict[tuple[str, str], bytes | None] = {}
+_blobs: MutableMapping[Any, Any] = runscope.Memo("gate.blobs")
 # commit -> an earlier commit whose board/ it holds unchanged: merge moved the base from that one
 # to this one, and every commit of the first-parent chain between was fenced off board/ (the
 # landing fence; board/ is always protected). A landing's next base reads its board files there.
-_board_as: dict[str, str] = {}
+_board_as: MutableMapping[Any, Any] = runscope.Memo("gate.board_as")
 
 
 def same_board(new: str, old: str) -> None:
@@ -416,7 +409,7 @@ def base_test_command(root: Path, base_sha: str, task_id: str, default: str) -> 
     return default
 
 
-_tests_in: dict[tuple[bytes, str], str | None] = {}
+_tests_in: MutableMapping[Any, Any] = runscope.Memo("gate.tests_in")
 
 
 def _test_in(blob: bytes, kind: str) -> str | None:

@@ -16,29 +16,77 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from batty.core.kinds import Kind
 from batty.core.lifecycle import Status
 from batty.errors import BattyError, Busy
 
 if TYPE_CHECKING:
-    from batty.cli import App
     from batty.core.config import Config
     from batty.core.packet import Packet
-    from batty.state import State
+    from batty.workflow.session import Session
+    from batty.workflow.state import State
 
-STEPS = ("reconcile", "doctor", "verify", "merge", "dispatch")
 BUSY = 75
 BUG = 3
 
 
-def _step(name: str) -> Callable[[State], Any]:
-    import importlib
+@dataclass(frozen=True)
+class Step:
+    """One step of a tick: a name (for its lock, its messages and ``tick.finished``) and what it
+    does to the run's State, returning the exit code it contributes (0 when it did its work)."""
 
-    module = importlib.import_module(f"batty.{name}")
-    step: Callable[[State], Any] = module.run
-    return step
+    name: str
+    run: Callable[[State], int]
+
+
+# Each step imports its module when it runs, not when tick is imported: cron starts batty every
+# minute, and a tick whose reconcile fails still pays for nothing else (STYLE 7).
+def _reconcile(st: State) -> int:
+    from batty.workflow import reconcile
+
+    return reconcile.run(st)
+
+
+def _doctor(st: State) -> int:
+    from batty.workflow import doctor
+
+    doctor.run(st)
+    return 0
+
+
+def _verify(st: State) -> int:
+    from batty.workflow import verify
+
+    verify.run(st)
+    return 0
+
+
+def _merge(st: State) -> int:
+    from batty.workflow import merge
+
+    merge.run(st)
+    return 0
+
+
+def _dispatch(st: State) -> int:
+    from batty.workflow import dispatch
+
+    dispatch.run(st)
+    return 0
+
+
+def _commit(st: State) -> int:
+    st.finish()
+    return 0
+
+
+#: The pass cron runs, in order; the board commit closes it (at most one a tick).
+STEPS: tuple[Step, ...] = (Step("reconcile", _reconcile), Step("doctor", _doctor),
+                           Step("verify", _verify), Step("merge", _merge),
+                           Step("dispatch", _dispatch), Step("commit", _commit))
 
 
 def worst(codes: Iterable[int]) -> int:
@@ -51,26 +99,21 @@ def worst(codes: Iterable[int]) -> int:
     return BUSY if BUSY in codes else 0
 
 
-def tick(app: App) -> int:
-    from batty.state import State
+def tick(app: Session) -> int:
+    from batty.store import runscope
+    from batty.workflow.state import State
 
-    gate = sys.modules.get("batty.gate")
-    if gate is not None:  # the memos of the tick before (`batty run`): never a growing heap
-        gate.forget()
+    runscope.forget()  # what the tick before remembered (`batty run`): never a growing heap
     st = State(app)
     st.step_wait = 0.0
     start = time.monotonic()
     st.events.emit(Kind.TICK_STARTED)
     steps: dict[str, int] = {}
     bugs: list[BaseException] = []
-    for name in (*STEPS, "commit"):
+    for step in STEPS:
+        name = step.name
         try:
-            if name == "commit":
-                st.finish()
-                out = 0
-            else:
-                out = _step(name)(st)
-            steps[name] = out if isinstance(out, int) and name == "reconcile" else 0
+            steps[name] = step.run(st)
         except Busy:
             steps[name] = BUSY
             app.say(f"{name}: busy (another run holds its lock); skipped")
@@ -92,11 +135,11 @@ def tick(app: App) -> int:
     return rc
 
 
-def crash_log(app: App, exc: BaseException, step: str) -> str | None:
+def crash_log(app: Session, exc: BaseException, step: str) -> str | None:
     """Keep a crash log under .batty/crash/ (as the CLI's error boundary does); its path."""
     import traceback
 
-    from batty import clock
+    from batty.core import clock
 
     try:
         folder = app.paths.crashes
@@ -109,15 +152,15 @@ def crash_log(app: App, exc: BaseException, step: str) -> str | None:
         return None
 
 
-def idle(app: App) -> str | None:
+def idle(app: Session) -> str | None:
     """Why nothing can make progress without a person (``run --until-idle`` stops then), or None
     while a tick could still move something: an agent runs, an attempt waits for verify, a task
     for merge, a ready task or a next attempt for a seat. Work held back only by a paused dispatch
     (low disk) or by a person's approval does not count (issue 5 audit: `run --until-idle` never
     stopped while dispatch was paused)."""
-    from batty.core import planning
-    from batty.dispatch import disk_pause, relaunch_needed
-    from batty.state import State, is_local, ready
+    from batty.core import dispatch_plan as planning
+    from batty.workflow.attempt import disk_pause, relaunch_needed
+    from batty.workflow.state import State, is_local, ready
 
     st = State(app)
     packets = st.packets

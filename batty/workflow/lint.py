@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from batty.errors import InvalidInput
-from batty.paths import Paths
+from batty.store.paths import Paths
 
 
 def lint_all(paths: Paths) -> list[str]:
-    from batty.config import load
     from batty.core import board as boardmod
     from batty.core import yamlx
     from batty.store import packets as store
+    from batty.store.config_file import load
 
     problems: list[str] = []
     packets = store.load_all(paths, strict=True, use_cache=False)

@@ -23,15 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batty import clock
+from batty.core import clock
+from batty.core.ids import ID_RE
 from batty.core.kinds import Kind
 from batty.errors import BattyError, GitError
-from batty.paths import ID_RE, branch_of
 from batty.store import atomic, git, locks
+from batty.store.paths import branch_of
 
 if TYPE_CHECKING:
-    from batty.cli import App
-    from batty.state import State
+    from batty.workflow.session import Session
+    from batty.workflow.state import State
 
 MAX_ROUNDS = 5
 NET_TIMEOUT_S = 60
@@ -100,8 +101,8 @@ class Result:
 # ---------------------------------------------------------------- the command
 
 
-def sync(app: App, *, remote: str = "origin", dry_run: bool = False) -> Result:
-    from batty.state import State
+def sync(app: Session, *, remote: str = "origin", dry_run: bool = False) -> Result:
+    from batty.workflow.state import State
 
     st = State(app)
     root = st.paths.root
@@ -116,10 +117,8 @@ def sync(app: App, *, remote: str = "origin", dry_run: bool = False) -> Result:
             remote_sha = fetch(root, remote, base, dry_run=dry_run)
             p = plan(root, base, git.rev(root, f"refs/heads/{base}"), remote_sha)
             if dry_run:
-                import click
-
                 for line in p.describe(remote, base):
-                    click.echo(line)
+                    app.echo(line)
                 return result
             if result.case == "up-to-date" or p.case == "diverged":
                 result.case = p.case
@@ -346,8 +345,8 @@ def _replay(st: State, base: str, remote: str, p: Plan) -> None:
 def _rebase_code(st: State, remote: str, base: str, p: Plan) -> str:
     """Our code commits, rebased on the remote's base in a scratch checkout and tested there.
     The base never points at a tree that did not pass: anything else refuses (and escalates)."""
-    from batty import gate
-    from batty.merge import BATTY_COMMITTER
+    from batty.workflow import gate
+    from batty.workflow.landing import BATTY_COMMITTER
 
     assert p.remote
     root = st.paths.root
@@ -379,7 +378,7 @@ def _rebase_code(st: State, remote: str, base: str, p: Plan) -> str:
 
 
 def _refuse(st: State, remote: str, base: str, why: str, tail: str = "") -> None:
-    from batty.escalations import raise_escalation
+    from batty.workflow.escalations import raise_escalation
 
     text = (f"{why}.\nThis clone's {base} was left as it was and nothing was pushed. Bring "
             f"{remote}/{base} in by hand (`git pull --rebase {remote} {base}`), make the tests pass, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -71,12 +72,30 @@ def git_repo(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def repo(git_repo: Path) -> Paths:
-    """A git repository with `batty init` done (one `shell` seat)."""
-    res = run_batty(git_repo, "init", "--agent", "shell", "--seats", "2")
+@pytest.fixture(scope="session")
+def _inited(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`batty init --agent shell --seats 2` in a new repository, once a process (a pytest-xdist
+    worker): each test's ``repo`` is a copy (issue 13; tests/test_foundation_cli.py runs init)."""
+    root = tmp_path_factory.mktemp("template") / "repo"
+    root.mkdir()
+    env = {**os.environ, **GIT_ENV, "HOME": str(root.parent)}
+    for args in (["init", "-q", "-b", "main"], ["add", "README.md"], ["commit", "-q", "-m", "initial"]):
+        if args[0] == "add":
+            (root / "README.md").write_text("# sandbox\n")
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, env=env, timeout=60)
+    res = run_batty(root, "init", "--agent", "shell", "--seats", "2", env=env)
     assert res.code == 0, res.err
-    return Paths(git_repo)
+    for leftover in (root / ".batty" / "locks").glob("*"):
+        leftover.unlink()  # init's lock files: each copy makes its own
+    return root
+
+
+@pytest.fixture
+def repo(tmp_path: Path, _inited: Path) -> Paths:
+    """A git repository with `batty init` done (two `shell` seats)."""
+    root = tmp_path / "repo"
+    shutil.copytree(_inited, root, symlinks=True)
+    return Paths(root)
 
 
 @pytest.fixture

@@ -6,9 +6,12 @@ scripted agent running named behaviours (batty.agents.behaviours) or explicit sc
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,23 +44,48 @@ def test_every_module_imports():
 '''
 
 
+# The sample project's gate: the real pytest of this interpreter, without the plugins installed in
+# it (hypothesis, xdist: the venv's, not the project's), which cost 1-2 s of every gate run
+# (issue 13: tests/test_merge.py 196 s -> 87 s)
+PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider --disable-plugin-autoload"
+
+
+_templates: dict[int, Path] = {}
+
+
+def _template(seats: int) -> Path:
+    """The sample project after `batty init`, made once a process (a pytest-xdist worker) for each
+    number of seats; each Project is a copy of it. A `batty init` and four git processes per test
+    were a good part of the suite's time (issue 13); tests/test_foundation_cli.py still runs init
+    itself."""
+    if seats in _templates:
+        return _templates[seats]
+    top = Path(tempfile.mkdtemp(prefix="batty-template-"))
+    atexit.register(shutil.rmtree, top, True)
+    root = top / f"seats-{seats}"
+    (root / "src").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "src" / "app.py").write_text(APP)
+    (root / "tests" / "test_app.py").write_text(TEST)
+    (root / ".github" / "workflows").mkdir(parents=True)
+    (root / ".github" / "workflows" / "ci.yml").write_text("on: push\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "the project")
+    res = run_batty(root, "init", "--agent", "shell", "--seats", str(seats), "--test", f"{PYTEST} tests")
+    assert res.code == 0, res.err
+    for leftover in (root / ".batty" / "locks").glob("*"):
+        leftover.unlink()  # init's lock files: each copy makes its own
+    _templates[seats] = root
+    return root
+
+
 class Project:
     def __init__(self, root: Path, *, seats: int = 2, config: dict[str, Any] | None = None) -> None:
         self.root = root
         self.paths = Paths(root)
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "src").mkdir()
-        (root / "tests").mkdir()
-        (root / "src" / "app.py").write_text(APP)
-        (root / "tests" / "test_app.py").write_text(TEST)
-        (root / ".github" / "workflows").mkdir(parents=True)
-        (root / ".github" / "workflows" / "ci.yml").write_text("on: push\n")
-        git(root, "init", "-q", "-b", "main")
-        git(root, "add", "-A")
-        git(root, "commit", "-q", "-m", "the project")
-        test = f"{sys.executable} -m pytest -q -p no:cacheprovider tests"
-        res = run_batty(root, "init", "--agent", "shell", "--seats", str(seats), "--test", test)
-        assert res.code == 0, res.err
+        root.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(_template(seats), root, symlinks=True)
         self.configure(config or {})
 
     # ------------------------------------------------------------------ setup
@@ -100,7 +128,13 @@ class Project:
         return res
 
     def packet(self, task_id: str) -> dict[str, Any]:
-        return json.loads(self.ok("task", "show", task_id, "--json").out)
+        """What `batty task show ID --json` prints, read in-process: the tests poll it, and a batty
+        process per look was most of their wait (issue 13)."""
+        from batty.store.packets import parse_file
+        from batty.workflow.state import dumps
+
+        packet = parse_file(self.paths.packet(task_id), f"board/tasks/{task_id}.yaml")
+        return dict(json.loads(dumps(packet.to_dict())))
 
     def status(self, task_id: str) -> str:
         return str(self.packet(task_id)["status"])
@@ -145,7 +179,7 @@ class Project:
         subprocess.run(["git", "worktree", "add", "-q", "--detach", str(folder), sha], cwd=self.root,
                        check=True, capture_output=True, timeout=60)
         try:
-            proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+            proc = subprocess.run([*PYTEST.split(), "tests"],
                                   cwd=folder, capture_output=True, timeout=300)
             return proc.returncode == 0
         finally:

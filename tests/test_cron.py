@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 
 from batty.services import cron
-from batty.store.paths import Paths
 from batty.store import locks
+from batty.store.paths import Paths
+
+# one worker for every test here: they share the machine's one crontab (pytest-xdist, --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("crontab")
 
 REQUIRE = os.environ.get("BATTY_REQUIRE_SYSDEPS") == "1"
 BARE = {"PATH": "/usr/bin:/bin", "HOME": "/root", "SHELL": "/bin/sh", "LOGNAME": "root"}

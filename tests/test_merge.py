@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git
-from tests.project import Project
+from tests.project import PYTEST, Project
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def count_runs(counter: Path) -> int:
 def test_batch_of_green_tasks_costs_one_test_run(proj: Project, tmp_path: Path) -> None:
     counter = tmp_path / "runs.txt"
     proj.configure({"merge": {"batch": 4}, "gates": {
-        "test": f"echo run >> {counter}; {sys.executable} -m pytest -q -p no:cacheprovider tests"}})
+        "test": f"echo run >> {counter}; {PYTEST} tests"}})
     ids = [proj.task(f"Module {i}", write(f"src/m{i}.py", f"X = {i}")) for i in range(4)]
     reviewed(proj, *ids)
     verified = count_runs(counter)
@@ -204,7 +204,7 @@ def test_batch_of_green_tasks_costs_one_test_run(proj: Project, tmp_path: Path) 
 def test_a_failing_batch_is_bisected_to_its_culprit(proj: Project, tmp_path: Path) -> None:
     counter = tmp_path / "runs.txt"
     proj.configure({"merge": {"batch": 4}, "gates": {
-        "test": f"echo run >> {counter}; {sys.executable} -m pytest -q -p no:cacheprovider tests"}})
+        "test": f"echo run >> {counter}; {PYTEST} tests"}})
     ids = [proj.task("A flag", write("src/flag.py", "ENABLED = True")),
            proj.task("A check", write("src/check.py", "import importlib.util as u; assert u.find_spec(\"flag\") is None")),
            proj.task("Module 2", write("src/m2.py", "X = 2")),

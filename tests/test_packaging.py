@@ -22,6 +22,8 @@ from batty.workflow import hooks
 from tests.conftest import git
 
 ROOT = Path(__file__).resolve().parent.parent
+# one worker for the module: its wheel is built once, from the one source tree (pytest-xdist)
+pytestmark = pytest.mark.xdist_group("wheel")
 
 
 @pytest.fixture(scope="module")

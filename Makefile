@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test scenarios bench lint fuzz soak sysdeps agent-clis install clean
+.PHONY: demo test scenarios bench lint architecture fuzz soak sysdeps agent-clis install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ scenarios: $(STAMP) sysdeps
 lint: $(STAMP)
 	$(BIN)/ruff check batty tests benchmarks
 	$(BIN)/mypy batty
+	$(BIN)/lint-imports --no-cache
+
+# docs/ARCHITECTURE.md's generated part: the import graph, the lifecycle table, every module
+architecture: $(STAMP)
+	$(BIN)/python bin/architecture
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -218,8 +218,8 @@ def parse(text: str) -> Board:
         raw.append(line)
         if status is None:
             continue  # an unknown column is left alone, whatever it holds
-        if not cards and complete is None and not indented and BOLD_RE.match(stripped):
-            complete = stripped  # the plugin's **Complete** under the heading
+        if complete is None and not indented and BOLD_RE.match(stripped):
+            complete = stripped  # the plugin's **Complete** (under the heading, where it writes it)
             continue
         m = card_re(stripped) if not indented else None
         if m is None:

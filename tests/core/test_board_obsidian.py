@@ -168,7 +168,7 @@ def test_text_that_is_no_card_is_still_a_problem_with_its_line() -> None:
     text = fixture("saved-by-obsidian.md")
     board = b.parse(text.replace("- [ ] T-2 Rate-limit", "random words\n- [ ] T-2 Rate-limit"))
     assert [(line, what) for line, what, _ in board.problems] == [(15, "not a card: 'random words'")]
-    # the Complete mark is the lane's first line; bold text among the cards is not a card
+    # a lane has one Complete mark; more bold text among its cards is not a card
     board = b.parse(text.replace("- [x] T-1 Set up CI", "- [x] T-1 Set up CI\n**Complete**"))
     assert [line for line, _, _ in board.problems] == [36]
 

@@ -46,6 +46,7 @@ CARD_RE = re.compile(r"^[-*] (?:\[(?P<mark>[ xX])\] ?)?(?P<rest>.*)$")
 MORE_RE = re.compile(r"^%% (\d+) more done tasks? not shown %%$")
 # a thematic break (the plugin writes ***): the heading after it is the Archive
 BREAK_RE = re.compile(r"^(?:(?:\*[ \t]*){3,}|(?:_[ \t]*){3,}|(?:-[ \t]*){3,})$")
+_BREAKS = ("***", "---", "___", "* *", "- -", "_ _")  # how a break begins: a cheap test first
 # the plugin's Complete mark, in any language: a bold line right under a lane's heading
 BOLD_RE = re.compile(r"^\*\*[^*\s](?:.*[^*\s])?\*\*$")
 SETTINGS_RE = re.compile(r"^%%\s*kanban:settings")
@@ -176,7 +177,7 @@ def parse(text: str) -> Board:
     complete: str | None = None
     in_archive = had_archive = False
     broken = False  # a thematic break was read: the next heading is the Archive
-    card_re, id_match, title_of = CARD_RE.match, ID_RE.match, cardline.title_of
+    card_re, id_match, title_of, decor_sub = CARD_RE.match, ID_RE.match, cardline.title_of, DECOR_RE.sub
 
     def close() -> None:
         if cards is not None:
@@ -205,7 +206,7 @@ def parse(text: str) -> Board:
                 raw.append(line)
             continue
         indented = line.startswith((" ", "\t"))
-        if not indented and BREAK_RE.match(stripped):
+        if stripped[:3] in _BREAKS and not indented and BREAK_RE.match(stripped):
             close()
             cards, broken = None, True
             continue
@@ -218,7 +219,7 @@ def parse(text: str) -> Board:
         raw.append(line)
         if status is None:
             continue  # an unknown column is left alone, whatever it holds
-        if complete is None and not indented and BOLD_RE.match(stripped):
+        if complete is None and stripped[:2] == "**" and not indented and BOLD_RE.match(stripped):
             complete = stripped  # the plugin's **Complete** (under the heading, where it writes it)
             continue
         m = card_re(stripped) if not indented else None
@@ -238,7 +239,9 @@ def parse(text: str) -> Board:
         checked = (mark or " ").lower() == "x"
         first_word, _, tail = rest.partition(" ")
         if id_match(first_word):
-            cards.append(Card(first_word, title_of(tail), checked, n, rest))
+            # batty's own card (no extras) is the usual one: one substitution, as before issue 17
+            title = title_of(tail) if "<br>" in tail or "^" in tail else decor_sub("", tail).strip()
+            cards.append(Card(first_word, title, checked, n, rest))
         else:
             title = title_of(rest)
             if title or in_archive:
@@ -251,31 +254,41 @@ def parse(text: str) -> Board:
                  tuple(head), bom, crlf)
 
 
+_RUNNING = (Status.IN_PROGRESS, Status.REVIEW)
+
+
 def decorations(p: Packet, *, open_deps: Sequence[str] = ()) -> str:
     """What batty appends to a card's title, each part with its leading space: the priority
     while the task is to be done, the seat and attempt while it runs, the open dependencies."""
-    if p.status in (Status.DONE, Status.ARCHIVED):
+    status = p.status
+    if status is Status.DONE or status is Status.ARCHIVED:
         return ""
-    parts = [f"`P{p.priority}`"]
-    if p.status in (Status.IN_PROGRESS, Status.REVIEW) and p.assignee:
-        parts.append(f"@{p.assignee}")
-    if p.status in (Status.IN_PROGRESS, Status.REVIEW, Status.BLOCKED) and p.attempt > 1:
-        parts.append(f"(attempt {p.attempt})")
-    if open_deps and p.status in (Status.BACKLOG, Status.TODO):
-        parts.append("needs " + ", ".join(open_deps))
-    return "".join(" " + part for part in parts)
+    out = f" `P{p.priority}`"  # (a string, not a list joined: this runs once a card)
+    if status in _RUNNING:
+        if p.assignee:
+            out += f" @{p.assignee}"
+        if p.attempt > 1:
+            out += f" (attempt {p.attempt})"
+    elif status is Status.BLOCKED:
+        if p.attempt > 1:
+            out += f" (attempt {p.attempt})"
+    elif open_deps:
+        out += " needs " + ", ".join(open_deps)
+    return out
 
 
 def card_line(p: Packet, *, open_deps: Sequence[str] = (), old: Card | None = None) -> str:
     """The card of ``p``; ``old``: its card as it stood, whose extras stay."""
-    if p.status is Status.ARCHIVED:
+    status = p.status
+    if status is Status.ARCHIVED:
         mark = "x" if old is not None and old.checked else " "
     else:
-        mark = "x" if p.status is Status.DONE else " "
-    text = cardline.render(p.id, p.title, decorations(p, open_deps=open_deps),
-                           old.text if old is not None else None)
-    line = f"- [{mark}] {text}"
-    return "\n".join((line, *old.more)) if old is not None and old.more else line
+        mark = "x" if status is Status.DONE else " "
+    deco = decorations(p, open_deps=open_deps)
+    if old is None:
+        return f"- [{mark}] {p.id} {p.title}{deco}"
+    line = f"- [{mark}] {cardline.render(p.id, p.title, deco, old.text)}"
+    return "\n".join((line, *old.more)) if old.more else line
 
 
 def _sort_key(p: Packet) -> tuple:

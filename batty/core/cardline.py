@@ -35,8 +35,9 @@ def render(task_id: str, title: str, decorations: str, old: str | None) -> str:
     """The text after the checkbox: ``ID title`` and ``decorations`` (each one with its leading
     space), with whatever else ``old`` (the card's text as it stood) carried, in its place."""
     head = f"{task_id} {title}"
-    if not old:
-        return head + decorations
+    fresh = head + decorations
+    if not old or old == fresh:  # the usual card: batty's own, nothing of the person's on it
+        return fresh
     body = old[len(task_id) + 1:] if old.startswith(task_id + " ") else old
     if old == task_id:
         body = ""

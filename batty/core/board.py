@@ -49,6 +49,8 @@ BREAK_RE = re.compile(r"^(?:(?:\*[ \t]*){3,}|(?:_[ \t]*){3,}|(?:-[ \t]*){3,})$")
 _BREAKS = ("***", "---", "___", "* *", "- -", "_ _")  # how a break begins: a cheap test first
 # the plugin's Complete mark, in any language: a bold line right under a lane's heading
 BOLD_RE = re.compile(r"^\*\*[^*\s](?:.*[^*\s])?\*\*$")
+# an archived card the plugin dated (its archive-with-date setting): no letters before the id
+DATED_RE = re.compile(r"^(?P<lead>[^A-Za-z]{1,40}?\s+)[A-Z][A-Z0-9]*-[0-9]+(?:\s|$)")
 SETTINGS_RE = re.compile(r"^%%\s*kanban:settings")
 # the decorations batty appends to a card (`P1`, @seat, (attempt 2), needs T-1); the shared \s+
 # comes first so that the engine skips to whitespace (twice as fast as four \s+ alternatives)
@@ -63,6 +65,7 @@ class Card:
     line: int
     text: str = ""      # the card's text after its checkbox, as written (extras and all)
     more: tuple[str, ...] = ()   # indented lines under the card (Obsidian allows them)
+    lead: str = ""      # text before the id: the date the plugin may put on an archived card
 
 
 @dataclass(frozen=True)
@@ -238,7 +241,12 @@ def parse(text: str) -> Board:
             continue
         checked = (mark or " ").lower() == "x"
         first_word, _, tail = rest.partition(" ")
-        if id_match(first_word):
+        dated = DATED_RE.match(rest) if in_archive and not id_match(first_word) else None
+        if dated:  # archived with the plugin's date in front: "2026-12-07 10:00 T-3 Set up CI"
+            text = rest[dated.end("lead"):]
+            first_word, _, tail = text.partition(" ")
+            cards.append(Card(first_word, title_of(tail), checked, n, text, (), dated.group("lead")))
+        elif id_match(first_word):
             # batty's own card (no extras) is the usual one: one substitution, as before issue 17
             title = title_of(tail) if "<br>" in tail or "^" in tail else decor_sub("", tail).strip()
             cards.append(Card(first_word, title, checked, n, rest))
@@ -287,7 +295,7 @@ def card_line(p: Packet, *, open_deps: Sequence[str] = (), old: Card | None = No
     deco = decorations(p, open_deps=open_deps)
     if old is None:
         return f"- [{mark}] {p.id} {p.title}{deco}"
-    line = f"- [{mark}] {cardline.render(p.id, p.title, deco, old.text)}"
+    line = f"- [{mark}] {old.lead}{cardline.render(p.id, p.title, deco, old.text)}"
     return "\n".join((line, *old.more)) if old.more else line
 
 

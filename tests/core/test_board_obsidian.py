@@ -164,6 +164,18 @@ def test_a_card_dragged_into_the_archive_is_archived() -> None:
     assert "## Archive\n\n- [ ] T-7 Write the docs\n- [x] an idea we dropped\n\n%%" in b.render(archived, noted)
 
 
+def test_a_card_the_plugin_archived_with_its_date_is_archived_and_keeps_the_date() -> None:
+    # the plugin's archive-with-date setting puts the date in front of an archived card
+    text = fixture("card-extras-and-archive.md").replace(
+        "- [x] T-0 Old spike", "- [x] 2026-12-07 10:00 T-0 Old spike\n- [x] 2026-12-06 09:00 a dropped idea")
+    board = b.parse(text)
+    assert not board.problems and board.column_of()["T-0"] is Status.ARCHIVED
+    assert [c.id for c in board.archive.cards] == ["T-0", None] and not board.new_cards()[1:]
+    packets = [*EXTRAS, Packet(id="T-8", title="Spike: try a token bucket", status=Status.TODO)]
+    out = b.render(packets, _with_id(text, board, "T-8"))
+    assert "## Archive\n\n- [x] 2026-12-07 10:00 T-0 Old spike\n- [x] 2026-12-06 09:00 a dropped idea\n" in out
+
+
 def test_text_that_is_no_card_is_still_a_problem_with_its_line() -> None:
     text = fixture("saved-by-obsidian.md")
     board = b.parse(text.replace("- [ ] T-2 Rate-limit", "random words\n- [ ] T-2 Rate-limit"))

@@ -373,14 +373,14 @@ def render(packets: Iterable[Packet], previous: Board | None = None) -> str:
     order: Mapping[Status, list[str]] = previous.order() if previous else {}
     olds: dict[str, Card] = {}
     if previous:
-        for col in previous._all():
-            for c in col.cards:
+        for was in previous._all():
+            for c in was.cards:
                 if c.id and c.id not in olds:
                     olds[c.id] = c
     chunks: list[str] = []
     for status, col in _lanes(previous):
         if status is None:
-            assert col is not None
+            assert col is not None  # an unknown lane is always one of the file's
             raw = _strip_blank(col.raw) or [f"## {col.name}"]
             chunks.append("\n".join(raw + ([""] if len(raw) == 1 else [])) + "\n\n\n")
             continue

@@ -43,8 +43,8 @@ def run(st: State, *, dry_run: bool = False) -> int:
                 st.events.emit(Kind.RECONCILE_BOARD, change=change)
         for warning in report.warnings:
             app.warn(warning)
-        for problem in report.problems:
-            app.warn(str(problem))
+        for problem in st.board_problems_to_say(report.problems):
+            app.warn(problem)
         if dry_run and report.written:
             app.say("would re-render board/BOARD.md")
         git_state(st, dry_run=dry_run)

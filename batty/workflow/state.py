@@ -226,9 +226,11 @@ class State:
             except FileNotFoundError:
                 current_text = ""
             except InvalidInput as e:
+                self._board_unreadable = True
                 report.problems.append(e)
                 return report
             current = boardmod.parse(current_text)
+            self._board_unreadable = bool(current.problems)
             if current.problems:
                 for line, what, valid in current.problems:
                     report.problems.append(InvalidInput(what, file="board/BOARD.md", line=line, valid=valid))
@@ -239,7 +241,7 @@ class State:
             except (OSError, UnicodeDecodeError):
                 base = current
             packets = self.packets
-            self._apply_people(current, base, packets, report, dry_run)
+            ids = self._apply_people(current, base, packets, report, dry_run)
             seen: set[str] = set()
             for col in current.columns:
                 for card in col.cards:
@@ -250,7 +252,7 @@ class State:
             unknown_cols = [c.name for c in current.columns if c.status is None]
             for name in unknown_cols:
                 report.warnings.append(f"board/BOARD.md: unknown column {name!r} left alone")
-            text = boardmod.render(self.packets, current)
+            text = boardmod.render(self.packets, current.with_ids(ids))  # new cards keep their place
             if text != current_text:
                 report.written = True
                 if not dry_run:
@@ -264,6 +266,25 @@ class State:
                                      or report.written)
         return report
 
+    def board_problems_to_say(self, problems: list[InvalidInput]) -> list[str]:
+        """What is wrong with BOARD.md, to say: every run at a terminal, but once per distinct
+        problem under --quiet (issue 17: cron ticks every minute, and the same lines in cron.log
+        every minute say nothing new). Said again once the board has read in between."""
+        path = self.paths.cache / "board-invalid.json"
+        now = [str(p) for p in problems]
+        if not now and (self._board_quiet or not path.exists()):
+            return []
+        said = set((atomic.read_json(path) or {}).get("said", []))
+        if set(now) != said:
+            try:
+                if now:
+                    atomic.write_json(path, {"said": sorted(set(now))}, durable=False)
+                else:
+                    path.unlink(missing_ok=True)
+            except OSError:
+                pass  # a cache is never worth failing a command for
+        return now if not self.app.quiet else [m for m in now if m not in said]
+
     # A no-op reconcile of 10,000 packets spent a third of its time finding that nothing had
     # changed: BOARD.md parsed and rendered again, and `git status` over board/ (issue 2). Its
     # outcome is a function of what it read, so a run that found board, packets and git in
@@ -274,6 +295,7 @@ class State:
     # within the timestamp granularity may change again under the same stat.
 
     _board_quiet = False   # this run matched the key: the board part was skipped
+    _board_unreadable: bool | None = None  # BOARD.md as this run last read it did not parse
     _board_clean = False   # this run's board part found nothing to apply, warn of or write
 
     def _quiet_key(self) -> list | None:
@@ -325,7 +347,8 @@ class State:
                 pass  # a cache is never worth failing a command for
 
     def _apply_people(self, current: boardmod.Board, base: boardmod.Board,
-                      packets: store.Packets, report: BoardReport, dry_run: bool) -> None:
+                      packets: store.Packets, report: BoardReport, dry_run: bool) -> dict[int, str]:
+        """Apply what people changed; the ids given to new cards, by their line."""
         was = base.column_of()
         now = current.column_of()
         lines = {c.id: c.line for col in current.columns for c in col.cards if c.id}
@@ -356,7 +379,7 @@ class State:
                                        " a deleted task (archive it instead), rendered back")
         new = current.new_cards()
         if not new:
-            return
+            return {}
         # A card without an id becomes a task, and BOARD.md gets the id when it is rendered
         # again: a crash in between left the card without its id, and the next run made a second
         # task of it. The ids are written ahead (.batty/board-new.json, removed once BOARD.md is
@@ -378,7 +401,7 @@ class State:
             plan.append((known["id"] if known else None, card.title, status))
             report.applied.append(f"new task {card.title!r} ({status.value})")
         if dry_run:
-            return
+            return {}
         taken = [str(e.get("id")) for e in ahead]
         ids: list[str] = []
         made: set[str] = set()
@@ -399,6 +422,7 @@ class State:
             if new_id not in made:
                 self.create(title, status=status, by="human", task_id=new_id)
                 failpoints.point("board.after-card-task")
+        return {card.line: new_id for (_, card), new_id in zip(new, ids, strict=True)}
 
     def _title_of(self, task_id: str) -> str | None:
         try:
@@ -415,6 +439,11 @@ class State:
     def valid_board_paths(self) -> set[str]:
         """board/ files whose content validates: the ones a commit may take."""
         ok = {"board/BOARD.md", "board/INBOX.md", "board/config.yaml", "board/tasks/.gitkeep"}
+        if self._board_unreadable is None:
+            self._board_unreadable = not _board_reads(self.paths.board_md)
+        if self._board_unreadable:
+            # issue 17: a board batty cannot read stays the person's, uncommitted, until it reads
+            ok.discard("board/BOARD.md")
         for p in self.packets:
             ok.add(f"board/tasks/{p.id}.yaml")
         try:
@@ -458,6 +487,17 @@ def is_local(p: Packet) -> bool:
     from batty.store.locks import host
 
     return p.host == host()
+
+
+def _board_reads(path: Path) -> bool:
+    """BOARD.md is absent, or UTF-8 that parses without a problem."""
+    try:
+        text = store.yamlx.decode(path.read_bytes(), "board/BOARD.md")
+    except FileNotFoundError:
+        return True
+    except (OSError, InvalidInput):
+        return False
+    return not boardmod.parse(text).problems
 
 
 def _stem(file: str) -> str | None:

@@ -33,8 +33,11 @@ agent-clis:
 demo: $(STAMP)
 	$(BIN)/batty demo
 
+# two workers (pytest-xdist; --dist loadgroup keeps what is machine-wide, the real crontab, on one
+# of them): most of the suite waits on batty's own processes, so two cores run two tests at once
+WORKERS ?= 2
 test: $(STAMP) sysdeps agent-clis
-	BATTY_REQUIRE_CLIS=1 BATTY_REQUIRE_SYSDEPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	BATTY_REQUIRE_CLIS=1 BATTY_REQUIRE_SYSDEPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # every failure scenario (tests/scenarios/), two workers: the proof in under a minute (issue 8)
 scenarios: $(STAMP) sysdeps

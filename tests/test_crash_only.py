@@ -204,6 +204,19 @@ def overtime(root: Path) -> Project:
     return proj
 
 
+def over_budget(root: Path) -> Project:
+    """Two agents that report $3 against an attempt budget of $2 and work on (issue 18): each is
+    stopped and its task blocked. Two seats: both branch off the first base (a base the first
+    block moved holds board/ timestamps, which differ from run to run)."""
+    from batty.agents.behaviours import usage
+
+    proj = Project(root, seats=2, config={"gates": {"test": FAST_TEST, "max_attempts": 3},
+                                          "budgets": {"attempt": {"cost_usd": 2}}})
+    for title in ("Spends", "Spends too"):
+        proj.task(title, [usage(cost_usd=3.0), "while true; do echo busy; sleep 0.2; done"])
+    return proj
+
+
 @dataclass(frozen=True)
 class Scenario:
     build: Callable[[Path], Project]
@@ -245,6 +258,8 @@ SCENARIOS: dict[str, Scenario] = {
         "doctor.context-reset.after-heal", "doctor.escalate.after-stop",
         "doctor.escalate.after-escalate", "doctor.escalate.after-heal")),
     "overtime": Scenario(overtime, ("doctor.kill-overtime.after-heal",)),
+    "budget": Scenario(over_budget, ("doctor.budget-stop.after-stop", "doctor.budget-stop.after-exceeded",
+                                     "doctor.budget-stop.after-heal")),
 }
 
 # Points no scenario of the sweep reaches, and where their crash is proven instead.

@@ -385,7 +385,7 @@ def test_on_naming_a_kind_batty_never_notifies_is_a_config_error(repo: Paths, ba
     line = next(i for i, text in enumerate(lines, 1) if "BATTY_B" in text)
     bad = next(k for k in on if k not in ("escalation.raised", "escalation.resolved"))
     said = (f"board/config.yaml:{line}: notify: {bad!r} is not an event batty notifies about "
-            "(escalation.raised or escalation.resolved)")
+            "(escalation.raised or escalation.resolved or budget.warned or budget.exceeded)")
     for args in (["notify", "test"], ["status"]):
         res = batty(*args)
         assert (res.code, res.err) == (1, f"batty: {said}\n"), args

@@ -95,6 +95,17 @@ BEHAVIOURS: dict[str, list[str]] = {
 }
 
 
+def usage(input_tokens: int = 0, output_tokens: int = 0, cost_usd: float | None = None) -> str:
+    """A script step that reports one model call's usage as the shell agent's parser reads it
+    (``batty-usage: {...}``, batty.usage): the test agents' stand-in for a CLI's report."""
+    import json
+
+    call: dict[str, float] = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+    if cost_usd is not None:
+        call["cost_usd"] = cost_usd
+    return f"echo 'batty-usage: {json.dumps(call)}'"
+
+
 def script(name: str) -> list[str]:
     """A copy of behaviour ``name``'s script (KeyError names the valid ones)."""
     try:

@@ -9,7 +9,9 @@ Where each figure comes from (docs/agents.md has examples):
 - Aider: its ``Tokens: N sent, N received. Cost: $X message, $Y session.`` lines (the token
   counts are rounded, ``2.3k``); a cost only when it knows prices, else priced here.
 - Gemini CLI: the stream-json ``result`` event's ``stats``; priced here.
-- shell and argv templates: nothing is known.
+- shell (the scripted agent): its ``batty-usage: {"input_tokens": N, "output_tokens": N,
+  "cost_usd": X}`` lines, one a model call, summed (the test agents' stand-in for a report).
+- argv templates: nothing is known; only wall time counts against a budget (REPORTS).
 
 Pricing: config ``agents.<name>.price`` ({input_per_mtok, output_per_mtok[, cached_input_per_mtok]},
 USD per million tokens), else ``DEFAULT_PRICES`` by model name, else no cost.
@@ -104,6 +106,12 @@ def priced(usage: dict[str, Any], entry: Mapping[str, Any], model: str | None = 
     usage["cost_usd"] = round(
         (fresh * inp + cached * cache + (usage["output_tokens"] or 0) * out) / 1e6, 8)
     return usage
+
+
+# What each adapter's report holds, for budgets (SPEC 12): the rest counts wall time only.
+REPORTS: dict[str, tuple[str, ...]] = {
+    "claude": ("tokens", "cost_usd"), "codex": ("tokens", "cost_usd"), "aider": ("tokens", "cost_usd"),
+    "gemini": ("tokens", "cost_usd"), "shell": ("tokens", "cost_usd")}
 
 
 def parse(name: str, text: str, entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -224,7 +232,34 @@ def _gemini(text: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     return u
 
 
-_PARSERS = {"claude": _claude, "codex": _codex, "aider": _aider, "gemini": _gemini}
+_SHELL_USAGE = re.compile(r"^batty-usage: (\{.*\})\s*$", re.M)
+
+
+def _shell(text: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    u = empty()
+    calls = []
+    for m in _SHELL_USAGE.finditer(text):
+        try:
+            obj = json.loads(m.group(1))
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            calls.append(obj)
+    if not calls:
+        return u
+
+    def total(key: str) -> Any:
+        values = [c[key] for c in calls if isinstance(c.get(key), int | float) and not isinstance(c.get(key), bool)]
+        return sum(values) if values else None
+
+    u.update(input_tokens=total("input_tokens"), output_tokens=total("output_tokens"),
+             turns=len(calls), is_error=False)
+    cost = total("cost_usd")
+    u["cost_usd"] = round(cost, 8) if cost is not None else None
+    return priced(u, entry)
+
+
+_PARSERS = {"claude": _claude, "codex": _codex, "aider": _aider, "gemini": _gemini, "shell": _shell}
 
 
 def context_exhausted(name: str, text: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from batty.workflow.session import Session
@@ -11,7 +13,8 @@ from batty.workflow.session import Session
 @click.option("--json", "as_json", is_flag=True, help="The same as JSON.")
 @click.pass_obj
 def command(app: Session, as_json: bool) -> None:
-    """Seats, running agents, the ready queue, the last tick, open escalations."""
+    """Seats, running agents, the ready queue, the last tick, open escalations, and spend
+    today and this week against the budgets (docs/budgets.md)."""
     from batty.workflow.fleet import status_report
     from batty.workflow.state import dumps
 
@@ -35,3 +38,39 @@ def command(app: Session, as_json: bool) -> None:
     click.echo(f"open escalations: {len(esc)}")
     for e in esc[:10]:
         click.echo(f"  {e['id']} {e['task']}: {e['reason']}")
+    for line in spend_lines(report.get("spend")):
+        click.echo(line)
+
+
+
+def money(s: dict[str, Any]) -> str:
+    return f"${s['cost_usd']:,.2f}, {s['tokens']:,} tokens, {_wall(s['wall_s'])}"
+
+
+def _wall(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def spend_lines(spend: dict[str, Any] | None) -> list[str]:
+    if not spend:
+        return []
+    if "error" in spend:
+        return [f"spend: unknown ({spend['error']})"]
+    tz = spend["timezone"]
+    out = [f"spend today ({spend['today']['day']} {tz}): {money(spend['today'])}",
+           f"spend this week (from {spend['week']['from']}): {money(spend['week'])}"]
+    for row in spend["budgets"]:
+        if row["scope"] in ("attempt", "task") and row["state"] == "ok":
+            continue  # every running task's budgets would crowd the screen: only those near it
+        mark = {"ok": "", "warned": " WARNING", "spent": " SPENT"}[row["state"]]
+        tail = ""
+        if row.get("resumes"):
+            who = f"seat {row['seat']}" if row["scope"] == "seat_day" else "every seat"
+            tail = f": dispatch paused for {who}; {row['resumes']}"
+        out.append(f"  {row['line']}{mark}{tail}")
+    for seat in spend.get("partial") or []:
+        out.append(f"  {seat['seat']} ({seat['agent']}) counts {', '.join(seat['counts'])} only: "
+                   "its agent reports no more (docs/budgets.md)")
+    return out

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from batty.core.budget import Budgets
+from batty.core.budget import parse as parse_budgets
 from batty.core.ids import SEAT_RE
 from batty.core.packet import PacketProblem as ConfigProblem
 
@@ -51,8 +53,8 @@ class Planner:
     max_children: int = 8
 
 
-# The event kinds a notify entry's `on` may name: the ones batty sends (escalations.py).
-NOTIFY_KINDS = ("escalation.raised", "escalation.resolved")
+# The event kinds a notify entry's `on` may name: the ones batty sends (escalations.py, budget.py).
+NOTIFY_KINDS = ("escalation.raised", "escalation.resolved", "budget.warned", "budget.exceeded")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class Config:
     telemetry: Telemetry = Telemetry()
     dispatch: Dispatch = Dispatch()
     escalations: Escalations = Escalations()
+    budgets: Budgets = Budgets()
 
     def seat(self, name: str) -> Seat | None:
         return next((s for s in self.seats if s.name == name), None)
@@ -115,7 +118,7 @@ SECTIONS = {"gates": Gates, "health": Health, "merge": Merge, "planner": Planner
 CHOICES = {("runner",): ("process", "tmux"), ("merge", "mode"): ("auto", "approve"),
            ("merge", "strategy"): ("rebase", "squash", "merge"),
            ("seat", "role"): ("engineer", "planner")}
-TOP = ("base", "seats", "agents", "runner", "notify", *SECTIONS)
+TOP = ("base", "seats", "agents", "runner", "notify", "budgets", *SECTIONS)
 
 
 def _section(cls: type, data: Any, name: str, known_good: bool = False) -> Any:
@@ -266,4 +269,4 @@ def validate(data: Any, *, builtin: frozenset[str] = frozenset(), check_agent: A
 
     sections = {name: _section(cls, data.get(name), name, known_good) for name, cls in SECTIONS.items()}
     return Config(base=base, seats=tuple(seats), agents=dict(agents_raw), runner=runner,
-                  notify=tuple(notify), **sections)
+                  notify=tuple(notify), budgets=parse_budgets(data.get("budgets")), **sections)

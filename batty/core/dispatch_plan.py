@@ -46,14 +46,17 @@ def seat_fits(seat: Seat, p: Packet, cfg: Config) -> bool:
 
 
 def plan(cfg: Config, packets: Mapping[str, Packet], queue: Sequence[Packet],
-         relaunch: Mapping[str, int], *, paused: str | None = None) -> Plan:
+         relaunch: Mapping[str, int], *, paused: str | None = None,
+         closed: Mapping[str, str] | None = None) -> Plan:
     """``queue``: ready todo tasks in dispatch order. ``relaunch``: in-progress tasks whose next
-    attempt must start (task -> attempt). A seat is busy while an in-progress task names it."""
+    attempt must start (task -> attempt). A seat is busy while an in-progress task names it;
+    a ``closed`` seat (seat -> why: its budget is spent) starts nothing."""
+    closed = closed or {}
     busy: dict[str, Packet] = {}
     for p in packets.values():
         if p.status is Status.IN_PROGRESS and p.assignee:
             busy.setdefault(p.assignee, p)
-    free = [s for s in cfg.seats if s.name not in busy]
+    free = [s for s in cfg.seats if s.name not in busy and s.name not in closed]
     assign: list[Assign] = []
     waiting: list[tuple[str, str]] = []
     if paused:
@@ -62,6 +65,9 @@ def plan(cfg: Config, packets: Mapping[str, Packet], queue: Sequence[Packet],
     for tid, attempt in sorted(relaunch.items()):
         p = packets[tid]
         if p.assignee and cfg.seat(p.assignee):
+            if p.assignee in closed:
+                waiting.append((tid, closed[p.assignee]))
+                continue
             assign.append(Assign(tid, p.assignee, attempt, claim=False))
     # 2. work in progress that lost its seat (sent back by merge), then 3. the ready queue
     homeless = sorted((p for p in packets.values() if p.status is Status.IN_PROGRESS and
@@ -72,6 +78,8 @@ def plan(cfg: Config, packets: Mapping[str, Packet], queue: Sequence[Packet],
         seat = next((s for s in free if seat_fits(s, p, cfg)), None)
         if seat is None:
             victim = _victim(cfg, p, busy, preempts) if cfg.dispatch.preempt and p.priority == 0 else None
+            if victim is not None and victim.assignee in closed:
+                victim = None  # its seat's budget is spent: nothing new starts there
             if victim is not None:
                 preempts.append(Preempt(victim.id, victim.assignee or "", p.id))
                 assign.append(Assign(p.id, victim.assignee or "", relaunch.get(p.id, p.attempt + 1),

@@ -41,6 +41,8 @@ class Kind(StrEnum):
     NOTIFY_FAILED = "notify.failed"
     DISK_CLEANUP = "disk.cleanup"
     LOCK_BROKEN = "lock.broken"
+    BUDGET_WARNED = "budget.warned"
+    BUDGET_EXCEEDED = "budget.exceeded"
 
 
 class SkipReason(StrEnum):
@@ -71,3 +73,4 @@ class DoctorAction(StrEnum):
     ESCALATION_DEMOTE = "escalation-demote"
     TAMPER_REVERT = "tamper-revert"
     ESCALATE = "escalate"
+    BUDGET_STOP = "budget-stop"

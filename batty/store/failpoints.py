@@ -73,6 +73,8 @@ POINTS = (
     "dispatch.after-worktree",
     "doctor.after-action-event",
     "doctor.branch-restore.after-update",
+    "doctor.budget-stop.after-exceeded",
+    "doctor.budget-stop.after-stop",
     "doctor.disk-cleanup.after-remove",
     "doctor.escalate.after-escalate",
     "doctor.escalate.after-stop",
@@ -99,6 +101,7 @@ POINTS = (
     "doctor.worktree-repair.after-restore",
     "doctor.worktree-switch.after-cas",
     # doctor.apply, after each heal and before its doctor.action: doctor.<action>.after-heal
+    "doctor.budget-stop.after-heal",
     "doctor.context-reset.after-heal",
     "doctor.disk-cleanup.after-heal",
     "doctor.escalate.after-heal",

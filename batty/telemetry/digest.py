@@ -6,7 +6,7 @@ before); each day's figures come from the stored local ``day`` of every event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
@@ -25,6 +25,8 @@ class Digest:
     seats: list[dict[str, Any]]  # seat, completions, runs, cost_usd
     slowest: list[dict[str, Any]]
     most_retried: list[dict[str, Any]]
+    burn: list[dict[str, Any]] = field(default_factory=list)  # day, cost_usd, tokens, agent_hours, ...
+    budgets: list[dict[str, Any]] = field(default_factory=list)  # budget.warned / budget.exceeded
 
     @property
     def cost_usd(self) -> float | None:
@@ -64,6 +66,8 @@ def gather(paths: Any, since: str | None = "7d") -> Digest:
         usage = {r["seat"]: r for r in figures.rows(conn, "usage_by_seat", win.since)}
         slowest = figures.rows(conn, "slowest_tasks", win.since)
         retried = figures.rows(conn, "most_retried_tasks", win.since)
+        burn = figures.rows(conn, "burn_rate", win.since)
+        budgets = figures.rows(conn, "budget_events", win.since)
     finally:
         conn.close()
     if win.start is not None:
@@ -76,7 +80,8 @@ def gather(paths: Any, since: str | None = "7d") -> Digest:
               "runs": usage.get(seat, {}).get("runs", 0),
               "cost_usd": usage.get(seat, {}).get("cost_usd")}
              for seat in sorted(set(completions) | set(usage))]
-    return Digest(win, figs, [by_day[d] for d in sorted(by_day) if d], seats, slowest, retried)
+    return Digest(win, figs, [by_day[d] for d in sorted(by_day) if d], seats, slowest, retried,
+                  burn, budgets)
 
 
 def _headline(d: Digest) -> list[tuple[str, str]]:
@@ -108,7 +113,18 @@ def _sections(d: Digest) -> list[tuple[str, list[str], list[list[Any]]]]:
          [[r["task"], duration(r["seconds"]), local_time(r["done_at"], zone)[:16]] for r in d.slowest]),
         ("Most retried tasks", ["Task", "Dispatches", "Latest status"],
          [[r["task"], r["dispatches"], r["status"] or "-"] for r in d.most_retried]),
+        ("Spend and burn rate", ["Day", "Cost", "Tokens", "Agent hours", "Cost per agent hour"],
+         [[r["day"], number(r["cost_usd"], "usd"), number(r["tokens"]), number(r["agent_hours"]),
+           number(r["usd_per_agent_hour"], "usd")] for r in d.burn]),
+        ("Budgets", ["When", "Event", "Budget", "Spent", "Limit", "Of"],
+         [[local_time(r["ts"], zone)[:16], r["kind"], f"{r['scope']}.{r['unit']}",
+           _amount(r["unit"], r["spent"]), _amount(r["unit"], r["limit"]),
+           r["task"] or r["seat"] or "fleet"] for r in d.budgets]),
     ]
+
+
+def _amount(unit: str | None, value: Any) -> str:
+    return number(value, "usd" if unit == "cost_usd" else None)
 
 
 def markdown(d: Digest) -> str:

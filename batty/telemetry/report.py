@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +42,8 @@ class Stats:
     figures: list[Figure]
     usage_by_seat: list[dict[str, Any]]
     usage_by_task: list[dict[str, Any]]
+    burn: list[dict[str, Any]] = field(default_factory=list)  # spend per day (issue 18)
+    budgets: list[dict[str, Any]] = field(default_factory=list)  # budget.warned / exceeded
 
 
 def window(paths: Any, since: str | None) -> Window:
@@ -63,7 +65,9 @@ def gather(paths: Any, since: str | None, *, cmd: str = "stats") -> Stats:
     try:
         return Stats(win, figures.compute(conn, win.since),
                      figures.rows(conn, "usage_by_seat", win.since),
-                     figures.rows(conn, "usage_by_task", win.since))
+                     figures.rows(conn, "usage_by_task", win.since),
+                     figures.rows(conn, "burn_rate", win.since),
+                     figures.rows(conn, "budget_events", win.since))
     finally:
         conn.close()
 
@@ -107,6 +111,16 @@ def table(stats: Stats, *, usage: bool = False) -> str:
     if stats.usage_by_seat:
         out += ["", tabulate(usage_rows(stats.usage_by_seat, "seat"), headers=["Seat", *USAGE_HEADERS],
                              tablefmt="github", disable_numparse=True)]
+    if stats.burn:
+        out += ["", tabulate([[r["day"], number(r["cost_usd"], "usd"), number(r["tokens"]),
+                               number(r["agent_hours"]), number(r["usd_per_agent_hour"], "usd")]
+                              for r in stats.burn],
+                             headers=["Day", "Spent", "Tokens", "Agent hours", "Per agent hour"],
+                             tablefmt="github", disable_numparse=True)]
+    if stats.budgets:
+        warned = sum(1 for r in stats.budgets if r["kind"] == "budget.warned")
+        out += ["", f"Budgets: {warned} warning(s), {len(stats.budgets) - warned} spent"
+                    " (`batty digest` lists them)"]
     if usage and stats.usage_by_task:
         out += ["", tabulate(usage_rows(stats.usage_by_task, "task"), headers=["Task", *USAGE_HEADERS],
                              tablefmt="github", disable_numparse=True)]
@@ -120,5 +134,7 @@ def as_json(stats: Stats) -> str:
         "timezone": stats.window.zone,
         "figures": [f.as_json() for f in stats.figures],
         "usage": {"by_seat": stats.usage_by_seat, "by_task": stats.usage_by_task},
+        "spend_by_day": stats.burn,
+        "budgets": stats.budgets,
     }
     return json.dumps(doc, indent=2)

@@ -41,6 +41,31 @@ class Story:
                 "output_tokens": total("output_tokens"), "cost_usd": total("cost_usd")}
 
 
+    def per_attempt(self) -> list[dict[str, Any]]:
+        """Each attempt's agent runs, tokens, dollars and agent time (issue 18), with the budget
+        events said about it."""
+        out: dict[int, dict[str, Any]] = {}
+        for e in self.events:
+            if e["kind"] not in ("agent.exited", "budget.warned", "budget.exceeded") or not e["attempt"]:
+                continue
+            row = out.setdefault(int(e["attempt"]), {"attempt": int(e["attempt"]), "runs": 0,
+                                                     "tokens": None, "cost_usd": None,
+                                                     "wall_s": 0.0, "budget": []})
+            if e["kind"] != "agent.exited":
+                d = e["data"]
+                row["budget"].append(f"{e['kind'].split('.')[1]} {d.get('scope')}.{d.get('unit')}")
+                continue
+            u = e["data"].get("usage") or {}
+            row["runs"] += 1
+            row["wall_s"] = round(row["wall_s"] + float(e["data"].get("duration_s") or 0), 3)
+            tokens = [u[k] for k in ("input_tokens", "output_tokens") if u.get(k) is not None]
+            if tokens:
+                row["tokens"] = (row["tokens"] or 0) + sum(tokens)
+            if u.get("cost_usd") is not None:
+                row["cost_usd"] = round((row["cost_usd"] or 0) + u["cost_usd"], 6)
+        return [out[k] for k in sorted(out)]
+
+
 def _parse_ts(ts: str) -> datetime:
     return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
@@ -84,6 +109,13 @@ def table(story: Story) -> str:
             f"{duration(story.elapsed_s)} from first to last event; {use['runs']} agent run(s), "
             f"{number(use['input_tokens'])} tokens in, {number(use['output_tokens'])} out, "
             f"{number(use['cost_usd'], 'usd')}")
+    attempts = story.per_attempt()
+    if attempts:
+        head += "\n\n" + tabulate(
+            [[a["attempt"], a["runs"], number(a["tokens"]), number(a["cost_usd"], "usd"),
+              duration(a["wall_s"]), "; ".join(a["budget"]) or "-"] for a in attempts],
+            headers=["attempt", "agent runs", "tokens", "cost", "agent time", "budget"],
+            tablefmt="simple", disable_numparse=True)
     rows = [[local_time(e["ts"], zone), "+" + duration(e["delta_s"]), e["kind"], e["attempt"] or "-",
              e["seat"] or "-", e["host"] or "-", detail(e["data"])] for e in story.events]
     return head + "\n\n" + tabulate(
@@ -94,4 +126,5 @@ def table(story: Story) -> str:
 def as_json(story: Story) -> str:
     return json.dumps({"version": JSON_VERSION, "task": story.task, "status": story.status,
                        "attempts": story.attempts, "elapsed_s": story.elapsed_s,
-                       "usage": story.usage(), "events": story.events}, indent=2)
+                       "usage": story.usage(), "per_attempt": story.per_attempt(),
+                       "events": story.events}, indent=2)

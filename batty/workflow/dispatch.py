@@ -52,11 +52,18 @@ def run(st: State, *, dry_run: bool = False) -> list[planning.Assign]:
         paused = disk_pause(st)
         if paused:
             app.warn(f"dispatch paused: {paused}")
-        queue = ready_queue(st.packets, board_order(st.paths))
+        from batty.workflow import budget
+
+        spend = budget.gate(st, apply=not dry_run)  # SPEC 12: spent budgets close seats, or all
+        if spend.paused and not paused:
+            paused = spend.paused
+            app.warn(f"dispatch paused: {paused}")
+        queue = [p for p in ready_queue(st.packets, board_order(st.paths)) if p.id not in spend.spent_tasks]
         from batty.workflow.state import is_local
 
         mine = {tid: p for tid, p in st.packets.by_id.items() if is_local(p)}
-        the_plan = planning.plan(cfg, mine, queue, relaunch_needed(st), paused=paused)
+        relaunch = {t: n for t, n in relaunch_needed(st).items() if t not in spend.spent_tasks}
+        the_plan = planning.plan(cfg, mine, queue, relaunch, paused=paused, closed=spend.closed)
         if dry_run:
             for x in the_plan.preempt:
                 app.echo(f"would preempt {x.task} on {x.seat} for {x.for_task}")

@@ -45,7 +45,18 @@ def status_report(app: Session) -> dict[str, Any]:
         "last_tick": {"ts": tick["ts"], "ago_s": clock.age_s(tick["ts"])} if tick else None,
         "escalations": escalations,
         "problems": [str(p) for p in packets.problems],
+        "spend": _spend(st),
     }
+
+
+def _spend(st: Any) -> dict[str, Any] | None:
+    from batty.errors import BattyError
+    from batty.workflow import budget
+
+    try:
+        return budget.report(st)
+    except (BattyError, OSError) as e:  # spend is a view: never what makes status fail
+        return {"error": str(e)}
 
 
 def agents_report(app: Session) -> list[dict[str, Any]]:

@@ -173,10 +173,14 @@ def idle(app: Session) -> str | None:
     live = [p for p in packets if p.status is Status.IN_PROGRESS]
     if any(p.id not in relaunch for p in live):
         return None  # an agent runs (or stalls: doctor heals it), or its attempt waits for verify
-    queue = ready(packets)
-    paused = disk_pause(st) if (queue or live) and cfg.seats else None
+    from batty.workflow import budget
+
+    spend = budget.gate(st, apply=False)  # a spent budget holds work back as low disk does
+    relaunch = {t: n for t, n in relaunch.items() if t not in spend.spent_tasks}
+    queue = [p for p in ready(packets) if p.id not in spend.spent_tasks]
+    paused = (disk_pause(st) or spend.paused) if (queue or live) and cfg.seats else None
     mine = {p.id: p for p in packets if is_local(p)}
-    if planning.plan(cfg, mine, queue, relaunch, paused=paused).assign:
+    if planning.plan(cfg, mine, queue, relaunch, paused=paused, closed=spend.closed).assign:
         return None  # dispatch gives a seat something
     why = []
     if queue or live:

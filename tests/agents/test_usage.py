@@ -186,3 +186,12 @@ def test_gemini_context_error() -> None:
 def test_batty_marker_counts_for_every_agent(name: str) -> None:
     assert context_exhausted(name, "working\nBATTY: context exhausted\n")
     assert not context_exhausted(name, "working\nsaid BATTY: context exhausted later\n")
+
+
+def test_the_scripted_agent_reports_usage_lines() -> None:
+    from batty.agents.behaviours import usage
+
+    text = "\n".join(["$ " + usage(1000, 100, 0.25), "batty-usage: " + usage(10, 5)[len("echo 'batty-usage: "):-1],
+                      "batty-usage: " + usage(2000, 50, 0.5)[len("echo 'batty-usage: "):-1]])
+    assert parse_usage("shell", text) == {"input_tokens": 2010, "output_tokens": 55, "cost_usd": 0.5,
+                                          "turns": 2, "is_error": False}

@@ -43,9 +43,11 @@ def test_the_dashboard_draws_its_charts_offline(tmp_path: Path, serve) -> None: 
     dom = browse(server.url + "/dashboard", tmp_path / "p1", "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
-    assert 'data-charts-drawn="4"' in html, html[-3000:]
+    assert 'data-charts-drawn="7"' in html, html[-3000:]
     assert "data-error" not in html
-    for chart in ("chart-daily", "chart-seats", "chart-health", "chart-confidence"):
+    # issue 18: spend per day with the burn rate, per seat, per task
+    for chart in ("chart-daily", "chart-seats", "chart-health", "chart-confidence",
+                  "chart-spend-day", "chart-spend-seat", "chart-spend-task"):
         section = re.search(rf'<section[^>]*id="{chart}".*?</section>', html, re.S)
         assert section, chart
         assert re.search(r'<svg[^>]*class="batty-chart"', section.group(0)), chart

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from batty.store.locks import hold
 from batty.workflow.doctor.attempts import attempt_stage
 from batty.workflow.doctor.base import LOCK, Doctor, Finding, Report
+from batty.workflow.doctor.budget import budget_stage
 from batty.workflow.doctor.housekeeping import disk_stage, escalation_stage
 from batty.workflow.doctor.locks import git_lock_stage, stale_lock_stage
 from batty.workflow.doctor.orphans import orphan_branch_stage, orphan_run_stage
@@ -66,4 +67,4 @@ def run(st: State, *, check: bool = False, accept: bool = False) -> Report:
 #: In order: a later stage sees what an earlier one healed (a re-added worktree is not requeued).
 STAGES: tuple[Callable[[Doctor], list[Finding]], ...] = (
     tamper_stage, stale_lock_stage, git_lock_stage, worktree_stage, orphan_branch_stage,
-    orphan_run_stage, attempt_stage, disk_stage, escalation_stage)
+    orphan_run_stage, budget_stage, attempt_stage, disk_stage, escalation_stage)

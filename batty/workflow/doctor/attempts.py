@@ -292,7 +292,9 @@ def _launch(doc: Doctor, p: Packet, attempt: int) -> bool:
 
     if not p.assignee or doc.cfg.seat(p.assignee) is None:
         return False
-    paused = attempt_mod.disk_pause(doc.st)
+    from batty.workflow import budget
+
+    paused = attempt_mod.disk_pause(doc.st) or budget.refusal(doc.st, p.assignee, p.id)
     if paused:
         doc.st.app.warn(f"{p.id}: not launched now: {paused}")
         return False

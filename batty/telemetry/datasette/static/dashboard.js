@@ -116,6 +116,20 @@
       ];
       return [bars(rows.map(function (r) { return r.day; }), series), legend(series)];
     },
+    burn_rate: function (rows) {
+      var series = [
+        { name: "dollars", values: rows.map(function (r) { return r.cost_usd; }) },
+        { name: "dollars per agent hour", values: rows.map(function (r) { return r.usd_per_agent_hour || 0; }) }
+      ];
+      return [bars(rows.map(function (r) { return r.day; }), series), legend(series)];
+    },
+    usage_by_seat: function (rows) {
+      return [bars(rows.map(function (r) { return r.seat; }), [{ name: "dollars", values: rows.map(function (r) { return r.cost_usd || 0; }) }])];
+    },
+    usage_by_task: function (rows) {
+      rows = rows.slice(0, 10);
+      return [bars(rows.map(function (r) { return r.task; }), [{ name: "dollars", values: rows.map(function (r) { return r.cost_usd || 0; }) }])];
+    },
     merge_confidence: function (rows) {
       var svg = dots(rows.map(function (r) { return r.day; }), rows.map(function (r) { return r.score; }));
       Array.prototype.forEach.call(svg.querySelectorAll("circle title"), function (t, i) { t.textContent = rows[i].task + " " + rows[i].ts + ": " + rows[i].score; });

@@ -97,7 +97,7 @@ BEHAVIOURS: dict[str, list[str]] = {
 
 def usage(input_tokens: int = 0, output_tokens: int = 0, cost_usd: float | None = None) -> str:
     """A script step that reports one model call's usage as the shell agent's parser reads it
-    (``batty-usage: {...}``, batty.usage): the test agents' stand-in for a CLI's report."""
+    (``batty-usage: {...}``, batty.agents.usage): the test agents' stand-in for a CLI's report."""
     import json
 
     call: dict[str, float] = {"input_tokens": input_tokens, "output_tokens": output_tokens}

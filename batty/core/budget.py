@@ -1,6 +1,6 @@
 """Budgets (SPEC 12, issue 18): the limits of board/config.yaml and the arithmetic on spend.
 
-Pure: no disk, no clock of its own. :mod:`batty.budget` reads what was spent (run records, the
+Pure: no disk, no clock of its own. :mod:`batty.workflow.spend` reads what was spent (run records, the
 event log) and hands it here; this module says which budget is crossed, warned or fine, and
 where the current day and week of ``telemetry.timezone`` begin.
 

@@ -323,7 +323,7 @@ def report(st: State, now: datetime | None = None) -> dict[str, Any]:
 
 def units_of(agent: str, entry: dict[str, Any]) -> tuple[str, ...]:
     """What a budget can see of an agent's runs: wall time always, tokens and dollars when its
-    adapter reports them (batty.usage.REPORTS; a cost only where the CLI says it or a price is
+    adapter reports them (batty.agents.usage.REPORTS; a cost only where the CLI says it or a price is
     known for its model)."""
     from batty.agents.usage import REPORTS, price_of
 

@@ -2,7 +2,8 @@
 
 The stages run in order, each one finding what is wrong (a list of :class:`Finding`, each with
 the fix it would apply) and then, unless ``check``, applying the fixes: the tamper check, leaked
-batty locks, stale git ``index.lock`` files, worktrees, orphan branches, in-progress attempts
+batty locks, stale git ``index.lock`` files, worktrees, orphan branches, attempts over their
+budget (stopped, the task blocked: SPEC 12), in-progress attempts
 (requeue, context reset, kill past the runtime limit, respawn or escalate: decided by
 :mod:`batty.core.health`), old runs and evidence, stale escalations. A later stage sees what an
 earlier one healed (a re-added worktree is not requeued). docs/doctor.md tells every rule.

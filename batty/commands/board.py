@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from batty.workflow.session import Session
+
+if TYPE_CHECKING:
+    from batty.workflow.state import State
 
 
 @click.command()
@@ -12,10 +17,29 @@ from batty.workflow.session import Session
 @click.pass_obj
 def command(app: Session, as_json: bool) -> None:
     """Show the kanban board in the terminal (from the packets, in board order)."""
-    from batty.core import board as boardmod
-    from batty.workflow.state import State, dumps
+    import sys
+
+    from batty.store import views
+    from batty.store.packets import RACY_NS
+    from batty.workflow.state import State
 
     st = State(app)
+    # the board of unchanged packets and BOARD.md is the one shown last time (issue 13)
+    version = st.packets_version()
+    want = views.key(version, views.stat_key(st.paths.board_md, RACY_NS), as_json,
+                     sys.stdout.isatty())
+    text = views.get(st.paths.cache, "board", want)
+    if text is None:
+        text = _board(st, as_json)
+        if st.packets.version == version:
+            views.put(st.paths.cache, "board", want, text)
+    click.echo(text)
+
+
+def _board(st: State, as_json: bool) -> str:
+    from batty.core import board as boardmod
+    from batty.workflow.state import dumps
+
     try:
         on_disk: str | None = st.paths.board_md.read_text(encoding="utf-8")
         previous = boardmod.parse(on_disk)  # type: ignore[arg-type]
@@ -25,10 +49,9 @@ def command(app: Session, as_json: bool) -> None:
     # a board in step with its packets (the usual case) renders as it stands: parsed once
     parsed = previous if text == on_disk and previous is not None else boardmod.parse(text)
     if as_json:
-        click.echo(dumps({"version": 1, "columns": [
+        return dumps({"version": 1, "columns": [
             {"name": c.name, "status": c.status.value if c.status else None,
-             "cards": [card.id for card in c.cards]} for c in parsed.columns]}))
-        return
+             "cards": [card.id for card in c.cards]} for c in parsed.columns]})
     lines = []
     for col in parsed.columns:
         lines.append(click.style(f"{col.name} ({len(col.cards)})", bold=True))
@@ -39,4 +62,4 @@ def command(app: Session, as_json: bool) -> None:
             extra = f" @{p.assignee}" if p.assignee and p.status.value in ("in-progress", "review") else ""
             lines.append(f"  {p.id:<8} P{p.priority} {p.title}{extra}")
         lines.append("")
-    click.echo("\n".join(lines).rstrip())
+    return "\n".join(lines).rstrip()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from batty.workflow.session import Session
+
+if TYPE_CHECKING:
+    from batty.workflow.state import State
 
 JSON_VERSION = 1  # --json output is versioned: scripts and agents parse it (STYLE 10)
 
@@ -82,10 +86,28 @@ def show(app: Session, task_id: str, as_json: bool) -> None:
 @click.pass_obj
 def list_(app: Session, status: str | None, ready: bool, as_json: bool) -> None:
     """List tasks."""
-    from batty.workflow.state import State, board_order, dumps
-    from batty.workflow.state import ready as ready_queue
+    from batty.store import views
+    from batty.store.packets import RACY_NS
+    from batty.workflow.state import State
 
     st = State(app)
+    # the listing of unchanged packets and board is the one printed last time (issue 13)
+    version = st.packets_version()
+    want = views.key(version, views.stat_key(st.paths.board_md, RACY_NS), status, ready, as_json,
+                     sys.stdout.isatty())
+    text = views.get(st.paths.cache, "task-list", want)
+    if text is None:
+        text = _listing(st, status, ready, as_json)
+        if st.packets.version == version:
+            views.put(st.paths.cache, "task-list", want, text)
+    if text:
+        click.echo(text)
+
+
+def _listing(st: State, status: str | None, ready: bool, as_json: bool) -> str:
+    from batty.workflow.state import board_order, dumps
+    from batty.workflow.state import ready as ready_queue
+
     packets = list(st.packets)
     if ready:
         packets = ready_queue(packets, board_order(st.paths))
@@ -94,13 +116,11 @@ def list_(app: Session, status: str | None, ready: bool, as_json: bool) -> None:
     if status:
         packets = [p for p in packets if p.status.value == status]
     if as_json:
-        click.echo(dumps([p.to_dict() for p in packets]))
-        return
+        return dumps([p.to_dict() for p in packets])
     from tabulate import tabulate
 
     rows = [(p.id, p.status.value, f"P{p.priority}", p.assignee or "", p.title) for p in packets]
-    if rows:
-        click.echo(tabulate(rows, headers=["id", "status", "pri", "seat", "title"], tablefmt="plain"))
+    return tabulate(rows, headers=["id", "status", "pri", "seat", "title"], tablefmt="plain") if rows else ""
 
 
 @command.command("move")

@@ -163,12 +163,13 @@ class Cache:
         else:
             self.puts[name] = (key, "P", 0, 0, tuple(result))
 
-    def save(self, hits: set[str] | None, cycles: list[list[str]] | None) -> None:
+    def save(self, hits: set[str] | None, cycles: list[list[str]] | None) -> bool:
         """Write the index of the entries that matched (``hits``; None: all of them, as
         ``entries`` holds exactly those) and the ones put, when that differs from what is on
-        disk. ``cycles``: the dependency cycles among exactly those packets, or None."""
+        disk. ``cycles``: the dependency cycles among exactly those packets, or None. True when
+        the files on disk hold those entries (written now, or already), named ``heavy_name``."""
         if not self.puts and hits is None:
-            return
+            return self.heavy_name is not None or not self.entries
         chunks: list[bytes] = []
         size = 0
         entries: dict[str, tuple] = {}
@@ -176,7 +177,7 @@ class Cache:
         try:
             old = self._heavy_bytes() if any(e[1] == "T" for e in kept.values()) else b""
         except OSError:
-            return  # another run replaced the cache meanwhile: its copy will do
+            return False  # another run replaced the cache meanwhile: its copy will do
         # Equal values written as one object: marshal writes a repeat as a reference, and a
         # reference loads as the object it names (scopes, seats, timestamps, stat times: the
         # index of 10,000 packets loads in half the time).
@@ -205,7 +206,9 @@ class Cache:
                     (self.folder / f).unlink(missing_ok=True)
             (self.folder / "packets.pickle").unlink(missing_ok=True)  # the cache before v4
         except OSError:
-            pass  # a cache is never worth failing a command for
+            return False  # a cache is never worth failing a command for
+        self.heavy_name = heavy
+        return True
 
 
 def _shared(memo: dict[Any, Any], value: Any) -> Any:

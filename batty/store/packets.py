@@ -131,16 +131,30 @@ def parse_file(path: Path, rel: str, *, strict: bool = False) -> Packet:
     return packet
 
 
+def quick(paths: Paths) -> tuple[str | None, list[Problem], Any]:
+    """(the packet cache's name for the packets on disk, their problems, git's scan) when no
+    packet file changed since a load wrote ``packets.scan``: found by git and a stat of the few
+    files git cannot vouch for, without reading the cache (packet_scan). Otherwise (None, [],
+    the scan, if any, for load_all)."""
+    from batty.store import packet_scan
+
+    known, scan = packet_scan.quick(paths.cache, paths.tasks, paths.root, RACY_NS)
+    if known is None:
+        return None, [], scan
+    return known.version, [Problem(*p) for p in known.problems], scan
+
+
 def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True,
-             previous: Packets | None = None) -> Packets:
+             previous: Packets | None = None, scan: Any = None) -> Packets:
     """Every packet under board/tasks/, with problems for the ones that do not load.
 
     ``previous``: an earlier load in this process; its packets whose files kept their stat are
-    taken as they are (State.reload: read again only what changed since)."""
+    taken as they are (State.reload: read again only what changed since). ``scan``: what git
+    said just now (packet_scan.scan), when the caller asked already."""
     out = Packets()
     folder = paths.tasks
     try:
-        scan = list(os.scandir(folder))
+        listing = list(os.scandir(folder))
     except FileNotFoundError:
         return out
     # stat relative to the folder: one path component to resolve, not the whole path (a third
@@ -155,7 +169,7 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True,
     collecting = gc.isenabled()
     gc.disable()
     try:
-        _load(paths, scan, out, strict, use_cache, previous, dfd)
+        _load(paths, listing, out, strict, use_cache, previous, dfd, scan)
     finally:
         if dfd is not None:
             os.close(dfd)
@@ -165,8 +179,9 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True,
     return out
 
 
-def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use_cache: bool,
-          previous: Packets | None, dfd: int | None) -> None:
+def _load(paths: Paths, listing: list[os.DirEntry], out: Packets, strict: bool, use_cache: bool,
+          previous: Packets | None, dfd: int | None, scan: Any) -> None:
+    from batty.store import packet_scan
     from batty.store.packet_cache import Cache
 
     earlier = previous.seen if previous is not None and not strict else None
@@ -181,14 +196,39 @@ def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use
     # look may change again with the same stat, so it is never served from the cache, nor
     # cached, nor taken from an earlier load (tests/test_packets.py).
     racy_after = time.time_ns() - RACY_NS
+    # git's word on which files changed (packet_scan): a file git does not list, whose entry was
+    # parsed from the bytes of HEAD's blob, is served without a stat of its own
+    known = distrusted = None
+    clean: set[str] = set()
+    if cache is not None and earlier is None:
+        known = packet_scan.read_known(paths.cache)
+        if known is not None and known.version != cache.heavy_name:
+            known = None  # written for another cache (a crash between the two writes)
+        if scan is None:
+            scan = packet_scan.scan(paths.root, known.index if known is not None else None)
+        if scan is not None:
+            racy_after = min(racy_after, scan.start_ns - RACY_NS)
+            if known is not None:
+                moved = packet_scan.tree_changes(paths.root, known.tree, scan.tree)
+                if moved is not None:
+                    distrusted = known.unclean.keys() | scan.dirty | moved
+    else:
+        scan = None
     by_id, problems, invalid = out.by_id, out.problems, out.invalid_ids
     packet = cache.packet if cache is not None else None
     stat = os.stat
     earlier_get = earlier.get if earlier is not None else None
-    for entry in scan:
+    for entry in listing:
         name = entry.name
         result: Any = None
-        was = earlier_get(name) if earlier_get is not None else None
+        if distrusted is not None and name not in distrusted:
+            hit = entries.get(name)
+            if hit is not None:
+                hits.add(name)
+                clean.add(name)
+                result = packet(hit) if hit[1] == "T" else Problem(*hit[4])  # type: ignore[misc]
+                seen[name] = (hit[0], result)
+        was = earlier_get(name) if earlier_get is not None and result is None else None
         if was is not None:
             # a file the earlier load read settled (a packet file name, then): the shortest way
             # through, as a reload of 10,000 packets takes it for nearly every one
@@ -229,6 +269,18 @@ def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use
                 if cache is not None and settled:
                     cache.put(name, key, result if isinstance(result, Packet) else
                               (result.file, result.line, result.what, result.valid))
+                    if scan is not None and name not in scan.dirty and not entry.is_symlink():
+                        # the bytes git compared are the bytes parsed only if the file did not
+                        # change while it was read
+                        try:
+                            again = stat(name, dir_fd=dfd) if dfd is not None else stat(entry.path)
+                        except OSError:
+                            again = None
+                        if again is not None and key == (again.st_mtime_ns, again.st_size,
+                                                         again.st_ino, again.st_ctime_ns):
+                            clean.add(name)
+            elif settled and scan is not None and name not in scan.dirty and not entry.is_symlink():
+                clean.add(name)  # the same stat as when parsed, and the same bytes as HEAD's blob
             if settled:
                 seen[name] = (key, result)
             else:
@@ -260,7 +312,12 @@ def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use
         # the index keeps what matched and what was put; the cycles hold for that set only when
         # every packet loaded is in it (none was left out as racy)
         whole = not unsettled and len(hits) + len(cache.puts) == len(seen)
-        cache.save(None if len(hits) == len(entries) else hits, cycles if whole else None)
+        saved = cache.save(None if len(hits) == len(entries) else hits, cycles if whole else None)
+        if earlier is None:
+            if whole and saved and cache.heavy_name is not None and out.version is None:
+                out.version = cache.heavy_name  # the cache just written names exactly this set
+            _remember_scan(paths, cache, scan, known, whole and saved, clean, seen, listing,
+                           cycles, out)
     for cycle in cycles:
         first = cycle[0]
         if first not in by_id:
@@ -271,6 +328,35 @@ def _load(paths: Paths, scan: list[os.DirEntry], out: Packets, strict: bool, use
         for tid in cycle[:-1]:
             by_id.pop(tid, None)
             invalid.add(tid)
+
+
+def _remember_scan(paths: Paths, cache: Any, scan: Any, known: Any, whole: bool, clean: set[str],
+                   seen: dict[str, tuple[tuple, Any]], listing: list[os.DirEntry],
+                   cycles: list[list[str]], out: Packets) -> None:
+    """Write ``packets.scan`` for the next run (packet_scan.quick), when git could say what
+    changed and every packet file is in the cache just written."""
+    from batty.store import packet_scan
+
+    folder = packet_scan.folder_key(paths.tasks)
+    if (scan is None or not whole or cache.heavy_name is None or folder is None
+            or folder[0] >= scan.start_ns - RACY_NS or folder[2] >= scan.start_ns - RACY_NS
+            or any(packet_scan.is_packet_name(e.name) and e.name not in seen for e in listing)):
+        if known is not None:
+            packet_scan.write_known(paths.cache, None)
+        return
+    problems = [(p.file, p.line, p.what, p.valid) for p in out.problems]
+    for cycle in cycles:  # the problems _load adds after this, as it adds them
+        if cycle[0] in out.by_id:
+            problems.append((f"board/tasks/{cycle[0]}.yaml", _dep_line(paths, cycle[0]),
+                             "dependency cycle: " + " -> ".join(cycle),
+                             "remove one of these depends_on entries"))
+    problems.sort(key=lambda p: (p[0], p[1] or 0))
+    new = packet_scan.Known(
+        cache.heavy_name, scan.tree, scan.index, folder,
+        {n: seen[n][0] for n in seen if n not in clean and packet_scan.is_packet_name(n)},
+        frozenset(scan.dirty), problems)
+    if new != known:
+        packet_scan.write_known(paths.cache, new)
 
 
 def _dep_line(paths: Paths, task_id: str) -> int | None:

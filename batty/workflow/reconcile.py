@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from batty.core.kinds import Kind
 from batty.core.lifecycle import Actor, Status
 from batty.core.packet import Packet
-from batty.store import failpoints, git, locks, runscope
+from batty.store import failpoints, git, locks, runscope, views
+from batty.store.packets import RACY_NS
 from batty.store.paths import Paths, branch_of
 
 if TYPE_CHECKING:
@@ -65,6 +66,12 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
     finish_landing(st, dry_run=dry_run)
     base_ref = f"refs/heads/{cfg.base}"
     heads = task_branches(st, base_ref)
+    # a run that found nothing to do keeps the key of what it read; the next one with the same
+    # key has nothing to do either (issue 13: 100,000 packets read for nothing otherwise)
+    quiet = None if dry_run else _quiet_key(st, heads)
+    if quiet is not None and views.get(st.paths.cache, "reconcile", quiet):
+        return
+    before = (list(st.notes), quiet and quiet[-1])
     for p, why in in_base(st, heads, base_ref):
         st.app.say(f"{p.id}: its verified branch is in {cfg.base} already: " + ("would be done" if dry_run else "done"))
         if not dry_run:
@@ -83,6 +90,34 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
                        + ("would be logged" if dry_run else "logged"))
         if not dry_run:
             log_lost(st, last, lost)
+    if quiet is not None and before == (st.notes, _log_key(st)) \
+            and _quiet_key(st, task_branches(st, base_ref)) == quiet:
+        views.put(st.paths.cache, "reconcile", quiet, True)
+
+
+def _log_key(st: State) -> list | None:
+    import os
+
+    try:
+        info = os.stat(st.paths.events)
+    except FileNotFoundError:
+        return None
+    return [info.st_ino, info.st_size]
+
+
+def _quiet_key(st: State, heads: dict[str, str]) -> tuple | None:
+    """What git_state reads: the packets (by the cache's name), every task branch and the base,
+    the worktrees, the config, and the log (last, for the check that nothing was logged)."""
+    import os
+
+    if st._touched or st.notes or (st.paths.state / "merge-intent.json").exists():
+        return None
+    try:
+        present = sorted(os.listdir(st.paths.worktrees))
+    except FileNotFoundError:
+        present = []
+    return views.key(st.packets_version(), sorted(heads.items()), present,
+                     views.stat_key(st.paths.config, RACY_NS), _log_key(st))
 
 
 def in_base(st: State, heads: dict[str, str], base_ref: str) -> list[tuple[Packet, str]]:

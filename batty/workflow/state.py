@@ -53,6 +53,8 @@ class State:
         # step is skipped, the next tick takes it)
         self.step_wait: float | None = None
         self._seen_key: Any = None  # the board.quiet key taken before the board was read
+        self._scan: Any = None  # git's scan of board/tasks/, taken by packets_version()
+        self._version: str | None = None  # the packets' name, when found without loading them
 
     # ------------------------------------------------------------------ reading
 
@@ -72,9 +74,22 @@ class State:
     def packets(self) -> store.Packets:
         if self._packets is None:
             self._loaded_mtime = self._tasks_mtime()  # before reading: a write meanwhile moves it
-            self._packets = store.load_all(self.paths)
+            self._packets = store.load_all(self.paths, scan=self._scan)
+            self._scan = None
             self._report_invalid(self._packets)
         return self._packets
+
+    def packets_version(self) -> str | None:
+        """The packet cache's name for the packets on disk (None: no name), found without
+        loading them when no packet file changed since a run loaded them all (issue 13)."""
+        if self._packets is None and self._version is None:
+            self._version, problems, self._scan = store.quick(self.paths)
+            if self._version is not None:
+                self._report_invalid(store.Packets(problems=problems))
+                return self._version
+        if self._packets is None and self._version is not None:
+            return self._version
+        return self.packets.version
 
     def reload(self) -> store.Packets:
         """Read the packets again: a step that just took its lock must not plan from what an
@@ -87,6 +102,7 @@ class State:
         person's in-place edit meanwhile is read by the next run; a transition reads its packet
         from disk under the board lock anyway."""
         earlier, self._packets = self._packets, None
+        self._scan = self._version = None  # taken before: a reload looks again
         if earlier is not None:
             mtime = self._tasks_mtime()
             if (mtime is not None and mtime == getattr(self, "_loaded_mtime", None)
@@ -202,6 +218,7 @@ class State:
 
     def _remember(self, packet: Packet) -> None:
         self._touched.add(f"board/tasks/{packet.id}.yaml")
+        self._version = None
         if self._packets is not None:
             self._packets.by_id[packet.id] = packet
 
@@ -301,7 +318,7 @@ class State:
     def _quiet_key(self) -> list | None:
         if self._touched or self.notes:
             return None
-        version = self.packets.version
+        version = self.packets_version()
         if version is None:
             return None
         from batty import __version__

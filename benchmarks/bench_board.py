@@ -1,8 +1,11 @@
-"""The board at scale (issue 2): 10,000 packets, `task list --ready --json`, `board`, a no-op
-`reconcile` and `--help`, each a real subprocess, warm, against the floor of parsing every
-packet once with PyYAML's C loader (reading included), measured in the same run.
+"""The board at scale (issues 2 and 13): 1,000, 10,000 and 100,000 packets; `task list --ready
+--json`, `board`, a no-op `reconcile` and `--help`, each a real subprocess, warm, against the
+floor of any tool that must notice a packet edited in place: a new Python process, and one
+lstat per packet file (git's, in C, on every core: `git diff-index HEAD -- board/tasks/`),
+measured in the same run. Then, at the largest size, k packets edited in place: what a load
+reads, stats and parses (it follows k, not the packets that exist).
 
-    .venv/bin/python -m benchmarks board        (or: .venv/bin/python benchmarks/bench_board.py [N])
+    .venv/bin/python -m benchmarks board        (or: .venv/bin/python benchmarks/bench_board.py [N ...])
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -25,10 +29,12 @@ from benchmarks._report import write_section  # noqa: E402
 from benchmarks._sandbox import BATTY, batty, env, git, median_of, met, new_repo, ratio, timed  # noqa: E402
 
 RUNS = 7
-N = 10_000
+SIZES = (1_000, 10_000, 100_000)
 SEATS = 8
-TARGET_CMD_S = 0.3
+TARGET_CMD_S = {1_000: 0.3, 10_000: 0.3, 100_000: 0.5}  # issue 2 (10,000), issue 13 (100,000)
 TARGET_HELP_S = 0.15
+EDITED = (0, 1, 10, 100, 1000)
+SETTLE_S = 2.2  # past the racy window: an edit older than that is known only to git and stats
 
 AREAS = ["auth", "billing", "search", "upload", "api", "cli", "reports", "notify", "cache", "db"]
 VERBS = ["Add", "Fix", "Refactor", "Document", "Speed up", "Test", "Harden", "Remove", "Split", "Log"]
@@ -41,11 +47,11 @@ def _q(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def packet_text(i: int, status: str, rng: random.Random) -> str:
+def packet_text(i: int, status: str, rng: random.Random, n: int) -> str:
     """One packet as a person and batty would have written it: the fields of SPEC 2."""
     area = rng.choice(AREAS)
     title = f"{rng.choice(VERBS)} {rng.choice(THINGS)} in {area} ({i})"
-    created = f"2026-{1 + i * 11 // N:02d}-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:07.123456+00:00"
+    created = f"2026-{1 + i * 11 // n:02d}-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:07.123456+00:00"
     lines = [f"id: T-{i}", f"title: {title}", f"status: {status}", f"priority: {rng.choice([0, 1, 2, 2, 2, 3, 4])}"]
     if i > 10 and rng.random() < 0.3:
         deps = sorted(rng.sample(range(max(1, i - 200), i), k=rng.choice([1, 1, 2, 3])))
@@ -89,10 +95,11 @@ def build(root: Path, n: int) -> None:
     for i in range(1, n + 1):
         status = rng.choices(statuses, weights)[0]
         status = "in-progress" if i in in_progress else "review" if i in review else status
-        (tasks / f"T-{i}.yaml").write_text(packet_text(i, status, rng))
+        (tasks / f"T-{i}.yaml").write_text(packet_text(i, status, rng, n))
     git(root, "add", "board/tasks")
     git(root, "commit", "-q", "-m", f"{n} tasks")
     batty(root, "reconcile")  # renders BOARD.md and commits it (batty's one commit)
+    git(root, "status", "--porcelain")  # the index's stats of the packets, as a person's status records them
     problems = batty(root, "task", "lint", check=False)
     assert problems.returncode == 0, problems.stderr[-2000:]
     assert not git(root, "status", "--porcelain", "board"), "the board is not committed"
@@ -116,80 +123,164 @@ def compile_batty() -> None:
     compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "batty"), quiet=1)
 
 
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else N
-    load = os.getloadavg()[0]
-    compile_batty()
+def sweep(root: Path) -> None:
+    """The floor's stat of every packet file: git's lstat of each, in C, on every core."""
+    subprocess.run(["git", "diff-index", "--name-only", "HEAD", "--", "board/tasks/"], cwd=root,
+                   check=True, capture_output=True, env=env())
+
+
+def measure(n: int, runs: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-board-") as tmp:
         root = Path(tmp) / "repo"
         build(root, n)
         head = git(root, "rev-parse", "HEAD")
-        assert floor_parse(root / "board" / "tasks") == n
         base = [*BATTY, "--repo", str(root)]
         ready = json.loads(batty(root, "task", "list", "--ready", "--json").stdout)
         commands = [
-            ("`batty task list --ready --json`", [*base, "task", "list", "--ready", "--json"], TARGET_CMD_S),
-            ("`batty board`", [*base, "board"], TARGET_CMD_S),
-            ("`batty reconcile` (no-op)", [*base, "reconcile"], TARGET_CMD_S),
+            ("`batty task list --ready --json`", [*base, "task", "list", "--ready", "--json"], TARGET_CMD_S[n]),
+            ("`batty board`", [*base, "board"], TARGET_CMD_S[n]),
+            ("`batty reconcile` (no-op)", [*base, "reconcile"], TARGET_CMD_S[n]),
             ("`batty --help`", [*BATTY, "--help"], TARGET_HELP_S),
         ]
         startup_argv = [sys.executable, "-c", "pass"]
         times: dict[str, list[float]] = {what: [] for what, _, _ in commands}
-        floors, startups = [], []
-        for i in range(RUNS + 1):  # interleaved, so that both see the same load; round 0 warms up
-            f = timed(floor_parse, root / "board" / "tasks")
+        floors, startups, sweeps = [], [], []
+        for i in range(runs + 2):  # interleaved, so that all see the same load; rounds 0-1 warm up
             s = timed(subprocess.run, startup_argv, check=True)
+            w = timed(sweep, root)
             for what, argv, _ in commands:
                 t = timed(subprocess.run, argv, cwd=root, env=env(), check=True, capture_output=True)
-                if i:
+                if i > 1:
                     times[what].append(t)
-            if i:
-                floors.append(f)
+            if i > 1:
+                floors.append(s + w)
                 startups.append(s)
-        floor, startup = median_of(floors), median_of(startups)
-        rows = [(what, median_of(times[what]), target) for what, _, target in commands]
-        # in this process, for the breakdown: the packets from the warm cache, and its unpickling alone
+                sweeps.append(w)
+        out = {"n": n, "runs": runs, "ready": len(ready), "floor": median_of(floors),
+               "startup": median_of(startups), "sweep": median_of(sweeps),
+               "rows": [(what, median_of(times[what]), target) for what, _, target in commands]}
         paths = Paths(root)
-        cache_files = sorted(paths.cache.glob("packets*"))  # whatever the cache's format is
-        cache_bytes = sum(p.stat().st_size for p in cache_files)
-        in_process = median_of([timed(store.load_all, paths) for _ in range(RUNS)])
-        packet_bytes = sum(p.stat().st_size for p in (root / "board" / "tasks").glob("*.yaml"))
-        cold_runs = []
-        for _ in range(3):
-            for p in paths.cache.glob("packets*"):
-                p.unlink()
-            cold_runs.append(timed(batty, root, "task", "list", "--ready", "--json"))
-        cold = median_of(cold_runs)
+        out["packet_bytes"] = sum(p.stat().st_size for p in paths.tasks.glob("*.yaml"))
+        out["cache_bytes"] = sum(p.stat().st_size for p in paths.cache.glob("packets*"))
+        if n <= 10_000:  # a cold load of 100,000 packets takes minutes
+            out["parse_floor"] = median_of([timed(floor_parse, paths.tasks) for _ in range(3)])
         assert git(root, "rev-parse", "HEAD") == head, "a no-op reconcile made a commit"
         assert not git(root, "status", "--porcelain", "board"), "a no-op reconcile changed the board"
+        if n == max(SIZES_RUN):
+            out["edited"] = edited(root, paths, n)
+        return out
 
-    table = "\n".join(
-        f"| {what} | {t * 1000:.0f} ms | {floor * 1000:.0f} ms | {ratio(t, floor)} | ≤ {target * 1000:.0f} ms | {met(t <= target)} |"
-        for what, t, target in rows)
-    md = f"""## board at scale (issue 2)
 
-{n:,} packets, board/tasks/*.yaml with the fields of SPEC 2 (by status, about
+def edited(root: Path, paths: Paths, n: int) -> list[tuple[int, float, int, int, float]]:
+    """k packets edited in place (the size kept), settled; then one load in this process and
+    one `task list --ready --json`: (k, load s, packets parsed, packet files stat'ed by Python,
+    command s)."""
+    rows = []
+    rng = random.Random(13)
+    for k in EDITED:
+        for i in rng.sample(range(1, n + 1), k):
+            f = paths.packet(f"T-{i}")
+            f.write_text(_same_size_edit(f.read_text()))
+        time.sleep(SETTLE_S)
+        load, parsed, stats = counted_load(paths)
+        command = timed(batty, root, "task", "list", "--ready", "--json")
+        rows.append((k, load, parsed, stats, command))
+    return rows
+
+
+def counted_load(paths: Paths) -> tuple[float, int, int]:
+    """One load as a new process does it: (seconds, packets parsed, packet files stat'ed)."""
+    counts = {"stat": 0, "parse": 0}
+    real_stat, real_parse = os.stat, store.parse_file
+
+    def counting_stat(path, *a, **kw):  # type: ignore[no-untyped-def]
+        if str(path).endswith(".yaml"):
+            counts["stat"] += 1
+        return real_stat(path, *a, **kw)
+
+    def counting_parse(*a, **kw):  # type: ignore[no-untyped-def]
+        counts["parse"] += 1
+        return real_parse(*a, **kw)
+
+    store._texts.clear()  # a new process remembers no text
+    os.supports_dir_fd.add(counting_stat)  # stats relative to the folder, as with os.stat
+    os.stat, store.parse_file = counting_stat, counting_parse  # type: ignore[assignment]
+    try:
+        seconds = timed(store.load_all, paths)
+    finally:
+        os.stat, store.parse_file = real_stat, real_parse  # type: ignore[assignment]
+        os.supports_dir_fd.discard(counting_stat)
+    return seconds, counts["parse"], counts["stat"]
+
+
+def _same_size_edit(text: str) -> str:
+    """The title's first letter in the other case: an edit in place that keeps the size."""
+    at = text.index("title: ") + 7
+    c = text[at]
+    return text[:at] + (c.lower() if c.isupper() else c.upper()) + text[at + 1:]
+
+
+SIZES_RUN: tuple[int, ...] = SIZES
+
+
+def main() -> None:
+    global SIZES_RUN
+    SIZES_RUN = tuple(int(a) for a in sys.argv[1:] if a.isdigit()) or SIZES
+    load = os.getloadavg()[0]
+    compile_batty()
+    results = [measure(n, RUNS if n <= 10_000 else 5) for n in SIZES_RUN]
+    write_section("board", report(results, load))
+
+
+def report(results: list[dict], load: float) -> str:
+    lines = []
+    for r in results:
+        for what, t, target in r["rows"]:
+            lines.append(f"| {r['n']:,} | {what} | {t * 1000:.0f} ms | {r['floor'] * 1000:.0f} ms | "
+                         f"{ratio(t, r['floor'])} | ≤ {target * 1000:.0f} ms | {met(t <= target)} |")
+    table = "\n".join(lines)
+    parts = "; ".join(f"{r['n']:,}: {r['startup'] * 1000:.0f} ms + {r['sweep'] * 1000:.0f} ms" for r in results)
+    sizes = "; ".join(f"{r['n']:,}: {r['packet_bytes'] / 1e6:.1f} MB of packets, {r['cache_bytes'] / 1e6:.1f} MB of cache, "
+                      f"{r['ready']:,} ready" + (f", parsing every packet with PyYAML's C loader {r['parse_floor']:.2f} s"
+                                                 if "parse_floor" in r else "") for r in results)
+    big = results[-1]
+    edits = "\n".join(f"| {k:,} | {load_s * 1000:.0f} ms | {parsed:,} | {stats:,} | {cmd * 1000:.0f} ms |"
+                       for k, load_s, parsed, stats, cmd in big.get("edited", []))
+    return f"""## board at scale (issues 2 and 13)
+
+Packets as board/tasks/*.yaml with the fields of SPEC 2 (by status, about
 {", ".join(f"{w}% {s}" for s, w in STATUS_WEIGHTS)}, {SEATS} in progress and 6 in review; dependencies,
 scopes, briefs with acceptance items, batty's verification and merge records), BOARD.md
-rendered by one `batty reconcile`, all committed; machine: {os.cpu_count()} cores, load average {load:.1f} at the start. Each command is a new process
-(`python -m batty --repo DIR ...`), median of {RUNS} warm runs (batty's stat-keyed packet cache
-under .batty/cache/ built by a run before; batty's bytecode compiled, as an install has it). The floor is parsing every packet once
-with PyYAML's C loader, reading included (`yaml.load(text, Loader=yaml.CSafeLoader)` per file),
-median of {RUNS}, interleaved with the commands' runs, this machine, this run.
+rendered by one `batty reconcile`, all committed; machine: {os.cpu_count()} cores, load average {load:.1f} at the
+start. Each command is a new process (`python -m batty --repo DIR ...`), median of {results[0]['runs']} warm runs
+(5 at 100,000; two runs before to warm up: the packet cache, packets.scan and the kept outputs under
+.batty/cache/; batty's bytecode compiled, as an install has it). The floor is what any tool pays
+that must notice a packet edited in place by any editor, with no daemon watching: a new Python
+process (`python -c pass`) and one lstat of each packet file (`git diff-index HEAD --
+board/tasks/`: git's own, in C, on every core), medians interleaved with the commands' runs, this
+machine, this run ({parts}).
 
-| what | median | floor | ratio | target | |
-| --- | ---: | ---: | ---: | ---: | --- |
+| packets | what | median | floor | ratio | target | |
+| --- | --- | ---: | ---: | ---: | ---: | --- |
 {table}
 
-The packets are {packet_bytes / 1e6:.1f} MB ({packet_bytes / n:.0f} bytes each on average). For scale, in the
-same run: `python -c pass` takes {startup * 1000:.0f} ms; in one process, loading the {n:,} packets from the
-warm cache (`store.load_all`: a stat of each file, reading the cache, the checks across
-packets) takes {in_process * 1000:.0f} ms (the cache: {", ".join(p.name for p in cache_files)}, {cache_bytes / 1e6:.1f} MB); a cold
-`task list --ready --json` (no cache: every packet parsed and validated) takes {cold:.2f} s; the
-ready queue holds {len(ready):,} tasks. Backlog.md takes about 5–6 s to list 10,000 tasks on this
-machine (context, not measured here).
+Sizes: {sizes}.
+
+What follows the packets that changed, at {big['n']:,} packets: k packets edited in place (each
+keeps its size), left to settle past the racy window, then one load in a process of its own
+(`store.load_all`, as `task list` does when its kept output no longer matches) and one
+`batty task list --ready --json` after it (one run each, so only a guide). Python parses the k
+packets and stats only the files git lists; git's lstat of every file is in both. The command
+comes after the load has cached the edits: it reads the cache, builds every packet object and the
+ready queue again, as its kept output was for the packets before (the runs after it print what
+it kept).
+
+| k edited | load | packets parsed | packet files stat'ed by Python | `task list --ready --json` after |
+| ---: | ---: | ---: | ---: | ---: |
+{edits}
+
+How batty knows what changed: docs/state.md.
 """
-    write_section("board", md)
 
 
 if __name__ == "__main__":

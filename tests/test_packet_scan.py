@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from batty.paths import Paths
-from batty.store import packet_scan
 from batty.store import packets as store
 from tests.conftest import git
 
@@ -58,11 +57,13 @@ def loaded(paths: Paths) -> tuple[store.Packets, dict[str, int]]:
         return real_parse(*a, **kw)
 
     store._texts.clear()  # a new process remembers no text
+    os.supports_dir_fd.add(counting_stat)  # stats relative to the folder, as with os.stat
     os.stat, store.parse_file = counting_stat, counting_parse
     try:
         return store.load_all(paths), counts
     finally:
         os.stat, store.parse_file = real_stat, real_parse
+        os.supports_dir_fd.discard(counting_stat)
 
 
 def test_a_load_of_unchanged_packets_stats_none_of_them(board: Paths) -> None:
@@ -203,3 +204,16 @@ def test_the_commands_show_an_edit_made_after_their_output_was_kept(batty, repo:
     assert res.code == 0, res.err
     assert "T-2: status done has no event" in res.err
     assert "TASK 2" in git(repo.root, "show", "HEAD:board/BOARD.md")
+
+
+def test_a_load_within_the_racy_window_keeps_gits_word_for_the_others(board: Paths) -> None:
+    loaded(board)
+    board.packet("T-9").write_text(packet(9, "task nine, edited"))
+    now, _ = loaded(board)  # T-9 was written just now: read, and neither cached nor trusted
+    assert now.require("T-9").title == "task nine, edited"
+    assert store.quick(board)[0] is None
+    time.sleep(SETTLE_S)
+    again, counts = loaded(board)
+    assert again.require("T-9").title == "task nine, edited" and len(again) == 20
+    assert counts["parse"] == 1 and counts["stat"] <= 3  # T-9's, not the 20
+    assert store.quick(board)[0] == again.version is not None

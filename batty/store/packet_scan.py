@@ -24,9 +24,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from batty.errors import GitError
-from batty.store import git
-
 PREFIX = "board/tasks/"
 # Stricter than a repository may be configured: compare ctime too (an edit by a tool that
 # restores mtime still moves ctime), every stat field, and the bytes as they are (no
@@ -54,6 +51,9 @@ def scan(root: Path, checked_index: tuple | None = None) -> Scan | None:
     """The packet files under ``root``/board/tasks/ that may differ from HEAD, or None when git
     cannot say (see the module's docstring). ``checked_index``: the index's stat when its
     entries were last found free of assume-unchanged and skip-worktree bits."""
+    from batty.errors import GitError
+    from batty.store import git
+
     dirs = git._dirs(root)
     if dirs is None:
         return None
@@ -87,6 +87,9 @@ def tree_changes(root: Path, old: str, new: str) -> frozenset[str] | None:
     """The file names that differ between two trees of board/tasks/ (None: git cannot say)."""
     if old == new:
         return frozenset()
+    from batty.errors import GitError
+    from batty.store import git
+
     try:
         out = git.run(root, "diff-tree", "--name-only", "-z", old, new, text=False).stdout
     except (GitError, OSError):
@@ -107,13 +110,15 @@ class Known:
     every entry of which holds the bytes of ``tree``'s blob for its file name ("clean"), but
     those in ``unclean``: the packet files git could not vouch for then, by their stat key
     (changed from HEAD, symlinked, or changed while read); ``dirty``: what git listed then;
-    ``folder``: the stat of board/tasks/ (a name added, removed or renamed moves it)."""
+    ``folder``: the stat of board/tasks/ (a name added, removed or renamed moves it), None when
+    the cache does not hold every packet file (some were read within the racy window, or the
+    folder was): then only a load trusts what the file says, for the packets it cached."""
 
     version: str
     tree: str
     index: tuple
-    folder: tuple
-    unclean: dict[str, tuple]
+    folder: tuple | None
+    unclean: dict[str, tuple | None]
     dirty: frozenset[str]
     problems: list[tuple]
 
@@ -125,8 +130,10 @@ def read_known(cache_dir: Path) -> Known | None:
         data = marshal.loads((cache_dir / STATE).read_bytes())
         if not isinstance(data, dict) or data.get("v") != STATE_VERSION:
             return None
-        return Known(data["version"], data["tree"], tuple(data["index"]), tuple(data["folder"]),
-                     dict(data["unclean"]), frozenset(data["dirty"]), list(data["problems"]))
+        folder = data["folder"]
+        return Known(data["version"], data["tree"], tuple(data["index"]),
+                     tuple(folder) if folder is not None else None, dict(data["unclean"]),
+                     frozenset(data["dirty"]), list(data["problems"]))
     except (OSError, ValueError, EOFError, TypeError, KeyError):
         return None  # none yet, or not one this batty wrote whole: the packets' stats decide
 
@@ -171,7 +178,8 @@ def quick(cache_dir: Path, tasks: Path, root: Path, racy_ns: int
         return None, None
     racy_after = time.time_ns() - racy_ns
     folder = folder_key(tasks)
-    if folder is None or folder != known.folder or folder[0] >= racy_after or folder[2] >= racy_after:
+    if (folder is None or known.folder is None or folder != known.folder
+            or folder[0] >= racy_after or folder[2] >= racy_after):
         return None, None  # a name came or went (or may have, within the racy window)
     found = scan(root, known.index)
     if found is None or found.tree != known.tree:

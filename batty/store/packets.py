@@ -19,7 +19,7 @@ from typing import Any
 from batty.core.ids import ID_RE, ID_VALID, check_id
 from batty.core.packet import MAX_PACKET_BYTES, Packet, PacketProblem, find_cycles, validate
 from batty.errors import InvalidInput, NotFound
-from batty.store import atomic
+from batty.store import atomic, packet_scan
 from batty.store.paths import Paths
 
 RACY_NS = 2_000_000_000
@@ -153,6 +153,9 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True,
     said just now (packet_scan.scan), when the caller asked already."""
     out = Packets()
     folder = paths.tasks
+    # board/tasks/'s stat before it is listed: when it is the same later, no name came or went
+    # since (packet_scan.quick)
+    before = (packet_scan.folder_key(folder), time.time_ns())
     try:
         listing = list(os.scandir(folder))
     except FileNotFoundError:
@@ -169,7 +172,7 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True,
     collecting = gc.isenabled()
     gc.disable()
     try:
-        _load(paths, listing, out, strict, use_cache, previous, dfd, scan)
+        _load(paths, listing, out, strict, use_cache, previous, dfd, scan, before)
     finally:
         if dfd is not None:
             os.close(dfd)
@@ -180,8 +183,8 @@ def load_all(paths: Paths, *, strict: bool = False, use_cache: bool = True,
 
 
 def _load(paths: Paths, listing: list[os.DirEntry], out: Packets, strict: bool, use_cache: bool,
-          previous: Packets | None, dfd: int | None, scan: Any) -> None:
-    from batty.store import packet_scan
+          previous: Packets | None, dfd: int | None, scan: Any,
+          folder: tuple[tuple | None, int]) -> None:
     from batty.store.packet_cache import Cache
 
     earlier = previous.seen if previous is not None and not strict else None
@@ -316,7 +319,7 @@ def _load(paths: Paths, listing: list[os.DirEntry], out: Packets, strict: bool, 
         if earlier is None:
             if whole and saved and cache.heavy_name is not None and out.version is None:
                 out.version = cache.heavy_name  # the cache just written names exactly this set
-            _remember_scan(paths, cache, scan, known, whole and saved, clean, seen, listing,
+            _remember_scan(paths, cache, scan, known, saved, whole, clean, seen, listing, folder,
                            cycles, out)
     for cycle in cycles:
         first = cycle[0]
@@ -330,20 +333,27 @@ def _load(paths: Paths, listing: list[os.DirEntry], out: Packets, strict: bool, 
             invalid.add(tid)
 
 
-def _remember_scan(paths: Paths, cache: Any, scan: Any, known: Any, whole: bool, clean: set[str],
-                   seen: dict[str, tuple[tuple, Any]], listing: list[os.DirEntry],
-                   cycles: list[list[str]], out: Packets) -> None:
-    """Write ``packets.scan`` for the next run (packet_scan.quick), when git could say what
-    changed and every packet file is in the cache just written."""
+def _remember_scan(paths: Paths, cache: Any, scan: Any, known: Any, saved: bool, whole: bool,
+                   clean: set[str], seen: dict[str, tuple[tuple, Any]], listing: list[os.DirEntry],
+                   folder: tuple[tuple | None, int], cycles: list[list[str]], out: Packets) -> None:
+    """Write ``packets.scan`` for the next load (which packets git vouches for) and, when every
+    packet file is in the cache just written and board/tasks/ was settled when listed
+    (``folder``: its stat before the listing, and when), for the next run's packet_scan.quick."""
     from batty.store import packet_scan
 
-    folder = packet_scan.folder_key(paths.tasks)
-    if (scan is None or not whole or cache.heavy_name is None or folder is None
-            or folder[0] >= scan.start_ns - RACY_NS or folder[2] >= scan.start_ns - RACY_NS
-            or any(packet_scan.is_packet_name(e.name) and e.name not in seen for e in listing)):
+    if scan is None or not saved or cache.heavy_name is None:
         if known is not None:
             packet_scan.write_known(paths.cache, None)
         return
+    unclean: dict[str, tuple | None] = {
+        n: seen[n][0] for n in seen if n not in clean and packet_scan.is_packet_name(n)}
+    for e in listing:
+        if packet_scan.is_packet_name(e.name) and e.name not in seen:
+            unclean[e.name] = None  # read within the racy window: not cached, stat it next time
+            whole = False
+    key, at = folder
+    if key is None or key[0] >= at - RACY_NS or key[2] >= at - RACY_NS:
+        whole = False
     problems = [(p.file, p.line, p.what, p.valid) for p in out.problems]
     for cycle in cycles:  # the problems _load adds after this, as it adds them
         if cycle[0] in out.by_id:
@@ -351,10 +361,8 @@ def _remember_scan(paths: Paths, cache: Any, scan: Any, known: Any, whole: bool,
                              "dependency cycle: " + " -> ".join(cycle),
                              "remove one of these depends_on entries"))
     problems.sort(key=lambda p: (p[0], p[1] or 0))
-    new = packet_scan.Known(
-        cache.heavy_name, scan.tree, scan.index, folder,
-        {n: seen[n][0] for n in seen if n not in clean and packet_scan.is_packet_name(n)},
-        frozenset(scan.dirty), problems)
+    new = packet_scan.Known(cache.heavy_name, scan.tree, scan.index, key if whole else None,
+                            unclean, frozenset(scan.dirty), problems)
     if new != known:
         packet_scan.write_known(paths.cache, new)
 

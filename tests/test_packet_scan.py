@@ -217,3 +217,20 @@ def test_a_load_within_the_racy_window_keeps_gits_word_for_the_others(board: Pat
     assert again.require("T-9").title == "task nine, edited" and len(again) == 20
     assert counts["parse"] == 1 and counts["stat"] <= 3  # T-9's, not the 20
     assert store.quick(board)[0] == again.version is not None
+
+
+def test_packets_served_by_a_load_that_rewrote_the_cache_read_their_own_briefs(board: Paths) -> None:
+    """A load that writes the cache anew (a packet changed) still serves the others from the
+    cache before: their briefs are read from where they were, never at those offsets in the new
+    file."""
+    for i in range(1, 21):
+        board.packet(f"T-{i}").write_text(packet(i) + f"description: brief {i}{'!' * i}\n")
+    time.sleep(SETTLE_S)
+    loaded(board)
+    board.packet("T-1").write_text(packet(1) + "description: a new brief\n")
+    time.sleep(SETTLE_S)
+    now, counts = loaded(board)
+    assert counts["parse"] == 1
+    assert now.require("T-1").description == "a new brief"
+    for i in range(2, 21):
+        assert now.require(f"T-{i}").description == f"brief {i}{'!' * i}"

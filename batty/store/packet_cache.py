@@ -103,6 +103,7 @@ class Cache:
         self.reparse = reparse
         self.entries: dict[str, tuple] = {}
         self.heavy_name: str | None = None
+        self.saved_name: str | None = None  # the name of the files on disk after save()
         self.cycles: list[list[str]] | None = None  # among exactly the packets in entries
         self._heavy: bytes | None = None
         self.puts: dict[str, tuple] = {}   # entries of packets parsed this run
@@ -112,6 +113,7 @@ class Cache:
                 self.entries = data["entries"]
                 self.heavy_name = data["heavy"]
                 self.cycles = data["cycles"]
+                self.saved_name = self.heavy_name
         except (OSError, ValueError, EOFError, TypeError, KeyError):
             self.entries = {}
 
@@ -167,9 +169,9 @@ class Cache:
         """Write the index of the entries that matched (``hits``; None: all of them, as
         ``entries`` holds exactly those) and the ones put, when that differs from what is on
         disk. ``cycles``: the dependency cycles among exactly those packets, or None. True when
-        the files on disk hold those entries (written now, or already), named ``heavy_name``."""
+        the files on disk hold those entries (written now, or already), named ``saved_name``."""
         if not self.puts and hits is None:
-            return self.heavy_name is not None or not self.entries
+            return self.saved_name is not None or not self.entries
         chunks: list[bytes] = []
         size = 0
         entries: dict[str, tuple] = {}
@@ -207,7 +209,9 @@ class Cache:
             (self.folder / "packets.pickle").unlink(missing_ok=True)  # the cache before v4
         except OSError:
             return False  # a cache is never worth failing a command for
-        self.heavy_name = heavy
+        # not heavy_name: the packets served this run read their heavy fields at the offsets
+        # of the file they came from (gone now: they parse their YAML again)
+        self.saved_name = heavy
         return True
 
 

@@ -317,8 +317,8 @@ def _load(paths: Paths, listing: list[os.DirEntry], out: Packets, strict: bool, 
         whole = not unsettled and len(hits) + len(cache.puts) == len(seen)
         saved = cache.save(None if len(hits) == len(entries) else hits, cycles if whole else None)
         if earlier is None:
-            if whole and saved and cache.heavy_name is not None and out.version is None:
-                out.version = cache.heavy_name  # the cache just written names exactly this set
+            if whole and saved and cache.saved_name is not None and out.version is None:
+                out.version = cache.saved_name  # the cache just written names exactly this set
             _remember_scan(paths, cache, scan, known, saved, whole, clean, seen, listing, folder,
                            cycles, out)
     for cycle in cycles:
@@ -341,7 +341,7 @@ def _remember_scan(paths: Paths, cache: Any, scan: Any, known: Any, saved: bool,
     (``folder``: its stat before the listing, and when), for the next run's packet_scan.quick."""
     from batty.store import packet_scan
 
-    if scan is None or not saved or cache.heavy_name is None:
+    if scan is None or not saved or cache.saved_name is None:
         if known is not None:
             packet_scan.write_known(paths.cache, None)
         return
@@ -361,7 +361,7 @@ def _remember_scan(paths: Paths, cache: Any, scan: Any, known: Any, saved: bool,
                              "dependency cycle: " + " -> ".join(cycle),
                              "remove one of these depends_on entries"))
     problems.sort(key=lambda p: (p[0], p[1] or 0))
-    new = packet_scan.Known(cache.heavy_name, scan.tree, scan.index, key if whole else None,
+    new = packet_scan.Known(cache.saved_name, scan.tree, scan.index, key if whole else None,
                             unclean, frozenset(scan.dirty), problems)
     if new != known:
         packet_scan.write_known(paths.cache, new)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from batty.paths import Paths
 from batty.store import packets as store
+from batty.store.paths import Paths
 from tests.conftest import git
 
 SETTLE_S = 2.2  # past the racy window (store.RACY_NS)

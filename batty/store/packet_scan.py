@@ -1,5 +1,6 @@
-"""Which packet files may have changed, found by git (issue 13): the packet cache's way to
-serve 100,000 packets without a stat of each from Python.
+"""Which packet files may have changed since the packet cache was written, by git (issue 13).
+
+The packet cache's way to serve 100,000 packets without a stat of each from Python.
 
 git's index holds a stat of every tracked file and knows which ones no longer match it (an edit
 in place by any editor changes the file's ctime, even when its size and mtime are kept), and it

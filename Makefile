@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test scenarios bench lint architecture fuzz soak sysdeps agent-clis install clean
+.PHONY: demo test scenarios bench lint architecture fuzz soak sysdeps agent-clis sample install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,13 +30,18 @@ sysdeps:
 agent-clis:
 	bin/install-agent-clis
 
+# the real open-source project of the end-to-end test, by pinned version from PyPI, cached
+# outside the repository (bin/fetch-sample)
+sample: $(STAMP)
+	PYTHON=$(BIN)/python bin/fetch-sample
+
 demo: $(STAMP)
 	$(BIN)/batty demo
 
 # two workers (pytest-xdist; --dist loadgroup keeps what is machine-wide, the real crontab, on one
 # of them): most of the suite waits on batty's own processes, so two cores run two tests at once
 WORKERS ?= 2
-test: $(STAMP) sysdeps agent-clis
+test: $(STAMP) sysdeps agent-clis sample
 	BATTY_REQUIRE_CLIS=1 BATTY_REQUIRE_SYSDEPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # every failure scenario (tests/scenarios/), two workers: the proof in under a minute (issue 8)

@@ -13,6 +13,8 @@ import sys
 
 import click
 
+from batty import __version__
+
 # name -> (module exposing `command`, one-line help shown by `batty --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("batty.commands.init", "Scaffold board/ and .batty/ in a git repository."),
@@ -25,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("batty.commands.merge", "Land reviewed tasks one at a time, tested on the merge result."),
     "doctor": ("batty.commands.doctor", "Find and heal faults: stalls, dead agents, stale locks."),
     "tick": ("batty.commands.tick", "Reconcile, doctor, verify, merge, dispatch: the pass cron runs."),
+    "preflight": ("batty.commands.preflight", "Will the first unattended night work? What to fix where."),
     "run": ("batty.commands.run", "Tick in a loop in the foreground."),
     "agents": ("batty.commands.agents", "Seats and their agents."),
     "attach": ("batty.commands.attach", "Attach to a seat's tmux window."),
@@ -82,7 +85,7 @@ class LazyGroup(click.Group):
 @click.option("--repo", type=click.Path(file_okay=False), default=None,
               help="The repository (default: found from the current directory upward).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr (as under cron).")
-@click.version_option(package_name="batty", message="batty %(version)s")
+@click.version_option(version=__version__, message="batty %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, repo: str | None, quiet: bool) -> None:
     """batty supervises AI coding agents from inside a git repository.

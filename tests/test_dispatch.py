@@ -191,8 +191,20 @@ def test_a_missing_agent_binary_is_one_line(proj: Project) -> None:
                     "seats": [{"name": "eng-1", "agent": "ghost"}]})
     proj.task("Edit", "succeed")
     res = proj.batty("dispatch")
-    assert res.code == 1 and "agent binary 'no-such-agent-binary' is not on PATH" in res.err
+    assert res.code == 1 and "program 'no-such-agent-binary' is not on PATH" in res.err
     assert "Traceback" not in res.err
+    # issue 16: the hint named agents.ghost.binary, a key an argv agent refuses
+    assert "agents.ghost.argv[0]" in res.err and ".binary" not in res.err
+    # and lint said nothing of it; now it warns (a machine's lack, not a problem of the board)
+    lint = proj.batty("task", "lint")
+    assert "batty: warning: board/config.yaml:" in lint.err and "no-such-agent-binary" in lint.err
+
+
+def test_a_missing_builtin_cli_names_its_binary_key(proj: Project) -> None:
+    proj.configure({"agents": {"aider": {"binary": "/nowhere/aider"}},
+                    "seats": [{"name": "eng-1", "agent": "aider"}]})
+    lint = proj.batty("task", "lint")
+    assert "warning:" in lint.err and "agents.aider.binary" in lint.err and "/nowhere/aider" in lint.err
 
 
 def test_preemption_makes_room_for_priority_zero(proj: Project) -> None:
@@ -274,3 +286,24 @@ def test_a_planner_cannot_choose_its_childrens_test_command(proj: Project) -> No
     proj.ok("verify")
     p = proj.packet(epic)
     assert p["status"] == "in-progress" and "unknown key 'test'" in p["feedback"]
+
+
+def test_a_task_without_a_script_goes_to_a_seat_that_can_do_it(tmp_path: Path) -> None:
+    """Issue 16: a task with no script went to a script-only seat while a suitable seat sat
+    free, and burned an attempt."""
+    from batty.agents import BUILTIN
+    from batty.core import dispatch_plan as planning
+    from batty.core.config import validate
+    from batty.core.packet import validate as from_dict
+
+    cfg = validate({"seats": [{"name": "script-1", "agent": "shell"}, {"name": "eng-1", "agent": "claude"}]},
+                   builtin=BUILTIN)
+    brief = from_dict({"id": "T-1", "title": "Write the docs", "status": "todo"})
+    scripted = from_dict({"id": "T-2", "title": "Scripted", "status": "todo", "script": ["true"]})
+    plan = planning.plan(cfg, {"T-1": brief, "T-2": scripted}, [brief, scripted], {})
+    assert {(a.task, a.seat) for a in plan.assign} == {("T-1", "eng-1"), ("T-2", "script-1")}
+    # the other seat busy: it waits for it rather than burn an attempt on the scripted agent
+    running = from_dict({"id": "T-3", "title": "Running", "status": "in-progress", "assignee": "eng-1",
+                         "attempt": 1})
+    plan = planning.plan(cfg, {"T-1": brief, "T-3": running}, [brief], {})
+    assert plan.assign == () and plan.waiting == (("T-1", "no free seat"),)

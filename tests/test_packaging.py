@@ -40,7 +40,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
                             str(src)], capture_output=True, text=True, timeout=600)
     if built.returncode != 0:
         pytest.skip(f"pip could not build the wheel here: {built.stderr.strip().splitlines()[-1:]}")
-    (wheel,) = (work / "dist").glob("batty-*.whl")
+    (wheel,) = (work / "dist").glob("batty_fleet-*.whl")
     prefix = work / "prefix"
     # --ignore-installed: this venv's batty (the editable one under test) is neither looked at
     # nor touched
@@ -64,6 +64,13 @@ def from_wheel(site: Path, *args: str, cwd: Path, env: dict[str, str] | None = N
 def test_the_installed_package_is_the_one_that_runs(installed: Path, tmp_path: Path) -> None:
     out = from_wheel(installed, "-c", "import batty; print(batty.__file__)", cwd=tmp_path)
     assert out.stdout.strip() == str(installed / "batty" / "__init__.py")
+    # issue 16.1: the distribution does not collide with PyPI's unrelated "batty"; the command
+    # stays batty and says its version
+    assert list(installed.glob("batty_fleet-*.dist-info")), sorted(p.name for p in installed.iterdir())
+    version = from_wheel(installed, "-m", "batty", "--version", cwd=tmp_path)
+    from batty import __version__
+
+    assert version.returncode == 0 and version.stdout.strip() == f"batty {__version__}"
 
 
 def test_hooks_install_from_the_installed_package(installed: Path, git_repo: Path) -> None:

@@ -169,3 +169,31 @@ def binary_of(name: str, entry: Mapping[str, Any]) -> str:
 
         raise AgentConfigError(f"agent {name} has no argv", valid='argv: [mybot, "{prompt_file}"]')
     return str(argv[0])
+
+
+def binary_key(name: str) -> str | None:
+    """The config key that names an agent's program, or None (the scripted agent is batty's own
+    Python). Issue 16: the missing-binary error told an argv agent to set ``binary``, which its
+    schema refuses."""
+    kind = kind_of(name)
+    if kind == "cli":
+        return f"agents.{name}.binary"
+    return f"agents.{name}.argv" if kind == "template" else None
+
+
+def missing_binary(name: str, entry: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(what is wrong, what would be valid) when the agent's program is neither on PATH nor a
+    file; None when it is there (or cannot be told: an argv problem is validate()'s)."""
+    import os
+    import shutil
+
+    try:
+        binary = binary_of(name, entry)
+    except Exception:  # no argv: validate() reports that
+        return None
+    if not binary or shutil.which(binary) or os.path.isfile(binary):
+        return None
+    key = binary_key(name)
+    where = f"{key}[0]" if key and key.endswith(".argv") else key
+    return (f"agent {name}: its program {binary!r} is not on PATH",
+            f"install {binary}, or name its path in {where}" if where else f"install {binary}")

@@ -45,7 +45,10 @@ def _board(st: State, as_json: bool) -> str:
         previous = boardmod.parse(on_disk)  # type: ignore[arg-type]
     except (OSError, UnicodeDecodeError):
         on_disk, previous = None, None
-    text = boardmod.render(st.packets, previous if previous and not previous.problems else None)
+    from batty.store.broken import broken
+
+    bad = broken(st.paths, st.packets)
+    text = boardmod.render(st.packets, previous if previous and not previous.problems else None, bad)
     # a board in step with its packets (the usual case) renders as it stands: parsed once
     parsed = previous if text == on_disk and previous is not None else boardmod.parse(text)
     if as_json:
@@ -58,6 +61,10 @@ def _board(st: State, as_json: bool) -> str:
         for card in col.cards:
             p = st.packets.get(card.id or "")
             if p is None:
+                if card.id in bad:  # issue 16.6: a packet that does not load stays in sight
+                    title, _, where = bad[card.id]
+                    lines.append(f"  {card.id:<8} {click.style('BROKEN', fg='red')} {title}: {where}"
+                                 f" (batty task edit {card.id})")
                 continue
             extra = f" @{p.assignee}" if p.assignee and p.status.value in ("in-progress", "review") else ""
             lines.append(f"  {p.id:<8} P{p.priority} {p.title}{extra}")

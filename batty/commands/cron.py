@@ -19,13 +19,31 @@ def command() -> None:
 
 
 @command.command("install")
+@click.option("--env/--no-env", "keep_env", default=True, show_default=True,
+              help="Keep the variables the seats' CLIs log in with (and the notification URLs'), "
+                   "as set in this shell, in ~/.config/batty/env (mode 0600) for cron.")
 @click.pass_obj
-def install_cmd(app: Session) -> None:
-    """Add this repository's line to your crontab (replaces an older one; idempotent)."""
+def install_cmd(app: Session, keep_env: bool) -> None:
+    """Add this repository's line to your crontab (replaces an older one; idempotent).
+
+    cron gives a job none of your shell's variables: the agents' keys are kept in an env file
+    outside the repository (BATTY_ENV_FILE, default ~/.config/batty/env, mode 0600) that
+    bin/batty-cron reads before each tick. Only the names are printed, never the values.
+    """
     from batty.services.cron import install
 
     text, changed = install(app.paths)
     app.say("crontab: " + ("installed" if changed else "installed already; nothing changed"))
+    if keep_env:
+        from batty.services.cron_env import keep
+        from batty.store.config_file import load
+
+        file, kept, missing = keep(load(app.paths))
+        if kept:
+            app.say(f"cron env: kept {', '.join(kept)} in {file} (mode 0600)")
+        if missing:
+            app.say(f"cron env: {', '.join(missing)} set nowhere: a seat logged in by its CLI's own "
+                    f"store (~/.claude, ~/.codex) needs none; else add NAME=value lines to {file}")
     click.echo(text)
 
 

@@ -43,6 +43,12 @@ def command(app: Session, check: bool, as_json: bool, accept: bool) -> None:
             click.echo(f.line())
         if not report.faults:
             app.say("doctor: healthy")
+        # the config against the repository and this machine (issue 15.3, 16): said, not healed
+        from batty.store.config_file import load
+        from batty.workflow.attention import config_notices
+
+        for n in config_notices(app.paths, load(app.paths)):
+            click.echo(f"warning: {n.line()}")
     if check:
         sys.exit(1 if report.faults else 0)
     sys.exit(1 if report.failed else 0)

@@ -40,7 +40,11 @@ def command(app: Session, as_json: bool) -> None:
         click.echo(f"  {e['id']} {e['task']}: {e['reason']}")
     for line in spend_lines(report.get("spend")):
         click.echo(line)
-
+    needs = report["needs_you"]
+    if needs:  # issue 16.5: every wait only a person can end, with what ends it
+        click.echo(f"needs you: {len(needs)}")
+        for n in needs:
+            click.echo(f"  {(n['task'] + ': ') if n['task'] else ''}{n['what']} -> {n['do']}")
 
 
 def money(s: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -120,6 +121,12 @@ def _listing(st: State, status: str | None, ready: bool, as_json: bool) -> str:
     from tabulate import tabulate
 
     rows = [(p.id, p.status.value, f"P{p.priority}", p.assignee or "", p.title) for p in packets]
+    if not ready:  # issue 16.6: a packet that does not load is listed, marked, not skipped
+        from batty.store.broken import broken
+
+        for tid, (title, was, where) in sorted(broken(st.paths, st.packets).items()):
+            if status is None or (was is not None and was.value == status):
+                rows.append((tid, "BROKEN", "", "", f"{title}: {where} (batty task edit {tid})"))
     return tabulate(rows, headers=["id", "status", "pri", "seat", "title"], tablefmt="plain") if rows else ""
 
 
@@ -156,10 +163,41 @@ def edit(app: Session, task_id: str) -> None:
     st = State(app)
     st.packets.require(task_id) if task_id not in st.packets.invalid_ids else None
     path = st.paths.packet(task_id)
-    click.edit(filename=str(path))
-    parse_file(path, st.paths.rel(path), strict=True)  # raises with file:line when broken
+    # as `crontab -e` does (issue 16.6): the editor works on a copy; a copy that does not parse
+    # is offered to the editor again, and the packet is replaced only by one that does, so a
+    # slip of the keyboard loses nothing of the task
+    import shutil
+    import tempfile
+
+    from batty.errors import BattyError
+    from batty.store import atomic
+
+    with tempfile.TemporaryDirectory(prefix="batty-edit-") as tmp:
+        copy = Path(tmp) / path.name
+        shutil.copyfile(path, copy)
+        before = copy.read_bytes()
+        while True:
+            click.edit(filename=str(copy))
+            try:
+                parse_file(copy, st.paths.rel(path), strict=True)
+                break
+            except BattyError as e:
+                click.echo(f"batty: {e}", err=True)
+                try:
+                    again = click.confirm("Edit it again? (no: the packet stays as it was)",
+                                          default=True, err=True)
+                except click.Abort:  # no answer (end of input): as a no
+                    again = False
+                if not again:
+                    raise BattyError(f"{st.paths.rel(path)} was left as it was",
+                                     valid=f"run `batty task edit {task_id}` again") from None
+        if copy.read_bytes() == before:
+            app.say(f"{task_id}: no change")
+            return
+        atomic.write_bytes(path, copy.read_bytes())
     st._touched.add(st.paths.rel(path))
     st.finish()
+
 
 
 @command.command("lint")
@@ -168,7 +206,10 @@ def lint(app: Session) -> None:
     """Check every packet, the board and the config; report all problems; exit 1 if any."""
     from batty.workflow.lint import lint_all
 
-    problems = lint_all(app.paths)
+    warnings: list[str] = []
+    problems = lint_all(app.paths, warnings=warnings)
+    for warning in warnings:
+        click.echo(f"batty: warning: {warning}", err=True)
     for problem in problems:
         click.echo(f"batty: {problem}", err=True)
     if problems:

@@ -54,7 +54,7 @@ DATED_RE = re.compile(r"^(?P<lead>[^A-Za-z]{1,40}?\s+)[A-Z][A-Z0-9]*-[0-9]+(?:\s
 SETTINGS_RE = re.compile(r"^%%\s*kanban:settings")
 # the decorations batty appends to a card (`P1`, @seat, (attempt 2), needs T-1); the shared \s+
 # comes first so that the engine skips to whitespace (twice as fast as four \s+ alternatives)
-DECOR_RE = re.compile(r"(?:\s+(?:`P[0-4]`|@[A-Za-z0-9_.-]+|\(attempt \d+\)|needs [A-Z0-9, -]+))+$")
+DECOR_RE = re.compile(r"(?:\s+(?:`P[0-4]`|@[A-Za-z0-9_.-]+|\(attempt \d+\)|needs [A-Z0-9, -]+|`broken: [^`]*`))+$")
 
 
 @dataclass(frozen=True)
@@ -357,10 +357,41 @@ def settings_block(front: Sequence[str]) -> str:
     return ""
 
 
-def render(packets: Iterable[Packet], previous: Board | None = None) -> str:
+def broken_card(tid: str, title: str, where: str) -> str:
+    """The card of a packet that does not load (issue 16.6): kept in sight, marked with where the
+    problem is, until a person mends the file."""
+    where = " ".join(where.split()).replace("`", "'")
+    return f"- [ ] {tid} {title or '(title unreadable)'} `broken: {where}`"
+
+
+def _broken_cards(previous: Board | None, broken: Mapping[str, tuple[str, Status | None, str]],
+                  ) -> dict[Status, list[str]]:
+    """Where each broken packet's card goes: the column its last card was in, else the status
+    its text names, else Backlog."""
+    if not broken:
+        return {}
+    was: dict[str, tuple[Status, str]] = {}
+    if previous:
+        for column in previous.columns:
+            for card in column.cards:
+                if card.id and card.id in broken and column.status is not None:
+                    was[card.id] = (column.status, card.title)
+    out: dict[Status, list[str]] = {}
+    for tid in sorted(broken):
+        title, status, where = broken[tid]
+        fallback = status if status is not None and status in SHOWN else Status.BACKLOG
+        col, old_title = was.get(tid, (fallback, ""))
+        out.setdefault(col, []).append(broken_card(tid, title or old_title, where))
+    return out
+
+
+def render(packets: Iterable[Packet], previous: Board | None = None,
+           broken: Mapping[str, tuple[str, Status | None, str]] | None = None) -> str:
     """BOARD.md for ``packets``, as the Obsidian Kanban plugin would save it. Cards keep the order
     ``previous`` gave them; new cards go to the end of their column (Done: to the top, newest
-    first); archived tasks go to the Archive."""
+    first); archived tasks go to the Archive. ``broken``: id -> (title, status, file:line) of
+    packets that do not load; their cards stay, marked (issue 16.6)."""
+    extra = _broken_cards(previous, broken or {})
     by_status: dict[Status, list[Packet]] = {s: [] for s, _ in COLUMNS}
     by_status[Status.ARCHIVED] = []
     all_ps: dict[str, Packet] = {}
@@ -399,6 +430,7 @@ def render(packets: Iterable[Packet], previous: Board | None = None) -> str:
             needs = p.depends_on
             deps = [d for d in needs if d not in all_ps or all_ps[d].status is not Status.DONE] if needs else ()
             lines.append(card_line(p, open_deps=deps, old=olds.get(p.id)))
+        lines.extend(extra.get(status, ()))
         if len(cards) > len(shown):
             more = len(cards) - len(shown)
             lines.append("")

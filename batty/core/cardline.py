@@ -13,7 +13,7 @@ import re
 
 _ID = r"[A-Z][A-Z0-9]*-[0-9]+"
 # one decoration batty writes, ending where a word ends
-_DECOR = (rf"(?:`P[0-4]`|@[A-Za-z0-9_.-]+|\(attempt \d+\)|needs {_ID}(?:, {_ID})*)"
+_DECOR = (rf"(?:`P[0-4]`|@[A-Za-z0-9_.-]+|\(attempt \d+\)|needs {_ID}(?:, {_ID})*|`broken: [^`]*`)"
           r"(?=\s|<br>|$)")
 DECOR_RUN_RE = re.compile(rf"(?:[ \t]+{_DECOR})+")
 BLOCK_ID_RE = re.compile(r"[ \t]+\^[A-Za-z0-9-]+$")

@@ -75,7 +75,7 @@ def plan(cfg: Config, packets: Mapping[str, Packet], queue: Sequence[Packet],
                       key=lambda p: (p.priority, p.id))
     preempts: list[Preempt] = []
     for p in [*homeless, *queue]:
-        seat = next((s for s in free if seat_fits(s, p, cfg)), None)
+        seat = next((s for s in free if seat_fits(s, p, cfg) and _can_run(s, p, cfg)), None)
         if seat is None:
             victim = _victim(cfg, p, busy, preempts) if cfg.dispatch.preempt and p.priority == 0 else None
             if victim is not None and victim.assignee in closed:
@@ -92,6 +92,17 @@ def plan(cfg: Config, packets: Mapping[str, Packet], queue: Sequence[Packet],
         claim = p.status is Status.TODO
         assign.append(Assign(p.id, seat.name, p.attempt + 1 if claim else relaunch[p.id], claim))
     return Plan(tuple(assign), tuple(preempts), tuple(waiting))
+
+
+def _can_run(seat: Seat, p: Packet, cfg: Config) -> bool:
+    """The scripted agent (``shell``) only runs a packet's script. Issue 16: a task without one
+    went to such a seat while a seat that could do it sat free, and burned an attempt. It waits
+    for a seat of another agent when the config has one that fits; only where none does is it
+    sent to the scripted agent, whose failed attempt says why and escalates
+    (tests/scenarios/test_unlaunchable_agent.py)."""
+    if seat.agent != "shell" or p.script:
+        return True
+    return not any(s.agent != "shell" and seat_fits(s, p, cfg) for s in cfg.seats)
 
 
 def _victim(cfg: Config, p: Packet, busy: Mapping[str, Packet], taken: Sequence[Preempt]) -> Packet | None:

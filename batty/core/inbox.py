@@ -131,8 +131,46 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+def _is_json(line: str) -> bool:
+    t = line.strip()
+    return len(t) > 1 and t[0] in "{[" and t[-1] in "}]" and '":' in t
+
+
+def plain(text: str) -> str:
+    """The text without the agents' machine output: a run of JSON lines (a CLI's stream-json)
+    becomes one line saying where to read it (issue 16: INBOX.md showed raw JSON)."""
+    out: list[str] = []
+    run = 0
+    for line in text.splitlines():
+        if _is_json(line):
+            run += 1
+            continue
+        if run:
+            out.append(f"({run} line{'s' if run != 1 else ''} of the agent's JSON output: the run's agent.log)")
+            run = 0
+        out.append(line)
+    if run:
+        out.append(f"({run} line{'s' if run != 1 else ''} of the agent's JSON output: the run's agent.log)")
+    return "\n".join(out)
+
+
+def summary(record: Mapping[str, Any]) -> tuple[str, str]:
+    """(what happened, as one sentence; what resolves it, a command) of an escalation."""
+    text = str(record.get("text") or "")
+    lines = [x.strip() for x in plain(text).splitlines() if x.strip()]
+    what = lines[0] if lines else one_line(record.get("reason")) or "escalated"
+    esc_id = one_line(record.get("id"))
+    do = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("To move it on:")), "")
+    if not do:
+        do = (f"deal with it, then `batty escalations resolve {esc_id} --note TEXT`"
+              + (" (its blocked tasks go back to todo)" if record.get("tasks") else ""))
+    elif not do.startswith("`") and do.startswith("batty "):
+        do = f"`{do}`"
+    return what, do
+
+
 def _text_block(text: str) -> list[str]:
-    lines = text.rstrip("\n").splitlines() or [""]
+    lines = plain(text).rstrip("\n").splitlines() or [""]
     more = len(lines) - TEXT_LINES
     if more > 0:
         lines = lines[:TEXT_LINES] + [f"... ({more} more lines in the packet)"]
@@ -159,6 +197,8 @@ def render(records: Iterable[Mapping[str, Any]], *, tz: str = "UTC") -> str:
     for r in actionable:
         esc_id = one_line(r.get("id"))
         out += [f"### {esc_id} · {tasks_of(r)} · {one_line(r.get('reason')) or 'escalated'}", ""]
+        what, do = summary(r)
+        out += [what if what.endswith((".", ")", ":")) else what + ".", "", f"- to do: {do}"]
         out.append(f"- raised {when(r.get('at'), tz)} by {one_line(r.get('source')) or 'batty'}")
         count = count_of(r)
         if count > 1:

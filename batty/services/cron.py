@@ -39,6 +39,10 @@ def script() -> Path:
 def line(paths: Paths) -> str:
     """The crontab line for this repository: its PATH and Python as they are now."""
     env = {"BATTY_PYTHON": sys.executable, "BATTY_PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    if os.environ.get("HOME"):  # the CLIs' own credential stores (~/.claude, ~/.codex) and the
+        env["HOME"] = os.environ["HOME"]  # env file live here; cron's HOME may be another
+    if os.environ.get("BATTY_ENV_FILE"):
+        env["BATTY_ENV_FILE"] = os.environ["BATTY_ENV_FILE"]
     root = paths.root.resolve()
     words = [*(f"{k}={shlex.quote(v)}" for k, v in env.items()), shlex.quote(str(script())),
              shlex.quote(str(root)), ">/dev/null", "2>&1"]
@@ -91,6 +95,7 @@ def install(paths: Paths) -> tuple[str, bool]:
     lines = read()
     mark = marker(paths.root)
     kept = [x for x in lines if not _ours(x, mark)]
+    (paths.state / "cron.installed").touch()  # since when ticks are expected (batty.attention)
     if [x for x in lines if _ours(x, mark)] == [want]:
         return want, False
     write([*kept, want])
@@ -101,6 +106,7 @@ def uninstall(paths: Paths) -> bool:
     lines = read()
     mark = marker(paths.root)
     kept = [x for x in lines if not _ours(x, mark)]
+    (paths.state / "cron.installed").unlink(missing_ok=True)
     if kept == lines:
         return False
     write(kept)

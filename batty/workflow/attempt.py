@@ -68,16 +68,15 @@ def disk_pause(st: State) -> str | None:
 
 
 def check_binaries(st: State) -> None:
-    from batty.agents import binary_of
+    from batty.agents.schema import missing_binary
 
     for seat in st.config.seats:
-        binary = binary_of(seat.agent, st.config.agent_entry(seat.agent))
-        if binary and not shutil.which(binary) and not os.path.isfile(binary):
+        missing = missing_binary(seat.agent, st.config.agent_entry(seat.agent))
+        if missing:
             from batty.errors import InvalidInput
 
-            raise InvalidInput(f"seat {seat.name}: agent binary {binary!r} is not on PATH",
-                               file="board/config.yaml",
-                               valid=f"install {binary}, or give agents.{seat.agent}.binary")
+            raise InvalidInput(f"seat {seat.name}: {missing[0]}", file="board/config.yaml",
+                               valid=missing[1])
 
 
 def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:

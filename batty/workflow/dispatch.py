@@ -77,10 +77,9 @@ def run(st: State, *, dry_run: bool = False) -> list[planning.Assign]:
             try:
                 launch_one(st, a)
                 done.append(a)
+                app.say(f"{a.task} -> {a.seat} (attempt {a.attempt})")  # as it happens (issue 16.7)
             except BattyError as e:
                 app.warn(f"{a.task}: {e}")
-        for a in done:
-            app.say(f"{a.task} -> {a.seat} (attempt {a.attempt})")
         return done
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from batty.core import clock, inbox
 from batty.core.kinds import Kind
@@ -76,6 +76,24 @@ def find(st: State, esc_id: str) -> dict[str, Any]:
     for r in _records(st):
         if r.get("id") == esc_id:
             return r
+    _not_found(st, esc_id, st.packets)
+
+
+def _not_found(st: State, esc_id: str, packets: Packets) -> NoReturn:
+    """No record of ``esc_id``. Issue 16.6: one kept in a packet that does not load was "no
+    escalation"; it is named, with the packet to mend."""
+    import re
+
+    from batty.store.broken import broken
+
+    for tid, (_, _, where) in broken(st.paths, packets).items():
+        try:
+            text = st.paths.packet(tid).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if re.search(rf"\bid:\s*['\"]?{re.escape(esc_id)}['\"]?\s*$", text, re.M):
+            raise InvalidInput(f"{esc_id} is kept in {tid}'s packet, which does not load ({where})",
+                               valid=f"mend it first: `batty task edit {tid}`")
     raise NotFound(f"no escalation {esc_id}", valid="see `batty escalations --all`")
 
 
@@ -344,7 +362,7 @@ def resolve(st: State, esc_id: str, *, note: str = "") -> dict:
         records = _records(st, packets)
         record = next((r for r in records if r.get("id") == esc_id), None)
         if record is None:
-            raise NotFound(f"no escalation {esc_id}", valid="see `batty escalations --all`")
+            _not_found(st, esc_id, packets)
         if inbox.state_of(record) == inbox.RESOLVED:
             if (_outbox(st) / f"{esc_id}.resolved.json").exists():
                 flush(st)  # a resolve a crash cut short: finished now

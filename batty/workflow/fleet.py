@@ -46,6 +46,7 @@ def status_report(app: Session) -> dict[str, Any]:
         "escalations": escalations,
         "problems": [str(p) for p in packets.problems],
         "spend": _spend(st),
+        "needs_you": [n.to_dict() for n in _notices(st)],
     }
 
 
@@ -57,6 +58,12 @@ def _spend(st: Any) -> dict[str, Any] | None:
         return budget.report(st)
     except (BattyError, OSError) as e:  # spend is a view: never what makes status fail
         return {"error": str(e)}
+
+
+def _notices(st: Any) -> list[Any]:
+    from batty.workflow.attention import notices
+
+    return notices(st)
 
 
 def agents_report(app: Session) -> list[dict[str, Any]]:

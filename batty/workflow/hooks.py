@@ -196,7 +196,7 @@ def _lint_staged(top: Path, env: dict[str, str]) -> int:
 
     with tempfile.TemporaryDirectory(prefix="batty-pre-commit-") as scratch:
         _write_staged(top, Path(scratch), env)
-        problems = lint_all(Paths(Path(scratch)))
+        problems = lint_all(Paths(Path(scratch)), repo_checks=False)
     for problem in problems:
         print(f"batty: {problem}", file=sys.stderr)
     if problems:

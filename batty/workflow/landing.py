@@ -62,6 +62,9 @@ def record_landing(st: State, c: Candidate, sha: str, base_sha: str, commits: in
                   merge={"sha": sha, "confidence": c.score.score, "parts": c.score.parts, "auto": auto,
                          "strategy": cfg.merge.strategy, "for_sha": c.head, "at": clock.now_iso()})
     failpoints.point("merge.after-done")
+    # issue 16.7: `batty merge` printed nothing when it landed a task
+    st.app.say(f"{p.id}: landed on {cfg.base} at {sha[:12]} (confidence {c.score.score}"
+               f"{', approved' if not auto else ''})")
     worktrees.remove(st.paths, p.id, branch=gone is None)
     if gone is not None:  # `branch -D` refuses it still, should its worktree have stayed
         gone.append(branch_of(p.id))

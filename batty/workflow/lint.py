@@ -6,7 +6,10 @@ from batty.errors import InvalidInput
 from batty.store.paths import Paths
 
 
-def lint_all(paths: Paths) -> list[str]:
+def lint_all(paths: Paths, *, repo_checks: bool = True, warnings: list[str] | None = None) -> list[str]:
+    """``repo_checks``: also check the config against the base's tree (gates.trusted_tests); the
+    pre-commit hook lints a commit, not a repository. ``warnings``: where to put what this
+    machine lacks (an agent's program), which is no problem of the board."""
     from batty.core import board as boardmod
     from batty.core import yamlx
     from batty.store import packets as store
@@ -22,9 +25,16 @@ def lint_all(paths: Paths) -> list[str]:
                                                  file=f"board/tasks/{p.id}.yaml",
                                                  valid="an existing task id")))
     try:
-        load(paths)
+        config = load(paths)
     except InvalidInput as e:
         problems.append(str(e))
+    else:
+        if repo_checks:
+            from batty.workflow.lint_repo import config_problems, machine_warnings
+
+            problems += config_problems(paths, config)
+            if warnings is not None:
+                warnings += machine_warnings(paths, config)
     try:
         text = yamlx.decode(paths.board_md.read_bytes(), "board/BOARD.md")
         parsed = boardmod.parse(text)

@@ -57,7 +57,9 @@ def run(st: State, task_id: str | None = None, *, dry_run: bool = False) -> list
                 return []
             return apply(st, decisions)
     except Busy:
-        skip(st, task_id or "-", SkipReason.LOCKED, "another merge holds the merge lock")
+        # issue 16.8: a busy merge step with nothing to merge is no skipped merge
+        if task_id or any(p.status is Status.REVIEW for p in st.packets):
+            skip(st, task_id or "-", SkipReason.LOCKED, "another merge holds the merge lock")
         raise
 
 
@@ -232,7 +234,9 @@ def _test_tree(st: State, tree: Path, base_sha: str, name: str, head: str,
     differ = (gate.trusted_in(chs, cfg.gates.trusted_tests) if chs is not None
               else gate.trusted_changes(tree, base_sha, cfg.gates.trusted_tests, head))
     log = st.paths.state / "merge-logs" / f"{name}.log"
+    st.app.say(f"{name}: testing the merge result: {command} ...")  # issue 16.7: a run shows it runs
     run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
+    st.app.say(f"{name}: tests on the merge result {'passed' if run.passed else 'failed'} ({run.duration_s:.1f} s)")
     if not run.passed:
         return run
     if differ[0] or differ[1]:

@@ -269,7 +269,10 @@ class State:
             unknown_cols = [c.name for c in current.columns if c.status is None]
             for name in unknown_cols:
                 report.warnings.append(f"board/BOARD.md: unknown column {name!r} left alone")
-            text = boardmod.render(self.packets, current.with_ids(ids))  # new cards keep their place
+            from batty.store.broken import broken
+
+            text = boardmod.render(self.packets, current.with_ids(ids),  # new cards keep their place
+                                   broken(self.paths, packets))
             if text != current_text:
                 report.written = True
                 if not dry_run:

@@ -79,6 +79,7 @@ def _dispatch(st: State) -> int:
 
 
 def _commit(st: State) -> int:
+    _waits(st)
     st.finish()
     return 0
 
@@ -91,12 +92,14 @@ STEPS: tuple[Step, ...] = (Step("reconcile", _reconcile), Step("doctor", _doctor
 
 def worst(codes: Iterable[int]) -> int:
     """The tick's exit code from its steps': the worst failure (3 a bug, 2 bad usage, 1 an error
-    a person can fix), else 75 when a step was busy (nothing failed, try again), else 0."""
-    codes = set(codes)
+    a person can fix), else 75 when every step was busy (nothing was done: try again), else 0.
+    Issue 16.8: eight ticks started together dispatched two tasks and every one exited 75,
+    "nothing was done"; a tick that did work exits 0 and names the busy step on stderr."""
+    codes = list(codes)
     failed = [c for c in codes if c not in (0, BUSY)]
     if failed:
         return max(failed)
-    return BUSY if BUSY in codes else 0
+    return BUSY if codes and all(c == BUSY for c in codes) else 0
 
 
 def tick(app: Session) -> int:
@@ -107,6 +110,7 @@ def tick(app: Session) -> int:
     st = State(app)
     st.step_wait = 0.0
     start = time.monotonic()
+    _tick_gap(app, st)
     st.events.emit(Kind.TICK_STARTED)
     steps: dict[str, int] = {}
     bugs: list[BaseException] = []
@@ -126,13 +130,47 @@ def tick(app: Session) -> int:
             where = crash_log(app, e, name)
             app.warn(f"{name}: internal error: {type(e).__name__}: {e}"
                      + (f" (crash log: {where})" if where else "") + "; the next steps run")
-    rc = worst(steps.values())
+    rc = worst([c for n, c in steps.items() if n != "commit" or c not in (0, BUSY)])
+    busy = [n for n, c in steps.items() if c == BUSY]
+    took = f"{time.monotonic() - start:.1f} s"
+    if busy and rc == 0:
+        app.say(f"tick: done in {took}; {', '.join(busy)} busy (another run holds the lock), the next tick takes it")
+    elif rc == 0:
+        app.say(f"tick: done in {took}")
     failed = [n for n, c in steps.items() if c not in (0, BUSY)]
     st.events.emit(Kind.TICK_FINISHED, duration_s=round(time.monotonic() - start, 3), steps=steps, rc=rc,
                    failed=failed)
     if bugs and "pytest" in sys.modules:
         raise bugs[0]  # under tests, bugs never hide (STYLE 5); tick.finished is logged already
     return rc
+
+
+def _tick_gap(app: Session, st: State) -> None:
+    """Issue 16.4: with no cron daemon running, nothing warned. The first tick after a gap says
+    so, and a person is told once (an escalation about no task)."""
+    from batty.workflow.attention import tick_gap
+
+    gap = tick_gap(st.paths)
+    if gap is None:
+        return
+    app.warn(f"tick: {gap.what}")
+    try:
+        from batty.workflow.escalations import raise_escalation
+
+        raise_escalation(st, tasks=[], reason="no-tick", text=f"{gap.what}\nCheck: {gap.do}",
+                         source="tick")
+    except BattyError as e:
+        app.warn(f"tick: {e}")
+
+
+def _waits(st: State) -> None:
+    """Issue 16.5: each task only a person can move on is in INBOX.md, notified once."""
+    from batty.workflow.attention import escalate_waits
+
+    try:
+        escalate_waits(st)
+    except BattyError as e:
+        st.app.warn(f"tick: {e}")
 
 
 def crash_log(app: Session, exc: BaseException, step: str) -> str | None:

@@ -78,9 +78,15 @@ def apply(st: State, todo: list[Packet]) -> list[tuple[str, bool]]:
     if base_sha:  # the base's packet of each and its config, in one git process for all
         gate.prefetch(st.paths.root, base_sha,
                       ["board/config.yaml", *(f"board/tasks/{p.id}.yaml" for p in todo)])
+    import time
+
     for p in todo:
+        start = time.monotonic()  # issue 16.7: a line per action, with how long it took
+        st.app.say(f"{p.id}: verifying attempt {p.attempt} (fence, tests) ...")
         try:
-            results.append((p.id, verify_one(st, p)))
+            ok = verify_one(st, p)
+            results.append((p.id, ok))
+            st.app.say(f"{p.id}: verify {'passed: review' if ok else 'failed'} ({time.monotonic() - start:.1f} s)")
         except BattyError as e:
             st.app.warn(f"{p.id}: {e}")
     return results

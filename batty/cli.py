@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "agents": ("batty.commands.agents", "Seats and their agents."),
     "attach": ("batty.commands.attach", "Attach to a seat's tmux window."),
     "approve": ("batty.commands.approve", "Approve a reviewed task for merge."),
+    "review": ("batty.commands.review", "Request changes of a reviewed task in words, or approve it."),
+    "answer": ("batty.commands.answer", "Answer the question a task's agent asked."),
     "escalations": ("batty.commands.escalations", "List or resolve what waits for the human."),
     "notify": ("batty.commands.notify", "Send a test notification."),
     "log": ("batty.commands.log", "Show events, optionally of one task, optionally following."),

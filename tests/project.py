@@ -86,7 +86,11 @@ class Project:
         self.paths = Paths(root)
         root.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(_template(seats), root, symlinks=True)
-        self.configure(config or {})
+        # Its tasks share src/** by default: they run side by side, as before overlap waits
+        # existed (SPEC 13); a test of the overlap rule configures `overlap: wait`
+        config = dict(config or {})
+        config["dispatch"] = {"overlap": "allow", **(config.get("dispatch") or {})}
+        self.configure(config)
 
     # ------------------------------------------------------------------ setup
 

@@ -92,6 +92,35 @@ BEHAVIOURS: dict[str, list[str]] = {
         "sleep 300 </dev/null >/dev/null 2>&1 &",
         "echo 'left a child behind'",
     ],
+    # Ask a person a question (SPEC 13) and exit: no change made.
+    "ask-question": [
+        "echo 'Which greeting should app.greet() return?' > .batty-question.md",
+        "echo 'asked a question'",
+    ],
+    # Ask a question unless the prompt carries an answer; with one, write it into src/app.py.
+    "ask-then-use-answer": [
+        "if grep -q '^The answer:' \"$BATTY_PROMPT_FILE\"; then mkdir -p src"
+        f" && sed -n '/^The answer:/,$p' \"$BATTY_PROMPT_FILE\" | sed 's/^/# /' >> {APP}"
+        f" && git add {APP} && " + _commit.format(message="ask-then-use-answer: the answer in src/app.py")
+        + "; else echo 'Which greeting should app.greet() return?' > .batty-question.md; fi",
+    ],
+    # Do what the review asked: copy the requested changes from the prompt into src/app.py.
+    "follow-feedback": [
+        "mkdir -p src",
+        f"echo '# attempt '\"$BATTY_ATTEMPT\" >> {APP}",
+        f"sed -n '/asks for changes/,/earlier commits/p' \"$BATTY_PROMPT_FILE\" | sed 's/^/# /' >> {APP}",
+        f"git add {APP}",
+        _commit.format(message="follow-feedback: edit src/app.py"),
+    ],
+    # Fail unless the checkout's set-up ran (it writes .setup-ran) and .env was copied in.
+    "needs-setup": [
+        "test -f .setup-ran || { echo 'the set-up did not run' >&2; exit 1; }",
+        "test -f .env || { echo 'no .env in the checkout' >&2; exit 1; }",
+        "mkdir -p src",
+        f"echo \"# set up: $(cat .setup-ran)\" >> {APP}",
+        f"git add {APP}",
+        _commit.format(message="needs-setup: edit src/app.py"),
+    ],
 }
 
 

@@ -30,6 +30,8 @@ def command(app: Session, as_json: bool) -> None:
     ready = report["ready"]
     click.echo(f"\nready: {len(ready)}" + (": " + " ".join(ready[:10]) + (" ..." if len(ready) > 10 else "")
                                           if ready else ""))
+    for w in report.get("waiting") or []:
+        click.echo(f"  {w['task']} {w['why']}")
     counts = " ".join(f"{k} {v}" for k, v in report["counts"].items() if v)
     click.echo(f"tasks: {counts or 'none'}")
     tick = report["last_tick"]

@@ -42,10 +42,12 @@ STATUSES = ["backlog", "todo", "in-progress", "review", "done", "blocked", "arch
 @click.option("--kind", type=click.Choice(["task", "epic"]), default="task", show_default=True)
 @click.option("--seat", default=None, help="Pin to a seat or an agent name.")
 @click.option("--script", multiple=True, help="A command for the built-in scripted agent (repeatable).")
+@click.option("--setup", "setup_cmd", default=None,
+              help="The set-up command of its checkouts (default: setup.command).")
 @click.pass_obj
 def add(app: Session, title: str, priority: int, depends: str, scope: tuple[str, ...],
         test_cmd: str | None, status: str, description: str | None, kind: str, seat: str | None,
-        script: tuple[str, ...]) -> None:
+        script: tuple[str, ...], setup_cmd: str | None) -> None:
     """Add a task; prints its id."""
     from batty.core.ids import check_id
     from batty.core.lifecycle import Status
@@ -59,7 +61,7 @@ def add(app: Session, title: str, priority: int, depends: str, scope: tuple[str,
         st.packets.require(d)
     packet = st.create(title.strip(), status=Status(status), priority=priority, depends_on=deps,
                        kind=kind if kind != "task" else None, scope=list(scope), test=test_cmd,
-                       description=description, seat=seat, script=list(script))
+                       description=description, seat=seat, script=list(script), setup=setup_cmd)
     st.finish()
     click.echo(packet.id)
 
@@ -95,7 +97,9 @@ def list_(app: Session, status: str | None, ready: bool, as_json: bool) -> None:
     # the listing of unchanged packets and board is the one printed last time (issue 13)
     version = st.packets_version()
     want = views.key(version, views.stat_key(st.paths.board_md, RACY_NS), status, ready, as_json,
-                     sys.stdout.isatty())
+                     sys.stdout.isatty(),
+                     # --ready says what waits on dispatch.overlap (SPEC 13): the config counts too
+                     views.stat_key(st.paths.config, RACY_NS) if ready else None)
     text = views.get(st.paths.cache, "task-list", want)
     if text is None:
         text = _listing(st, status, ready, as_json)
@@ -127,7 +131,17 @@ def _listing(st: State, status: str | None, ready: bool, as_json: bool) -> str:
         for tid, (title, was, where) in sorted(broken(st.paths, st.packets).items()):
             if status is None or (was is not None and was.value == status):
                 rows.append((tid, "BROKEN", "", "", f"{title}: {where} (batty task edit {tid})"))
-    return tabulate(rows, headers=["id", "status", "pri", "seat", "title"], tablefmt="plain") if rows else ""
+    if not rows:
+        return ""
+    waits: dict[str, str] = {}
+    if ready:  # why a ready task is not dispatched: the task on its files (SPEC 13)
+        from batty.core.overlap import waiting
+
+        waits = {w.task: w.why for w in waiting(packets, st.packets.by_id, st.config.dispatch.overlap)}
+    if waits:
+        return tabulate([(*r, waits.get(r[0], "")) for r in rows],
+                        headers=["id", "status", "pri", "seat", "title", "waits"], tablefmt="plain")
+    return tabulate(rows, headers=["id", "status", "pri", "seat", "title"], tablefmt="plain")
 
 
 @command.command("move")
@@ -147,7 +161,12 @@ def move(app: Session, task_id: str, status: str, why: str) -> None:
     if packet.status is to:
         app.say(f"{task_id} is {status} already")
         return
-    st.transition(packet, to, Actor.HUMAN, why or "moved by a person")
+    if packet.status is Status.REVIEW and to is Status.IN_PROGRESS:  # changes requested (SPEC 13)
+        from batty.workflow.review import request_changes
+
+        request_changes(st, task_id, why, by="task move")
+    else:
+        st.transition(packet, to, Actor.HUMAN, why or "moved by a person")
     st.finish()
     app.say(f"{task_id} {packet.status.value} -> {status}")
 

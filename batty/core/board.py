@@ -285,6 +285,17 @@ def decorations(p: Packet, *, open_deps: Sequence[str] = ()) -> str:
     return out
 
 
+def note_of(card: Card) -> str:
+    """A card's note: its lines after the first, joined with ``<br>`` on its line (the plugin's
+    way) or indented under it (SPEC 13: the changes a person asks for when moving it back)."""
+    from batty.core import cardline
+
+    text = cardline.BLOCK_ID_RE.sub("", card.text)
+    lines = [part.strip() for part in text.split(cardline.BREAK)[1:]]
+    lines += [line.strip() for line in card.more]
+    return "\n".join(line for line in lines if line)
+
+
 def card_line(p: Packet, *, open_deps: Sequence[str] = (), old: Card | None = None) -> str:
     """The card of ``p``; ``old``: its card as it stood, whose extras stay."""
     status = p.status

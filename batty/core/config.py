@@ -77,6 +77,16 @@ class Telemetry:
 @dataclass(frozen=True)
 class Dispatch:
     preempt: bool = False
+    overlap: str = "wait"  # wait | allow: may two tasks whose scopes overlap be at work together
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Run in each new checkout before its agent (SPEC 13; batty.setup)."""
+
+    command: str = ""         # run by bash in the checkout; "" = none (a packet's `setup` wins)
+    timeout_s: int = 900
+    link: tuple[str, ...] = ()  # ignored paths of the control checkout linked, not copied
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,7 @@ class Config:
     dispatch: Dispatch = Dispatch()
     escalations: Escalations = Escalations()
     budgets: Budgets = Budgets()
+    setup: Setup = Setup()
 
     def seat(self, name: str) -> Seat | None:
         return next((s for s in self.seats if s.name == name), None)
@@ -114,10 +125,10 @@ class Config:
 
 
 SECTIONS = {"gates": Gates, "health": Health, "merge": Merge, "planner": Planner, "disk": Disk,
-            "telemetry": Telemetry, "dispatch": Dispatch, "escalations": Escalations}
+            "telemetry": Telemetry, "dispatch": Dispatch, "escalations": Escalations, "setup": Setup}
 CHOICES = {("runner",): ("process", "tmux"), ("merge", "mode"): ("auto", "approve"),
            ("merge", "strategy"): ("rebase", "squash", "merge"),
-           ("seat", "role"): ("engineer", "planner")}
+           ("seat", "role"): ("engineer", "planner"), ("dispatch", "overlap"): ("wait", "allow")}
 TOP = ("base", "seats", "agents", "runner", "notify", "budgets", *SECTIONS)
 
 
@@ -168,6 +179,13 @@ def _section(cls: type, data: Any, name: str, known_good: bool = False) -> Any:
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigProblem((name, "timezone"), f"unknown time zone {kwargs['timezone']!r}",
                                 "an IANA zone like Europe/Paris or UTC") from None
+    if name == "setup":
+        for i, link in enumerate(kwargs.get("link", ())):
+            if not link or link.startswith("/") or ".." in link.split("/") or any(c in link for c in "*?[\n"):
+                raise ConfigProblem((name, "link", i), f"setup.link {link!r} is not a path in the repository",
+                                    "a relative path without globs, like node_modules")
+        if kwargs.get("timeout_s", 1) < 1:
+            raise ConfigProblem((name, "timeout_s"), "setup.timeout_s must be at least 1", ">= 1")
     if name == "gates" and kwargs.get("max_attempts", 1) < 1:
         raise ConfigProblem((name, "max_attempts"), "gates.max_attempts must be at least 1", ">= 1")
     return cls(**kwargs)

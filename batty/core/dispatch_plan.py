@@ -47,10 +47,15 @@ def seat_fits(seat: Seat, p: Packet, cfg: Config) -> bool:
 
 def plan(cfg: Config, packets: Mapping[str, Packet], queue: Sequence[Packet],
          relaunch: Mapping[str, int], *, paused: str | None = None,
-         closed: Mapping[str, str] | None = None) -> Plan:
+         closed: Mapping[str, str] | None = None,
+         everyone: Mapping[str, Packet] | None = None) -> Plan:
     """``queue``: ready todo tasks in dispatch order. ``relaunch``: in-progress tasks whose next
     attempt must start (task -> attempt). A seat is busy while an in-progress task names it;
-    a ``closed`` seat (seat -> why: its budget is spent) starts nothing."""
+    a ``closed`` seat (seat -> why: its budget is spent) starts nothing. ``everyone``: the
+    tasks of every machine, whose scopes a ready task must not overlap (``dispatch.overlap:
+    wait``; default ``packets``)."""
+    from batty.core import overlap
+
     closed = closed or {}
     busy: dict[str, Packet] = {}
     for p in packets.values():
@@ -74,7 +79,17 @@ def plan(cfg: Config, packets: Mapping[str, Packet], queue: Sequence[Packet],
                        (not p.assignee or not cfg.seat(p.assignee)) and p.id in relaunch),
                       key=lambda p: (p.priority, p.id))
     preempts: list[Preempt] = []
+    # no two agents on the same files (SPEC 13): what is at work or in review, and what this
+    # pass claims, in the order a ready task is weighed against them
+    active = [] if cfg.dispatch.overlap == "allow" else sorted(
+        (q for q in (everyone or packets).values() if q.status in overlap.ACTIVE),
+        key=lambda q: (q.priority, q.id))
     for p in [*homeless, *queue]:
+        if p.status is Status.TODO and cfg.dispatch.overlap != "allow":
+            other = overlap.blocker(p, active)
+            if other is not None:
+                waiting.append((p.id, overlap.why(p, other)))
+                continue
         seat = next((s for s in free if seat_fits(s, p, cfg) and _can_run(s, p, cfg)), None)
         if seat is None:
             victim = _victim(cfg, p, busy, preempts) if cfg.dispatch.preempt and p.priority == 0 else None
@@ -82,6 +97,7 @@ def plan(cfg: Config, packets: Mapping[str, Packet], queue: Sequence[Packet],
                 victim = None  # its seat's budget is spent: nothing new starts there
             if victim is not None:
                 preempts.append(Preempt(victim.id, victim.assignee or "", p.id))
+                active.append(p)
                 assign.append(Assign(p.id, victim.assignee or "", relaunch.get(p.id, p.attempt + 1),
                                      claim=p.status is Status.TODO))
                 continue
@@ -90,6 +106,8 @@ def plan(cfg: Config, packets: Mapping[str, Packet], queue: Sequence[Packet],
             continue
         free.remove(seat)
         claim = p.status is Status.TODO
+        if claim:
+            active.append(p)
         assign.append(Assign(p.id, seat.name, p.attempt + 1 if claim else relaunch[p.id], claim))
     return Plan(tuple(assign), tuple(preempts), tuple(waiting))
 

@@ -39,12 +39,16 @@ TRANSITIONS: dict[tuple[Status, Status], frozenset[Actor]] = {
     (S.IN_PROGRESS, S.REVIEW): frozenset({A.VERIFY}),
     # a failed attempt with attempts left: the feedback goes to the next attempt
     (S.IN_PROGRESS, S.IN_PROGRESS): frozenset({A.VERIFY, A.DOCTOR}),
-    (S.IN_PROGRESS, S.BLOCKED): frozenset({A.VERIFY, A.DOCTOR}),
+    # dispatch: the set-up of a new checkout failed health.max_respawns times (SPEC 13)
+    (S.IN_PROGRESS, S.BLOCKED): frozenset({A.VERIFY, A.DOCTOR, A.DISPATCH}),
     (S.REVIEW, S.DONE): frozenset({A.MERGE, A.RECONCILE}),
-    (S.REVIEW, S.IN_PROGRESS): frozenset({A.MERGE}),
+    # merge: a conflict, or tests failed on the merge result; a person: changes requested (SPEC 13)
+    (S.REVIEW, S.IN_PROGRESS): frozenset({A.MERGE, A.HUMAN}),
     # merge can also give up on a task whose attempts are spent (extra: SPEC says nothing)
     (S.REVIEW, S.BLOCKED): frozenset({A.MERGE}),
     (S.BLOCKED, S.TODO): frozenset({A.HUMAN}),
+    # extra (SPEC 13): the set-up of a new checkout failed health.max_respawns times in a row
+    (S.TODO, S.BLOCKED): frozenset({A.DISPATCH}),
     # a person, doctor when the work cannot be resumed, dispatch when it preempts
     (S.IN_PROGRESS, S.TODO): frozenset({A.HUMAN, A.DOCTOR, A.DISPATCH}),
     # reconcile: the task's branch is already in the base; verify: an epic's plan landed

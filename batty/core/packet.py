@@ -19,10 +19,10 @@ KINDS = ("task", "epic")
 
 # Keys people write, then keys batty writes (SPEC 2); anything else is an error.
 HUMAN_KEYS = ("id", "title", "status", "priority", "depends_on", "kind", "parent", "complexity",
-              "seat", "scope", "test", "description", "script")
+              "seat", "scope", "test", "description", "script", "setup")
 BATTY_KEYS = ("assignee", "branch", "attempt", "created", "updated", "verification", "merge",
               "escalations", "feedback", "handoff", "respawns", "approved", "preempted", "attempts_from",
-              "host")
+              "host", "setup_failures", "answer")
 KEYS = HUMAN_KEYS + BATTY_KEYS
 
 
@@ -64,6 +64,9 @@ class Packet:
     preempted: bool = False
     attempts_from: int = 0
     host: str | None = None   # the machine that claimed it (SPEC 10: each machine runs its own)
+    setup: str | None = None  # this task's set-up command, instead of config setup.command (SPEC 13)
+    setup_failures: int = 0   # set-ups failed in a row (batty.setup)
+    answer: Mapping[str, Any] | None = None  # a person's answer to its agent's question (batty.question)
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -228,6 +231,9 @@ def validate(data: Any, *, file_id: str | None = None) -> Packet:
         preempted=bool(data.get("preempted") or False),
         attempts_from=_int(data, "attempts_from", 0, None, 0) or 0,
         host=_str(data, "host", one_line=True, max_len=255),
+        setup=_str(data, "setup", one_line=True, max_len=10_000),
+        setup_failures=_int(data, "setup_failures", 0, None, 0) or 0,
+        answer=_map(data, "answer"),
     )
 
 

@@ -34,7 +34,16 @@ def render(p: Packet, *, test: str, protected: Sequence[str], attempt: int,
             f"    {test}", "",
             "Exit when you are done; exit code 0 means ready for the gate. A change that does",
             "nothing (only talk) fails.", "",
-            f"This is attempt {attempt} of {max_attempts}."]
+            f"This is attempt {attempt} of {max_attempts}.", "",
+            "## When you need a person", "",
+            "If you cannot go on without a person's answer, write your question to",
+            "`.batty-question.md` at the top of this checkout and exit. The task waits for the",
+            "answer, which the next attempt gets in its prompt; that file is never committed."]
+    answer = p.answer or {}
+    if answer.get("text"):
+        out += ["", "## Your question and a person's answer", "", "You asked:", "",
+                str(answer.get("question") or "").rstrip(), "", "The answer:", "",
+                str(answer["text"]).rstrip()]
     if p.feedback:
         out += ["", "## What the last attempt got back", "", p.feedback.rstrip()]
     if p.handoff:

@@ -27,6 +27,7 @@ class Digest:
     most_retried: list[dict[str, Any]]
     burn: list[dict[str, Any]] = field(default_factory=list)  # day, cost_usd, tokens, agent_hours, ...
     budgets: list[dict[str, Any]] = field(default_factory=list)  # budget.warned / budget.exceeded
+    reviews: list[dict[str, Any]] = field(default_factory=list)  # approvals, changes requested
 
     @property
     def cost_usd(self) -> float | None:
@@ -68,6 +69,7 @@ def gather(paths: Any, since: str | None = "7d") -> Digest:
         retried = figures.rows(conn, "most_retried_tasks", win.since)
         burn = figures.rows(conn, "burn_rate", win.since)
         budgets = figures.rows(conn, "budget_events", win.since)
+        reviews = figures.rows(conn, "reviews", win.since)
     finally:
         conn.close()
     if win.start is not None:
@@ -81,7 +83,7 @@ def gather(paths: Any, since: str | None = "7d") -> Digest:
               "cost_usd": usage.get(seat, {}).get("cost_usd")}
              for seat in sorted(set(completions) | set(usage))]
     return Digest(win, figs, [by_day[d] for d in sorted(by_day) if d], seats, slowest, retried,
-                  burn, budgets)
+                  burn, budgets, reviews)
 
 
 def _headline(d: Digest) -> list[tuple[str, str]]:
@@ -120,11 +122,20 @@ def _sections(d: Digest) -> list[tuple[str, list[str], list[list[Any]]]]:
          [[local_time(r["ts"], zone)[:16], r["kind"], f"{r['scope']}.{r['unit']}",
            _amount(r["unit"], r["spent"]), _amount(r["unit"], r["limit"]),
            r["task"] or r["seat"] or "fleet"] for r in d.budgets]),
+        ("Reviews", ["Task", "Decision", "By", "Words", "When"],
+         [[r["task"], r["decision"], r["by_whom"] or "-", _words(r["text"]), local_time(r["ts"], zone)[:16]]
+          for r in d.reviews]),
     ]
 
 
 def _amount(unit: str | None, value: Any) -> str:
     return number(value, "usd" if unit == "cost_usd" else None)
+
+
+def _words(text: str | None, width: int = 80) -> str:
+    line = " ".join(str(text or "").split())
+    line = line.replace("|", "\\|")  # a markdown table cell
+    return "-" if not line else line if len(line) <= width else line[: width - 1] + "…"
 
 
 def markdown(d: Digest) -> str:

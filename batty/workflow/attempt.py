@@ -93,7 +93,9 @@ def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:
         return  # already launched by a run that crashed before it could say so
     run_dir.mkdir(parents=True, exist_ok=True)
     test = p.test or cfg.gates.test
-    text = prompt.render(p, test=test, protected=cfg.gates.protected, attempt=a.attempt,
+    # the attempt as the budget counts it: a person's unblock or answer restarts the count
+    text = prompt.render(p, test=test, protected=cfg.gates.protected,
+                         attempt=max(1, a.attempt - p.attempts_from),
                          max_attempts=cfg.gates.max_attempts,
                          planner_children=cfg.planner.max_children if seat.role == "planner" else None)
     prompt_file = run_dir / "prompt.md"
@@ -104,6 +106,7 @@ def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:
 
     changes: dict[str, Any] = {"assignee": seat.name, "attempt": a.attempt, "branch": branch_of(p.id),
                                "host": host()}
+    changes.update(_set_up(st, p, seat, a.attempt, wt, run_dir, prompt_file))  # before the claim
     if p.preempted:
         changes["preempted"] = None
     if a.claim:
@@ -133,6 +136,31 @@ def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:
             "entry": dict(entry)}
     runner.start(run_dir, launch=launch, meta=meta, runner=cfg.runner, root=st.paths.root)
     failpoints.point("dispatch.after-launch")
+
+
+def _set_up(st: State, p: Packet, seat: Any, attempt: int, wt: Path, run_dir: Path,
+            prompt_file: Path) -> dict[str, Any]:
+    """The checkout's set-up (batty.workflow.setup), launched as this seat's agent will be; raises
+    SetupFailed with nothing claimed. An agent that cannot be launched is failed after the
+    claim, as before: its set-up is skipped."""
+    from batty.workflow import setup
+
+    command = setup.command_of(st, p)
+    if not command and not st.config.setup.link and not (st.paths.root / setup.INCLUDE_FILE).is_file():
+        return {}
+    from batty.agents import build_launch
+
+    try:
+        launch = build_launch(seat.agent, st.config.agent_entry(seat.agent), prompt_file=prompt_file,
+                              task=p.id, attempt=attempt, worktree=wt,
+                              seat_home=st.paths.seat_home(seat.name), environ=os.environ,
+                              secrets=st.config.secret_names, script=list(p.script) or None)
+    except BattyError:
+        return {}
+    # the agent's launch with the set-up's argv: whatever wraps the agent's argv (the sandbox,
+    # SPEC 11) wraps this one too, here, the same way
+    boxed = setup.launch_of(launch, command) if command else None
+    return setup.prepare(st, p, seat, attempt, wt, run_dir, boxed)
 
 
 def _launch_failed(st: State, p: Packet, seat: str, agent: str, attempt: int, run_dir: Any,

@@ -48,29 +48,29 @@ def _w(path: str, body: str) -> str:
 
 
 TASKS: list[dict] = [
-    {"title": "Add a greeting", "priority": 1, "scope": ["src/**"],
+    {"title": "Add a greeting", "priority": 1, "scope": ["src/greet.py"],
      "description": "Add greet(name) in src/greet.py returning 'Hello, <name>!'.",
      "script": [_w("src/greet.py", 'def greet(name):\n    return f"Hello, {name}!"'),
                 "git add src && git commit -qm 'greet: say hello'"]},
-    {"title": "Add subtraction", "scope": ["src/**"],
+    {"title": "Add subtraction", "scope": ["src/sub.py"],
      "description": "Add sub(a, b) in src/sub.py. (The scripted agent gets it wrong the first time.)",
      "script": ['if [ "$BATTY_ATTEMPT" = 1 ]; then echo "def sub(a, b) return a - b" > src/sub.py; '
                 'else printf "def sub(a, b):\\n    return a - b\\n" > src/sub.py; fi',
                 "git add src && git commit -qm 'sub: subtract'"]},
-    {"title": "Add multiplication", "scope": ["src/**"],
+    {"title": "Add multiplication", "scope": ["src/mul.py"],
      "description": "Add mul(a, b) in src/mul.py. (The scripted agent stalls on its first run.)",
      "script": ['if [ ! -e "$HOME/stalled-$BATTY_TASK" ]; then touch "$HOME/stalled-$BATTY_TASK"; '
                 'echo "thinking very hard..."; sleep 600; fi',
                 _w("src/mul.py", "def mul(a, b):\n    return a * b"),
                 "git add src && git commit -qm 'mul: multiply'"]},
-    {"title": "Tidy the notes", "scope": ["src/**"],
-     "description": "Tidy src/. (The scripted agent writes docs/ instead: outside its scope.)",
+    {"title": "Tidy the notes", "scope": ["src/notes.md"],
+     "description": "Tidy src/notes.md. (The scripted agent writes docs/ instead: outside its scope.)",
      # each attempt writes something new: a retry that changed nothing would fail its commit
      # ("nothing to commit") and be refused for the agent's exit, not for the scope
      "script": [_w("docs/notes.md", "# Notes\n\nwritten outside the scope"),
                 'echo "attempt $BATTY_ATTEMPT" >> docs/notes.md',
                 "git add docs && git commit -qm 'notes'"]},
-    {"title": "Welcome the world", "scope": ["src/**"], "depends": 0,
+    {"title": "Welcome the world", "scope": ["src/welcome.py"], "depends": 0,
      "description": "Add welcome() in src/welcome.py using greet().",
      "script": [_w("src/welcome.py", 'from greet import greet\n\n\ndef welcome():\n    return greet("world")'),
                 "git add src && git commit -qm 'welcome: use greet'"]},

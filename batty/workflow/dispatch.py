@@ -63,7 +63,11 @@ def run(st: State, *, dry_run: bool = False) -> list[planning.Assign]:
 
         mine = {tid: p for tid, p in st.packets.by_id.items() if is_local(p)}
         relaunch = {t: n for t, n in relaunch_needed(st).items() if t not in spend.spent_tasks}
-        the_plan = planning.plan(cfg, mine, queue, relaunch, paused=paused, closed=spend.closed)
+        the_plan = planning.plan(cfg, mine, queue, relaunch, paused=paused, closed=spend.closed,
+                                 everyone=st.packets.by_id)
+        for tid, why in the_plan.waiting:
+            if why.startswith("waits for "):  # an overlap (SPEC 13): say what it waits for
+                (app.echo if dry_run else app.say)(f"{tid} {why}")
         if dry_run:
             for x in the_plan.preempt:
                 app.echo(f"would preempt {x.task} on {x.seat} for {x.for_task}")

@@ -37,10 +37,15 @@ def status_report(app: Session) -> dict[str, Any]:
 
     escalations = [{"id": e.get("id"), "task": ",".join(e.get("tasks") or []), "reason": e.get("reason"),
                     "at": e.get("at")} for e in open_escalations(st)]
+    queue = ready(packets, board_order(st.paths))
+    from batty.core.overlap import waiting
+
     return {
         "version": 1,
         "seats": seats,
-        "ready": [p.id for p in ready(packets, board_order(st.paths))],
+        "ready": [p.id for p in queue],
+        # ready tasks that wait for a task on the same files (SPEC 13)
+        "waiting": [w.as_dict() for w in waiting(queue, packets.by_id, cfg.dispatch.overlap)],
         "counts": counts,
         "last_tick": {"ts": tick["ts"], "ago_s": clock.age_s(tick["ts"])} if tick else None,
         "escalations": escalations,

@@ -128,12 +128,13 @@ def apply(st: State, decisions: list[Decision]) -> list[str]:
         gate.prefetch(st.paths.root, base_sha,
                       ["board/config.yaml", *(f"board/tasks/{c.packet.id}.yaml" for c in ready)])
     landed: list[str] = []
-    batch = max(1, cfg.merge.batch)
-    queue = ready
+    from batty.core.overlap import batches
+
+    # tasks on the same files are not tested together while others can be (SPEC 13)
+    groups = batches(ready, cfg.merge.batch, lambda c: c.packet.scope, mode=cfg.dispatch.overlap)
     gone: list[str] = []  # the branches of the tasks landed, deleted together at the end
     try:
-        while queue:
-            group, queue = queue[:batch], queue[batch:]
+        for group in groups:
             try:
                 landed += _land(st, group, gone)
             except BattyError as e:

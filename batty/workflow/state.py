@@ -372,6 +372,8 @@ class State:
         was = base.column_of()
         now = current.column_of()
         lines = {c.id: c.line for col in current.columns for c in col.cards if c.id}
+        notes = {c.id: boardmod.note_of(c) for col in current.columns for c in col.cards
+                 if c.id and (c.more or "<br>" in c.text)}
         for tid, col in now.items():
             p = packets.get(tid)
             if p is None:
@@ -387,6 +389,10 @@ class State:
             except InvalidInput as e:
                 report.warnings.append(f"board/BOARD.md:{lines[tid]}: {tid} cannot move "
                                        f"{p.status.value} -> {col.value} ({e.valid}); card moved back")
+                continue
+            if p.status is Status.REVIEW and col is Status.IN_PROGRESS:
+                # changes requested on the board (SPEC 13): the note under the card says what
+                self._board_review(p, notes.get(tid, ""), lines[tid], report, dry_run)
                 continue
             report.applied.append(f"{tid} {p.status.value} -> {col.value} (board)")
             if not dry_run:
@@ -443,6 +449,20 @@ class State:
                 self.create(title, status=status, by="human", task_id=new_id)
                 failpoints.point("board.after-card-task")
         return {card.line: new_id for (_, card), new_id in zip(new, ids, strict=True)}
+
+    def _board_review(self, p: Packet, note: str, line: int, report: BoardReport, dry_run: bool) -> None:
+        """A card moved from Review back to In Progress: changes requested, in the words of the
+        note line under it; without one it moves back (an agent gets no feedback from nothing)."""
+        if not note.strip():
+            report.warnings.append(f"board/BOARD.md:{line}: {p.id} moved back to In Progress without a"
+                                   " note line saying what to change; card moved back (indent a line"
+                                   " under the card, or `batty review ID --request-changes TEXT`)")
+            return
+        report.applied.append(f"{p.id} review -> in-progress (board: changes requested)")
+        if not dry_run:
+            from batty.workflow.review import request_changes
+
+            request_changes(self, p.id, note, by="board")
 
     def _title_of(self, task_id: str) -> str | None:
         try:

@@ -116,7 +116,15 @@ def verify_one(st: State, p: Packet) -> bool:
         return _finish(st, p, passed=False, sha=sha, phase=phase, reason=reason, detail=detail, tail=tail,
                        record=record, evidence_dir=evidence_dir, started=started)
 
-    # 0. the agent's own word: exit 0 means ready for the gate (SPEC 6)
+    # 0. a question for a person (SPEC 13): not work to gate; the file never reaches the branch
+    from batty.workflow import question
+
+    asked = question.take(wt) if wt.exists() else None
+    if asked is not None:
+        question.ask(st, p, asked)
+        return False
+
+    # the agent's own word: exit 0 means ready for the gate (SPEC 6)
     run_info = runner.read_run(st.paths.run_dir(p.id, p.attempt)) or {}
     if run_info.get("exit_code") not in (0, None):
         log = gate._tail(st.paths.run_dir(p.id, p.attempt) / "agent.log")

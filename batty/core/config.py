@@ -82,7 +82,7 @@ class Dispatch:
 
 @dataclass(frozen=True)
 class Setup:
-    """Run in each new checkout before its agent (SPEC 13; batty.setup)."""
+    """Run in each new checkout before its agent (SPEC 13; batty.workflow.setup)."""
 
     command: str = ""         # run by bash in the checkout; "" = none (a packet's `setup` wins)
     timeout_s: int = 900

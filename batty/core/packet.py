@@ -65,8 +65,8 @@ class Packet:
     attempts_from: int = 0
     host: str | None = None   # the machine that claimed it (SPEC 10: each machine runs its own)
     setup: str | None = None  # this task's set-up command, instead of config setup.command (SPEC 13)
-    setup_failures: int = 0   # set-ups failed in a row (batty.setup)
-    answer: Mapping[str, Any] | None = None  # a person's answer to its agent's question (batty.question)
+    setup_failures: int = 0   # set-ups failed in a row (batty.workflow.setup)
+    answer: Mapping[str, Any] | None = None  # a person's answer to its agent's question (batty.workflow.question)
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -74,8 +74,9 @@ def test_a_closed_seat_starts_nothing_and_its_task_waits() -> None:
     from batty.core.dispatch_plan import plan
     from batty.core.packet import validate as packet
 
-    cfg = validate({"seats": [{"name": "eng-1", "agent": "shell"}, {"name": "eng-2", "agent": "shell"}]},
-                   builtin=frozenset({"shell"}))
+    # overlap allowed: two tasks without a scope would otherwise never be at work together (SPEC 13)
+    cfg = validate({"seats": [{"name": "eng-1", "agent": "shell"}, {"name": "eng-2", "agent": "shell"}],
+                    "dispatch": {"overlap": "allow"}}, builtin=frozenset({"shell"}))
     busy = packet({"id": "T-1", "title": "next attempt due", "status": "in-progress", "assignee": "eng-1",
                    "attempt": 1})
     ready = packet({"id": "T-2", "title": "ready", "status": "todo"})

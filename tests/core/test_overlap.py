@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batty.core.config import Config, Dispatch, Seat
+from batty.core.dispatch_plan import plan
 from batty.core.globs import compile_glob
 from batty.core.lifecycle import Status
 from batty.core.overlap import batches, globs_overlap, scopes_overlap, waiting
 from batty.core.packet import Packet
-from batty.core.planning import plan
 
 
 @pytest.mark.parametrize("a,b", [

@@ -88,7 +88,7 @@ def test_a_card_moved_back_with_a_note_line_requests_those_changes(proj: Project
     assert p["status"] == "in-progress" and WORDS in p["feedback"]
     (ev,) = proj.events("review.changes_requested", tid)
     assert ev["data"] == {"by": "board", "text": WORDS}
-    assert WORDS not in proj.paths.board_md.read_text()  # the note was taken; the card re-rendered
+    assert f"\t{WORDS}" in proj.paths.board_md.read_text()  # the note stays: it is the person's
 
 
 def test_task_move_back_from_review_needs_the_words(proj: Project) -> None:

@@ -104,3 +104,13 @@ def test_batches_keep_overlapping_tasks_apart_in_order() -> None:
 def test_a_bracket_is_a_literal_character_to_the_fence_and_never_hides_an_overlap() -> None:
     assert compile_glob("src/[ab].py").match("src/[ab].py")
     assert globs_overlap("src/[ab].py", "src/*.py") and globs_overlap("src/[ab].py", "src/[ab].py")
+
+
+def test_a_cards_note_is_its_br_lines_and_its_indented_lines() -> None:
+    from batty.core.board import note_of, parse
+
+    board = parse("## Review\n\n## In Progress\n\n- [ ] T-1 Add things `P2`<br>Keep the name ^abc123\n"
+                  "\tand add a test\n- [ ] T-2 Other\n")
+    cards = {c.id: c for col in board.columns for c in col.cards}
+    assert note_of(cards["T-1"]) == "Keep the name\nand add a test"
+    assert note_of(cards["T-2"]) == ""

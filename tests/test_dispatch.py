@@ -296,8 +296,9 @@ def test_a_task_without_a_script_goes_to_a_seat_that_can_do_it(tmp_path: Path) -
     from batty.core.config import validate
     from batty.core.packet import validate as from_dict
 
-    cfg = validate({"seats": [{"name": "script-1", "agent": "shell"}, {"name": "eng-1", "agent": "claude"}]},
-                   builtin=BUILTIN)
+    # overlap allowed: its tasks have no scope, so they would wait for one another (SPEC 13)
+    cfg = validate({"seats": [{"name": "script-1", "agent": "shell"}, {"name": "eng-1", "agent": "claude"}],
+                    "dispatch": {"overlap": "allow"}}, builtin=BUILTIN)
     brief = from_dict({"id": "T-1", "title": "Write the docs", "status": "todo"})
     scripted = from_dict({"id": "T-2", "title": "Scripted", "status": "todo", "script": ["true"]})
     plan = planning.plan(cfg, {"T-1": brief, "T-2": scripted}, [brief, scripted], {})

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "approve": ("batty.commands.approve", "Approve a reviewed task for merge."),
     "review": ("batty.commands.review", "Request changes of a reviewed task in words, or approve it."),
     "answer": ("batty.commands.answer", "Answer the question a task's agent asked."),
+    "flaky": ("batty.commands.flaky", "Quarantine flaky tests: add, list, remove (board/flaky.yaml)."),
     "escalations": ("batty.commands.escalations", "List or resolve what waits for the human."),
     "notify": ("batty.commands.notify", "Send a test notification."),
     "log": ("batty.commands.log", "Show events, optionally of one task, optionally following."),

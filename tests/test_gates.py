@@ -40,7 +40,9 @@ def test_a_good_change_lands_and_leaves_everything_clean(proj: Project, tmp_path
     assert result["exit_code"] == 0 and result["sha"] == v["sha"] and result["command"].endswith("tests")
     assert "passed" in (evidence / "test.log").read_text()
     phases = [(e["data"]["phase"], e["data"]["result"]) for e in proj.events("verify.phase", tid)]
-    assert phases == [("collect", "pass"), ("fence", "pass"), ("test", "pass"), ("evidence", "pass")]
+    assert phases == [("collect", "pass"), ("fence", "pass"), ("check:test", "pass"), ("test", "pass"),
+                      ("evidence", "pass")]
+    assert result["counts"]["ran"] == 2 and result["counts"]["passed"] == 2  # read from the run's report
     proj.ok("merge")
     p = proj.packet(tid)
     assert p["status"] == "done" and p["merge"]["sha"] == git(proj.root, "rev-parse", "main~1")
@@ -189,6 +191,9 @@ def test_a_filter_planted_by_the_code_under_test_never_runs_in_batty_git(proj: P
     run_to_verdict(proj, tid)
     assert proj.status(tid) == "review", proj.packet(tid).get("verification")
     proj.ok("approve", tid)  # it edits tests/: the confidence score alone would hold it back
+    (proj.root / "NOTES.md").write_text("a person's commit: merge tests the result, not reusing verify's run\n")
+    git(proj.root, "add", "NOTES.md")
+    git(proj.root, "commit", "-qm", "notes")
     proj.ok("merge")
     assert proj.status(tid) == "done"
     assert "filter.evil.smudge" in git(proj.root, "config", "--list")  # it was planted

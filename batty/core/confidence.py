@@ -24,6 +24,8 @@ BIG_DIFF, HUGE_DIFF = (200, 0.10), (1000, 0.20)
 NO_SCOPE = 0.10
 TESTS_CHANGED = 0.15
 CONFIG_CHANGED = 0.20
+OWN_TESTS = 0.05       # a credit: the change brings passing tests of its own (issue 21)
+RUNNER_FILES = ("**/conftest.py", "**/pytest.ini", "**/.pytest.ini")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,10 @@ class Score:
 
 
 def score(*, attempt: int, respawns: int, lines_changed: int, files: Sequence[str],
-          scope: Sequence[str], trusted: Sequence[str]) -> Score:
+          scope: Sequence[str], trusted: Sequence[str], added: Sequence[str] = (), own_tests: int = 0) -> Score:
+    """``added``: the files the change adds (a new test file runs apart from the trusted suite,
+    so it is no sign by itself; a new runner file is); ``own_tests``: the change's own tests
+    that passed in their run at verify."""
     parts: dict[str, float] = {}
     if attempt > 1:
         parts["retries"] = -min(PER_RETRY * (attempt - 1), MAX_RETRY)
@@ -49,9 +54,12 @@ def score(*, attempt: int, respawns: int, lines_changed: int, files: Sequence[st
         outside = [f for f in files if not matches(f, scope)]
         if outside:  # (the fence refuses these; kept for a task whose scope changed since)
             parts["outside_scope"] = -min(0.05 * len(outside), 0.3)
-    if any(matches(f, (*TEST_FILES, *trusted)) for f in files):
+    new = set(added)
+    if any(matches(f, (*TEST_FILES, *trusted)) and (f not in new or matches(f, RUNNER_FILES)) for f in files):
         parts["tests_changed"] = -TESTS_CHANGED
     if any(matches(f, DEPENDENCY_FILES) for f in files):
         parts["config_changed"] = -CONFIG_CHANGED
+    if own_tests > 0:
+        parts["own_tests"] = OWN_TESTS
     total = max(0.0, min(1.0, 1.0 + sum(parts.values())))
     return Score(round(total, 3), {k: round(v, 3) for k, v in parts.items()})

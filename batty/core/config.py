@@ -29,6 +29,9 @@ class Gates:
     protected: tuple[str, ...] = ()
     trusted_tests: tuple[str, ...] = ("tests/**",)
     max_attempts: int = 3
+    checks: tuple[Any, ...] = ()   # batty.core.checkspec.Check; empty: gates.test is the one check "test"
+    reruns: int = 1                # a failed required check is rerun this many times (SPEC 14)
+    report: str = "auto"           # the "test" check's report: auto | pytest | none | junit:PATH
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,15 @@ def _section(cls: type, data: Any, name: str, known_good: bool = False) -> Any:
                                 "one of " + ", ".join(fields))
         want = getattr(defaults, key)
         path = (name, key)
+        if path == ("gates", "checks"):  # a list of mappings (batty/core/checkspec.py)
+            from batty.core import checkspec as checks
+
+            kwargs[key] = checks.parse(value)
+            continue
+        if path == ("gates", "report"):
+            from batty.core import checkspec as checks
+
+            checks.check_report(value, path)
         if isinstance(want, bool):
             if not isinstance(value, bool):
                 raise ConfigProblem(path, f"{name}.{key} must be true or false", "true or false")

@@ -25,6 +25,7 @@ class Kind(StrEnum):
     VERIFY_EVIDENCE = "verify.evidence"
     VERIFY_PASSED = "verify.passed"
     VERIFY_FAILED = "verify.failed"
+    VERIFY_FLAKY = "verify.flaky"
     MERGE_SKIPPED = "merge.skipped"
     MERGE_CONFIDENCE = "merge.confidence"
     MERGE_MERGED = "merge.merged"

@@ -44,6 +44,7 @@ class Stats:
     usage_by_task: list[dict[str, Any]]
     burn: list[dict[str, Any]] = field(default_factory=list)  # spend per day (issue 18)
     budgets: list[dict[str, Any]] = field(default_factory=list)  # budget.warned / exceeded
+    flaky_tests: list[dict[str, Any]] = field(default_factory=list)  # SPEC 14
 
 
 def window(paths: Any, since: str | None) -> Window:
@@ -67,7 +68,8 @@ def gather(paths: Any, since: str | None, *, cmd: str = "stats") -> Stats:
                      figures.rows(conn, "usage_by_seat", win.since),
                      figures.rows(conn, "usage_by_task", win.since),
                      figures.rows(conn, "burn_rate", win.since),
-                     figures.rows(conn, "budget_events", win.since))
+                     figures.rows(conn, "budget_events", win.since),
+                     figures.rows(conn, "flaky_tests", win.since))
     finally:
         conn.close()
 
@@ -121,6 +123,11 @@ def table(stats: Stats, *, usage: bool = False) -> str:
         warned = sum(1 for r in stats.budgets if r["kind"] == "budget.warned")
         out += ["", f"Budgets: {warned} warning(s), {len(stats.budgets) - warned} spent"
                     " (`batty digest` lists them)"]
+    if stats.flaky_tests:
+        out += ["", tabulate([[r["test"], r["check_name"], number(r["flakes"]), number(r["runs"]),
+                               number(r["flake_rate"], "percent")] for r in stats.flaky_tests],
+                             headers=["Flaky test", "check", "flakes", "runs", "flake rate"],
+                             tablefmt="github", disable_numparse=True)]
     if usage and stats.usage_by_task:
         out += ["", tabulate(usage_rows(stats.usage_by_task, "task"), headers=["Task", *USAGE_HEADERS],
                              tablefmt="github", disable_numparse=True)]
@@ -136,5 +143,6 @@ def as_json(stats: Stats) -> str:
         "usage": {"by_seat": stats.usage_by_seat, "by_task": stats.usage_by_task},
         "spend_by_day": stats.burn,
         "budgets": stats.budgets,
+        "flaky_tests": list(stats.flaky_tests),
     }
     return json.dumps(doc, indent=2)

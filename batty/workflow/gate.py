@@ -465,17 +465,25 @@ def _wait(proc: subprocess.Popen, timeout_s: float) -> int:
         os.close(fd)
 
 
-def run_tests(tree: Path, command: str, *, timeout_s: float, log_path: Path) -> TestRun:
-    """``command`` (a command line from the base branch, run by bash) in ``tree``; fails closed."""
+def start_test_process(command: str, tree: Path, log: Any, env: dict[str, str]) -> subprocess.Popen:
+    """The one place the gate starts a test command (a check's ``run``): bash in ``tree``, its
+    own session, output to ``log``. Wrapping every test run (a sandbox) is a change here."""
+    return subprocess.Popen(["bash", "-c", command], cwd=tree, stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True, close_fds=True)
+
+
+def run_tests(tree: Path, command: str, *, timeout_s: float, log_path: Path,
+              env: dict[str, str] | None = None) -> TestRun:
+    """``command`` (a command line from the base branch, run by bash) in ``tree``; fails closed.
+    ``env``: added to the test environment (the report plugin's settings)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="batty-gate-home-") as home, open(log_path, "wb") as log:
         log.write(f"$ {command}\n".encode())
         log.flush()
         try:
-            proc = subprocess.Popen(["bash", "-c", command], cwd=tree, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, env=test_env(Path(home)),
-                                    start_new_session=True, close_fds=True)
+            proc = start_test_process(command, tree, log, {**test_env(Path(home)), **(env or {})})
         except OSError as e:
             return TestRun(False, "error", None, 0.0, str(e), command, log_path)
         reason: str | None = None

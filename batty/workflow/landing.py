@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batty.core import clock, confidence
 from batty.core.kinds import Kind
@@ -37,6 +37,7 @@ class Candidate:
     # Its merge.confidence event goes with that write, never before it: a merge killed in
     # between leaves neither, and the next run scores the commit once
     unsaved: dict | None = None
+    landing: Any = None  # checks' Landing: the test step it passed (or verify's run it reused)
 
 
 def write_score(st: State, p: Packet, score: confidence.Score) -> None:
@@ -54,13 +55,16 @@ def record_landing(st: State, c: Candidate, sha: str, base_sha: str, commits: in
     if c.unsaved is not None:  # its score's event, with the landing that writes the score
         c.unsaved = None
         write_score(st, p, c.score)
+    reused = c.landing.reused if c.landing is not None else None
     st.events.emit(Kind.MERGE_MERGED, task=p.id, seat=p.assignee, attempt=p.attempt, sha=sha,
                    base=cfg.base, strategy=cfg.merge.strategy, auto=auto, confidence=c.score.score,
-                   commits=commits if commits is not None else 1, from_sha=base_sha)
+                   commits=commits if commits is not None else 1, from_sha=base_sha,
+                   **({"reused": True, "relied_on": reused} if reused else {}))
     st.transition(p, Status.DONE, Actor.MERGE, why or f"merged into {cfg.base} at {sha[:12]}",
                   expect_attempt=p.attempt,
                   merge={"sha": sha, "confidence": c.score.score, "parts": c.score.parts, "auto": auto,
-                         "strategy": cfg.merge.strategy, "for_sha": c.head, "at": clock.now_iso()})
+                         "strategy": cfg.merge.strategy, "for_sha": c.head, "at": clock.now_iso(),
+                         **({"reused": reused} if reused else {})})
     failpoints.point("merge.after-done")
     # issue 16.7: `batty merge` printed nothing when it landed a task
     st.app.say(f"{p.id}: landed on {cfg.base} at {sha[:12]} (confidence {c.score.score}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batty.core import clock, confidence
 from batty.core.kinds import Kind, SkipReason
@@ -168,7 +168,8 @@ def _decide(st: State, p: Packet) -> Decision:
     chs, lines = gate.changes_and_lines(root, merge_base, head)
     files = gate.touched(chs)
     score = confidence.score(attempt=p.attempt, respawns=p.respawns, lines_changed=lines, files=files,
-                             scope=p.scope, trusted=gate.trusted_globs(cfg.gates.trusted_tests))
+                             scope=p.scope, trusted=gate.trusted_globs(cfg.gates.trusted_tests),
+                             added=[ch.path for ch in chs if ch.status == "A"], own_tests=int(v.get("own_tests") or 0))
     known = p.merge or {}
     waits = not p.approved and (cfg.merge.mode == "approve" or score.score < cfg.merge.min_confidence)
     new = known.get("for_sha") != head  # a commit not scored yet: its score is written once
@@ -220,33 +221,23 @@ def _conflict_files(st: State, c: Candidate, onto: str) -> list[str]:
 
 
 def _test_tree(st: State, tree: Path, base_sha: str, name: str, head: str,
-               chs: list[gate.Change] | None = None) -> gate.TestRun:
-    """The gate's test step on this exact tree (``head``, what would land); when its trusted
-    files differ from the base, the base's trusted tests must pass on it too. ``chs``: the tree
-    diff base..head, when the caller has it.
+               chs: list[gate.Change] | None = None, tasks: list[str] | None = None) -> Any:
+    """The gate's checks that run on merge, on this exact tree (``head``, what would land), as
+    verify runs them (checks/suite.py): the trusted run with the trusted and test files as the
+    base has them, then the change's own tests. ``chs``: the tree diff base..head, when the
+    caller has it. Which files to put back is found from ``head`` before any run: the runs
+    execute the branch's code, which may move the checkout's HEAD
+    (tests/test_gates.py::test_a_branch_whose_tests_move_the_checkout_is_still_tested)."""
+    from batty.workflow.checks import reuse, suite
 
-    Which trusted files differ is found before the first run, from ``head``, and the second run
-    is in a new checkout of ``head``: the first run executes the branch's own code, which may
-    move the checkout's HEAD (to the base, say: nothing would differ and the trusted tests would
-    never run on what lands; tests/test_gates.py::test_a_branch_whose_tests_move_the_checkout_is_still_tested)
-    or change its git state in ways a reset does not undo."""
-    cfg = st.config
-    command = gate.base_test_command(st.paths.root, base_sha, name, cfg.gates.test)
-    differ = (gate.trusted_in(chs, cfg.gates.trusted_tests) if chs is not None
-              else gate.trusted_changes(tree, base_sha, cfg.gates.trusted_tests, head))
-    log = st.paths.state / "merge-logs" / f"{name}.log"
-    st.app.say(f"{name}: testing the merge result: {command} ...")  # issue 16.7: a run shows it runs
-    run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
-    st.app.say(f"{name}: tests on the merge result {'passed' if run.passed else 'failed'} ({run.duration_s:.1f} s)")
-    if not run.passed:
-        return run
-    if differ[0] or differ[1]:
-        # the first run executed the branch's own test code, which may have changed the
-        # checkout in ways git does not undo (index flags, sparse patterns, its .git file): the
-        # second, trusted run is in a new checkout of ``head``
-        with gate.scratch(st.paths, f"{tree.name}-trusted", head) as trusted:
-            gate.put_back_trusted(trusted, base_sha, cfg.gates.trusted_tests, known=differ)
-            run = gate.run_tests(trusted, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
+    globs = suite.test_globs(st.config.gates.trusted_tests)
+    known = (gate.trusted_in(chs, globs) if chs is not None
+             else gate.trusted_changes(tree, base_sha, globs, head))
+    st.app.say(f"{name}: testing the merge result ...")  # issue 16.7: a run shows it runs
+    # a batch's name ("batch-T-1") has no packet: the config's checks, as before
+    run = reuse.run(st, tree, base_sha, name, head, name, known, tasks or [name])
+    took = sum(r.duration_s for r in run.verdict.results) if run.verdict is not None else 0.0
+    st.app.say(f"{name}: tests on the merge result {'passed' if run.passed else 'failed'} ({took:.1f} s)")
     return run
 
 
@@ -279,6 +270,10 @@ def _land(st: State, group: list[Candidate], gone: list[str]) -> list[str]:
         if _move_base(st, base_sha, final):
             gate.same_board(final, base_sha)  # every commit between was fenced off board/
             failpoints.point("merge.after-cas")
+            if landed:  # the base's last passing run of each check, for the next runs to match
+                from batty.workflow.checks import reuse
+
+                reuse.record_baseline(st, final, landed[-1].landing)  # the run on `final`
             for c in landed:
                 record_landing(st, c, final, base_sha, commits if len(landed) == 1 else None, gone=gone)
             intent.unlink(missing_ok=True)
@@ -355,15 +350,26 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str
         return onto, [], bounced
     head = at
     name = built[0].packet.id if len(built) == 1 else f"batch-{built[0].packet.id}"
-    run = _test_tree(st, tree, base_sha, name, head, last_changes if len(built) == 1 and onto == base_sha else None)
+    if len(built) == 1 and onto == base_sha:  # no test run twice on one tree (SPEC 14)
+        from batty.workflow.checks import reuse
+
+        c = built[0]
+        relied = reuse.reusable(st, c.packet.id, c.packet.verification or {}, c.head, head, base_sha)
+        if relied is not None:
+            c.landing = reuse.Landing(True, reused=relied)
+            return head, built, bounced
+    run = _test_tree(st, tree, base_sha, name, head, last_changes if len(built) == 1 and onto == base_sha else None,
+                     tasks=[c.packet.id for c in built])
     if run.passed:
+        for c in built:
+            c.landing = run
         return head, built, bounced
     if len(built) == 1:
         c = built[0]
-        skip(st, c.packet.id, SkipReason.TESTS_FAILED_ON_MERGE, f"`{run.command}` exited {run.exit_code}", c.packet)
+        skip(st, c.packet.id, SkipReason.TESTS_FAILED_ON_MERGE, f"{run.reason}: {run.detail}", c.packet)
         bounced.append((c, SkipReason.TESTS_FAILED_ON_MERGE, gate.feedback(
-            "merge", "tests-failed-on-merge", f"the tests fail on your branch merged onto {cfg.base}. "
-            f"Bring {cfg.base} into your branch and fix what breaks.", run.output_tail)))
+            "merge", "tests-failed-on-merge", f"the tests fail on your branch merged onto {cfg.base} "
+            f"({run.detail}). Bring {cfg.base} into your branch and fix what breaks.", run.tail)))
         return onto, [], bounced
     half = len(built) // 2
     mid, left, b1 = _try(st, tree, built[:half], base_sha, onto, already)

@@ -170,24 +170,30 @@ def verify_one(st: State, p: Packet) -> bool:
     _phase(st, p, "fence", "pass")
     record["phases"]["fence"] = "pass"
 
-    # 3. test: in a scratch checkout of the exact commit, trusted tests from the base
-    command = gate.base_test_command(root, base_sha, p.id, cfg.gates.test)
+    # 3. test: the checks, in a scratch checkout of the exact commit, the trusted run with the
+    # trusted and test files as the base has them, then the change's own tests (checks/suite.py)
+    from batty.workflow.checks import suite
+
+    ctx = suite.Context(root, st.paths.state, cfg.gates, base_sha, head, p.id, evidence_dir,
+                        phase=lambda ph, res, detail: _phase(st, p, ph, res, detail),
+                        on_flaky=lambda check, tests: st.events.emit(
+                            Kind.VERIFY_FLAKY, task=p.id, seat=p.assignee, attempt=p.attempt, check=check,
+                            tests=tests),
+                        checkout=lambda: gate.scratch(st.paths, f"verify-{p.id}-own", head))
     with gate.scratch(st.paths, f"verify-{p.id}", head) as tree:
         # which trusted files to put back, from the branch's own diff when that says it: no git
         # diff in the checkout for each task
-        known = gate.trusted_from_branch(root, chs, merge_base, base_sha, cfg.gates.trusted_tests)
-        restored = gate.put_back_trusted(tree, base_sha, cfg.gates.trusted_tests, known=known)
-        record["trusted_restored"] = restored
+        known = gate.trusted_from_branch(root, chs, merge_base, base_sha, suite.test_globs(cfg.gates.trusted_tests))
         failpoints.point("verify.before-test")
-        run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s,
-                             log_path=evidence_dir / "test.log")
-    record.update(command=command, exit_code=run.exit_code, duration_s=run.duration_s)
-    if not run.passed:
-        detail = {"timeout": f"the tests ran past {cfg.gates.test_timeout_s}s and were killed",
-                  "no-tests": "the test command ran no test (pytest exit 5)",
-                  "error": "the test command could not start"}.get(run.reason or "", f"`{command}` exited {run.exit_code}")
-        return fail("test", run.reason or "tests", detail, tail=run.output_tail, sha=head)
-    _phase(st, p, "test", "pass", f"{run.duration_s}s")
+        verdict = suite.run_tree(ctx, tree, known)
+    record.update(suite.evidence(verdict, head, cfg.gates.trusted_tests))
+    from batty.workflow.checks import reuse
+
+    reuse.write_outcomes(evidence_dir, verdict)
+    if not verdict.passed:
+        reason, detail, tail = verdict.feedback()
+        return fail("test", reason, detail, tail=tail, sha=head)
+    _phase(st, p, "test", "pass", f"{record['duration_s']}s")
     record["phases"]["test"] = "pass"
     return _finish(st, p, passed=True, sha=head, phase="test", reason=None, detail="", tail="",
                    record=record, evidence_dir=evidence_dir, started=started)
@@ -250,6 +256,8 @@ def _finish(st: State, p: Packet, *, passed: bool, sha: str | None, phase: str, 
     verification = {"attempt": p.attempt, "sha": sha, "result": record["result"], "phase": phase,
                     "reason": reason, "duration_s": duration, "evidence": st.paths.rel(evidence_dir),
                     "at": record["at"]}
+    if record.get("own_tests_passed"):  # the confidence score credits a change's own passing tests
+        verification["own_tests"] = record["own_tests_passed"]
     failpoints.point("verify.before-verdict")
     if passed and epic_children is not None:
         st.events.emit(Kind.VERIFY_PASSED, task=p.id, seat=p.assignee, attempt=p.attempt, sha=sha)

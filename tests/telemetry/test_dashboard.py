@@ -43,7 +43,7 @@ def test_the_dashboard_draws_its_charts_offline(tmp_path: Path, serve) -> None: 
     dom = browse(server.url + "/dashboard", tmp_path / "p1", "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
-    assert 'data-charts-drawn="7"' in html, html[-3000:]
+    assert 'data-charts-drawn="8"' in html, html[-3000:]
     assert "data-error" not in html
     # issue 18: spend per day with the burn rate, per seat, per task
     for chart in ("chart-daily", "chart-seats", "chart-health", "chart-confidence",

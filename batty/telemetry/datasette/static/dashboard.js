@@ -134,6 +134,11 @@
       var svg = dots(rows.map(function (r) { return r.day; }), rows.map(function (r) { return r.score; }));
       Array.prototype.forEach.call(svg.querySelectorAll("circle title"), function (t, i) { t.textContent = rows[i].task + " " + rows[i].ts + ": " + rows[i].score; });
       return [svg];
+    },
+    flaky_tests: function (rows) {
+      var svg = bars(rows.map(function (r) { return r.test.split("::").pop(); }), [{ name: "flakes", values: rows.map(function (r) { return r.flakes; }) }]);
+      Array.prototype.forEach.call(svg.querySelectorAll("rect title"), function (t, i) { if (rows[i]) t.textContent = rows[i].test + ": " + rows[i].flakes + " flakes in " + rows[i].runs + " runs (" + (rows[i].flake_rate * 100).toFixed(1) + "%)"; });
+      return [svg];
     }
   };
 

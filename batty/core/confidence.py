@@ -5,7 +5,7 @@ It starts at 1 and loses a documented amount for each sign that a person should 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from batty.core.globs import matches
@@ -14,7 +14,8 @@ DEPENDENCY_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "requirements*.tx
                     "poetry.lock", "uv.lock", "package.json", "package-lock.json", "yarn.lock",
                     "pnpm-lock.yaml", "Cargo.toml", "Cargo.lock", "go.mod", "go.sum", "Gemfile*",
                     "Makefile", "Dockerfile", "*.ini", "tox.ini", ".pre-commit-config.yaml",
-                    ".gitattributes", ".gitmodules", ".github/**", ".ci/**")
+                    ".gitattributes", ".gitmodules", ".github/**", ".ci/**", "setup.cfg", "noxfile.py",
+                    ".cargo/**")
 TEST_FILES = ("tests/**", "test/**", "**/test_*.py", "**/*_test.py", "**/conftest.py", "**/*.test.*",
               "**/*.spec.*")
 
@@ -24,6 +25,10 @@ BIG_DIFF, HUGE_DIFF = (200, 0.10), (1000, 0.20)
 NO_SCOPE = 0.10
 TESTS_CHANGED = 0.15
 CONFIG_CHANGED = 0.20
+# Each of these alone takes the score under the default threshold (0.7): a change to the test
+# runner's files, to the agents' config or git's, or a compiled file beside its source, is never
+# landed on the score alone (issue 15; gatechecks.review finds them).
+PERSON_PARTS = {"runner_files": 0.35, "agent_config": 0.35, "git_config": 0.35, "binaries": 0.35}
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,8 @@ class Score:
 
 
 def score(*, attempt: int, respawns: int, lines_changed: int, files: Sequence[str],
-          scope: Sequence[str], trusted: Sequence[str]) -> Score:
+          scope: Sequence[str], trusted: Sequence[str],
+          person: Mapping[str, Sequence[str]] | None = None) -> Score:
     parts: dict[str, float] = {}
     if attempt > 1:
         parts["retries"] = -min(PER_RETRY * (attempt - 1), MAX_RETRY)
@@ -53,5 +59,8 @@ def score(*, attempt: int, respawns: int, lines_changed: int, files: Sequence[st
         parts["tests_changed"] = -TESTS_CHANGED
     if any(matches(f, DEPENDENCY_FILES) for f in files):
         parts["config_changed"] = -CONFIG_CHANGED
+    for part, loss in PERSON_PARTS.items():
+        if (person or {}).get(part):
+            parts[part] = -loss
     total = max(0.0, min(1.0, 1.0 + sum(parts.values())))
     return Score(round(total, 3), {k: round(v, 3) for k, v in parts.items()})

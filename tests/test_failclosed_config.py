@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from batty.paths import Paths
+from batty.store.paths import Paths
 from tests.conftest import git, run_batty
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -66,7 +66,7 @@ def test_lint_finds_an_empty_config_a_duplicate_key_and_a_missing_base(repo: Pat
 
 def test_globs_and_ids_are_not_fooled_by_a_trailing_newline() -> None:
     from batty.core.globs import matches
-    from batty.paths import ID_RE, SEAT_RE
+    from batty.core.ids import ID_RE, SEAT_RE
 
     assert not ID_RE.match("T-7\n") and not SEAT_RE.match("eng-1\n")
     assert matches("board/tasks/T-7\n.yaml", ["board/**"])
@@ -86,7 +86,7 @@ def test_links_resolve_through_every_hop() -> None:
 
 
 def test_the_gate_runs_in_safe_path_mode(tmp_path: Path) -> None:
-    from batty.gate import run_tests
+    from batty.workflow.gate import run_tests
 
     (tmp_path / "pytest.py").write_text("print('1 passed')\n")
     (tmp_path / "json.py").write_text("raise SystemExit(0)\n")

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from batty.core import clock
 from batty.core.kinds import Kind
-from batty.store.paths import branch_of
 from batty.store import git, worktrees
+from batty.store.paths import branch_of
 
 if TYPE_CHECKING:
     from pathlib import Path

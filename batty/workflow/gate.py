@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batty.workflow import runnerfiles
 from batty.core.globs import matches
 from batty.core.prompt import ALWAYS_PROTECTED
 from batty.store import git, runscope, worktrees
 from batty.store.paths import Paths
+from batty.workflow import runnerfiles
 
 # Files that configure the test runner itself are trusted whatever gates.trusted_tests says:
 # a new conftest.py can make every test pass, a root pytest.py can print "1 passed" (issue 15;
@@ -253,15 +253,38 @@ def fence(root: Path, chs: Sequence[Change], head: str, *, scope: Sequence[str],
     return Fence(True, files=files)
 
 
+_links: dict[str, dict[str, str]] = {}
+
+
+def links_in(root: Path, rev: str) -> dict[str, str]:
+    """Every symbolic link in commit ``rev``'s tree: path -> target (two git processes)."""
+    known = _links.get(rev)
+    if known is not None:
+        return known
+    raw = git.run(root, "ls-tree", "-r", "-z", "--full-tree", rev).stdout
+    paths = []
+    for row in raw.split("\0"):
+        if row.startswith("120000 "):
+            paths.append(row.split("\t", 1)[1])
+    out: dict[str, str] = {}
+    if paths:
+        blobs = _read_blobs(root, rev, paths)
+        out = {p: (b or b"").decode("utf-8", "surrogateescape") for p, b in blobs.items()}
+    if git.is_oid(rev):
+        if len(_links) > 64:
+            _links.clear()
+        _links[rev] = out
+    return out
+
+
 def _links_fence(root: Path, chs: Sequence[Change], head: str, scope: Sequence[str],
                  guarded: Sequence[str], files: list[str]) -> Fence | None:
     """Each link the change adds or alters, resolved inside ``head``'s own tree through every
     hop (three links, each lexically inside the scope, chained to /etc/passwd: issue 15); and
     no path the change writes may lie beyond a link."""
-    from batty.workflow import gatechecks
     from batty.core import fencepaths
 
-    links = gatechecks.links_in(root, head)
+    links = links_in(root, head)
     for c in chs:
         if c.status != "D":
             through = fencepaths.under_link(c.path, links)
@@ -454,9 +477,7 @@ def _test_in(blob: bytes, kind: str) -> str | None:
         return _tests_in[key]
     import yaml
 
-    from batty.core.yamlx import Loader
-
-    from batty.core.yamlx import plain
+    from batty.core.yamlx import Loader, plain
     from batty.errors import InvalidInput
 
     found: str | None = None

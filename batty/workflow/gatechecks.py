@@ -8,39 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from batty.core import fencepaths
-from batty.store import git
-
-_links: dict[str, dict[str, str]] = {}
-
-
-def links_in(root: Path, rev: str) -> dict[str, str]:
-    """Every symbolic link in commit ``rev``'s tree: path -> target (two git processes)."""
-    known = _links.get(rev)
-    if known is not None:
-        return known
-    raw = git.run(root, "ls-tree", "-r", "-z", "--full-tree", rev).stdout
-    paths = []
-    for row in raw.split("\0"):
-        if row.startswith("120000 "):
-            paths.append(row.split("\t", 1)[1])
-    out: dict[str, str] = {}
-    if paths:
-        from batty.workflow import gate
-
-        blobs = gate._read_blobs(root, rev, paths)
-        out = {p: (b or b"").decode("utf-8", "surrogateescape") for p, b in blobs.items()}
-    if git.is_oid(rev):
-        if len(_links) > 64:
-            _links.clear()
-        _links[rev] = out
-    return out
+from batty.core.globs import matches
+from batty.workflow import gate, runnerfiles
 
 
 def gitignore_exposed(root: Path, base_sha: str, head: str, files: Sequence[str]) -> list[str]:
     """The .gitignore files of a change that would let .batty/ be committed where the base's
     did not."""
-    from batty.workflow import gate
-
     ignores = [f for f in files if f == ".gitignore" or f.endswith("/.gitignore")]
     if not ignores:
         return []
@@ -61,10 +35,8 @@ def review(root: Path, base_sha: str, head: str, files: Sequence[str], *, comman
     """What of a change a person must see before it lands: ``runner_files`` (the test runner's
     own files changed from the base's), ``agent_config``, ``git_config`` (with a .gitignore that
     would expose .batty/), and ``binaries`` (which only lower the confidence)."""
-    from batty.workflow import runnerfiles
-
     out = fencepaths.needs_person(files, extra=needs_approval)
-    runner = runnerfiles.gate_changes(root, base_sha, head, files, command)
+    runner = runner_changes(root, base_sha, head, files, command)
     if runner:
         out["runner_files"] = runner
     exposed = gitignore_exposed(root, base_sha, head, files)
@@ -79,3 +51,27 @@ HELD = ("runner_files", "agent_config", "git_config")  # the parts that wait for
 def held(found: dict[str, list[str]]) -> list[str]:
     """The files of :func:`review` that hold a change for ``batty approve``."""
     return [f for k in HELD for f in found.get(k, [])]
+
+
+def runner_changes(root: Path, base_sha: str, head: str, files: Sequence[str], command: str) -> list[str]:
+    """The files of a change that change the test runner's behaviour from the base's: whole
+    files that differ, shared files whose runner sections differ."""
+    whole = runnerfiles.whole_globs(command)
+    wanted = [f for f in files if matches(f, whole) or any(matches(f, (g,)) for g in runnerfiles.SECTIONS)]
+    if not wanted:
+        return []
+    before = gate.base_files(root, base_sha, wanted)
+    after = gate.base_files(root, head, wanted)
+    out: list[str] = []
+    for f in wanted:
+        if before.get(f) == after.get(f):
+            continue
+        if matches(f, whole):
+            out.append(f)
+            continue
+        glob = next(g for g in runnerfiles.SECTIONS if matches(f, (g,)))
+        old, new = (b.decode("utf-8", "replace") if b is not None else None
+                    for b in (before.get(f), after.get(f)))
+        if runnerfiles.section(glob, old) != runnerfiles.section(glob, new):
+            out.append(f)
+    return out

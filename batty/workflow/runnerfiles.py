@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from batty.core.globs import matches
 
 # pytest's: its config files, anything that would be imported as pytest or its plugin manager
 # (a module or package of that name anywhere a run could put on sys.path), and what Python runs
@@ -133,29 +131,3 @@ def section(glob: str, text: str | None) -> Any:
     except Exception:  # noqa: BLE001 - any parser's error: the file as text, compared whole
         return ("unparsed", text)
     return {k: _pick(data, k) for k in keys}
-
-
-def gate_changes(root: Path, base_sha: str, head: str, files: Sequence[str], command: str) -> list[str]:
-    """The files of a change that change the test runner's behaviour from the base's: whole
-    files that differ, shared files whose runner sections differ."""
-    from batty.workflow import gate
-
-    whole = whole_globs(command)
-    wanted = [f for f in files if matches(f, whole) or any(matches(f, (g,)) for g in SECTIONS)]
-    if not wanted:
-        return []
-    before = gate.base_files(root, base_sha, wanted)
-    after = gate.base_files(root, head, wanted)
-    out: list[str] = []
-    for f in wanted:
-        if before.get(f) == after.get(f):
-            continue
-        if matches(f, whole):
-            out.append(f)
-            continue
-        glob = next(g for g in SECTIONS if matches(f, (g,)))
-        old, new = (b.decode("utf-8", "replace") if b is not None else None
-                    for b in (before.get(f), after.get(f)))
-        if section(glob, old) != section(glob, new):
-            out.append(f)
-    return out

@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git
-from tests.scenarios.helpers import COMMIT, kinds, make, on_attempt, on_base, quiet, settle, statuses, tick
+from tests.scenarios.helpers import (
+    COMMIT,
+    kinds,
+    make,
+    on_attempt,
+    on_base,
+    quiet,
+    settle,
+    statuses,
+    tick,
+)
 
 PYPROJECT = """[project]
 name = "lib"

@@ -160,7 +160,7 @@ def summary(record: Mapping[str, Any]) -> tuple[str, str]:
     """(what happened, as one sentence; what resolves it, a command) of an escalation."""
     text = str(record.get("text") or "")
     lines = [x.strip() for x in plain(text).splitlines() if x.strip()]
-    what = lines[0] if lines else one_line(record.get("reason")) or "escalated"
+    what = one_line(lines[0]) if lines else one_line(record.get("reason")) or "escalated"
     esc_id = one_line(record.get("id"))
     do = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("To move it on:")), "")
     if not do:

@@ -429,7 +429,10 @@ def end_state(proj: Project) -> dict[str, Any]:
     branches = {}
     for ref in git(root, "for-each-ref", "--format=%(refname:short)", "refs/heads/").splitlines():
         if ref != "main":  # its tree is the base's, above (board/ holds timestamps)
-            branches[ref] = git(root, "rev-parse", f"{ref}^{{tree}}")
+            # its code: a retry starts fresh from the base as it is at dispatch (issue 15), whose
+            # board/ holds that moment's timestamps
+            branches[ref] = [row for row in git(root, "ls-tree", "-r", ref).splitlines()
+                             if not row.split("\t", 1)[1].startswith("board/")]
     listing = git(root, "worktree", "list", "--porcelain")
     worktrees = sorted(os.path.relpath(line[9:], root) for line in listing.splitlines()
                        if line.startswith("worktree "))

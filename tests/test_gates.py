@@ -69,7 +69,7 @@ HOSTILE = {
     "deletes the tests": ([BREAK_APP, "git rm -rq tests", COMMIT], [], "test", "tests"),
     "plants a conftest.py that skips everything": (
         [BREAK_APP, "printf 'import pytest\\ndef pytest_collection_modifyitems(items):\\n    items.clear()\\n' > conftest.py",
-         COMMIT], [], "test", "tests"),
+         COMMIT], [], "fence", "gate-change"),  # the runner's own file (issue 15)
     "adds a symlink out of the worktree": (["ln -s /etc/passwd src/leak", COMMIT], None, "fence", "symlink"),
     "adds a symlink into board/": (["ln -s ../board/config.yaml src/cfg", COMMIT], None, "fence", "symlink"),
     "renames a protected file away": (["git mv .github/workflows/ci.yml ci.yml", COMMIT], [], "fence", "protected"),
@@ -238,7 +238,10 @@ def reviewed_then_broken_by_the_base(proj: Project, conftest: str) -> str:
     """A task whose branch adds a module using ``add``, a trusted test of its own and
     ``conftest`` (which runs in merge's first, untrusted test run), verified and in review; then
     a person renames ``add`` on main: the branch still rebases cleanly, but its module no
-    longer imports, and the trusted test that imports every module fails on the merge result."""
+    longer imports, and the trusted test that imports every module fails on the merge result.
+    (A conftest.py is the runner's own file: with gates.on_gate_change approve it passes verify,
+    run as the base has it, and waits for the person's approval, issue 15.)"""
+    proj.configure({"gates": {"on_gate_change": "approve"}})
     tid = proj.task("Use add from a new module", [
         "printf 'from app import add\\n\\nTWO = add(1, 1)\\n' > src/extra.py",
         f"printf %s {shlex.quote(conftest)} > conftest.py",

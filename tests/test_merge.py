@@ -303,6 +303,9 @@ def test_a_task_that_conflicts_every_time_is_blocked_and_escalated(proj: Project
     proj.wait_exited(tid)
     proj.ok("verify")
     assert proj.status(tid) == "review"  # it passes alone, again
+    # attempt 2 started fresh from main (issue 15): a person's line lands under it again
+    app.write_text(app.read_text() + "# a person's line where the agent's goes\n")
+    git(proj.root, "commit", "-qam", "by hand, again")
     proj.ok("merge")
     assert skips(proj, tid) == ["conflict", "conflict"]
     p = proj.packet(tid)

@@ -15,9 +15,9 @@ from batty.agents import AGENT_KEYS, BUILTIN, PLACEHOLDERS, PROMPT_MODES
 
 Problem = tuple[str, str, str]
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PASSENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+PASSENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?\Z")
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 #: Set by batty on every launch; config may not override them.

@@ -69,4 +69,6 @@ def _board(st: State, as_json: bool) -> str:
             extra = f" @{p.assignee}" if p.assignee and p.status.value in ("in-progress", "review") else ""
             lines.append(f"  {p.id:<8} P{p.priority} {p.title}{extra}")
         lines.append("")
-    return "\n".join(lines).rstrip()
+    from batty.core.escape import shown
+
+    return shown("\n".join(lines).rstrip())  # an escape sequence in a title is shown (issue 15)

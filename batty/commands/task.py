@@ -124,7 +124,9 @@ def _listing(st: State, status: str | None, ready: bool, as_json: bool) -> str:
         return dumps([p.to_dict() for p in packets])
     from tabulate import tabulate
 
-    rows = [(p.id, p.status.value, f"P{p.priority}", p.assignee or "", p.title) for p in packets]
+    from batty.core.escape import one_line
+
+    rows = [(p.id, p.status.value, f"P{p.priority}", p.assignee or "", one_line(p.title)) for p in packets]
     if not ready:  # issue 16.6: a packet that does not load is listed, marked, not skipped
         from batty.store.broken import broken
 

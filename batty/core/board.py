@@ -304,9 +304,14 @@ def card_line(p: Packet, *, open_deps: Sequence[str] = (), old: Card | None = No
     else:
         mark = "x" if status is Status.DONE else " "
     deco = decorations(p, open_deps=open_deps)
+    title = p.title
+    if not title.isprintable():  # an escape sequence in a title is shown, not run (issue 15)
+        from batty.core.escape import one_line
+
+        title = one_line(title)
     if old is None:
-        return f"- [{mark}] {p.id} {p.title}{deco}"
-    line = f"- [{mark}] {old.lead}{cardline.render(p.id, p.title, deco, old.text)}"
+        return f"- [{mark}] {p.id} {title}{deco}"
+    line = f"- [{mark}] {old.lead}{cardline.render(p.id, title, deco, old.text)}"
     return "\n".join((line, *old.more)) if old.more else line
 
 

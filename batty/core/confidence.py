@@ -5,7 +5,7 @@ It starts at 1 and loses a documented amount for each sign that a person should 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from batty.core.globs import matches
@@ -14,7 +14,8 @@ DEPENDENCY_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "requirements*.tx
                     "poetry.lock", "uv.lock", "package.json", "package-lock.json", "yarn.lock",
                     "pnpm-lock.yaml", "Cargo.toml", "Cargo.lock", "go.mod", "go.sum", "Gemfile*",
                     "Makefile", "Dockerfile", "*.ini", "tox.ini", ".pre-commit-config.yaml",
-                    ".gitattributes", ".gitmodules", ".github/**", ".ci/**")
+                    ".gitattributes", ".gitmodules", ".github/**", ".ci/**", "setup.cfg", "noxfile.py",
+                    ".cargo/**")
 TEST_FILES = ("tests/**", "test/**", "**/test_*.py", "**/*_test.py", "**/conftest.py", "**/*.test.*",
               "**/*.spec.*")
 
@@ -26,6 +27,11 @@ TESTS_CHANGED = 0.15
 CONFIG_CHANGED = 0.20
 OWN_TESTS = 0.05       # a credit: the change brings passing tests of its own (issue 21)
 RUNNER_FILES = ("**/conftest.py", "**/pytest.ini", "**/.pytest.ini")
+# Each of these alone takes the score under the default threshold (0.7), the own_tests credit
+# included (1 - 0.40 + 0.05 = 0.65): a change to the test
+# runner's files, to the agents' config or git's, or a compiled file beside its source, is never
+# landed on the score alone (issue 15; gatechecks.review finds them).
+PERSON_PARTS = {"runner_files": 0.40, "agent_config": 0.40, "git_config": 0.40, "binaries": 0.40}
 
 
 @dataclass(frozen=True)
@@ -35,10 +41,12 @@ class Score:
 
 
 def score(*, attempt: int, respawns: int, lines_changed: int, files: Sequence[str],
-          scope: Sequence[str], trusted: Sequence[str], added: Sequence[str] = (), own_tests: int = 0) -> Score:
+          scope: Sequence[str], trusted: Sequence[str], added: Sequence[str] = (), own_tests: int = 0,
+          person: Mapping[str, Sequence[str]] | None = None) -> Score:
     """``added``: the files the change adds (a new test file runs apart from the trusted suite,
     so it is no sign by itself; a new runner file is); ``own_tests``: the change's own tests
-    that passed in their run at verify."""
+    that passed in their run at verify; ``person``: what only a person may let through, by part
+    (the runner's files, the agents' or git's config, binaries: issue 15)."""
     parts: dict[str, float] = {}
     if attempt > 1:
         parts["retries"] = -min(PER_RETRY * (attempt - 1), MAX_RETRY)
@@ -61,5 +69,8 @@ def score(*, attempt: int, respawns: int, lines_changed: int, files: Sequence[st
         parts["config_changed"] = -CONFIG_CHANGED
     if own_tests > 0:
         parts["own_tests"] = OWN_TESTS
+    for part, loss in PERSON_PARTS.items():
+        if (person or {}).get(part):
+            parts[part] = -loss
     total = max(0.0, min(1.0, 1.0 + sum(parts.values())))
     return Score(round(total, 3), {k: round(v, 3) for k, v in parts.items()})

@@ -32,6 +32,11 @@ class Gates:
     checks: tuple[Any, ...] = ()   # batty.core.checkspec.Check; empty: gates.test is the one check "test"
     reruns: int = 1                # a failed required check is rerun this many times (SPEC 14)
     report: str = "auto"           # the "test" check's report: auto | pytest | none | junit:PATH
+    # a change to the test runner's own files (batty/workflow/runnerfiles.py): refused at verify, or held
+    # for `batty approve`; never auto-merged (issue 15)
+    on_gate_change: str = "refuse"
+    needs_approval: tuple[str, ...] = ()   # more globs whose changes wait for `batty approve`
+    allow_submodules: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,9 @@ SECTIONS = {"gates": Gates, "health": Health, "merge": Merge, "planner": Planner
             "telemetry": Telemetry, "dispatch": Dispatch, "escalations": Escalations, "setup": Setup}
 CHOICES = {("runner",): ("process", "tmux"), ("merge", "mode"): ("auto", "approve"),
            ("merge", "strategy"): ("rebase", "squash", "merge"),
+           ("gates", "on_gate_change"): ("refuse", "approve"),
            ("seat", "role"): ("engineer", "planner"), ("dispatch", "overlap"): ("wait", "allow")}
+POSITIVE = {"gates": ("test_timeout_s",), "health": ("stall_after_s", "max_runtime_s")}  # timeouts
 TOP = ("base", "seats", "agents", "runner", "notify", "budgets", *SECTIONS)
 
 
@@ -200,6 +207,12 @@ def _section(cls: type, data: Any, name: str, known_good: bool = False) -> Any:
             raise ConfigProblem((name, "timeout_s"), "setup.timeout_s must be at least 1", ">= 1")
     if name == "gates" and kwargs.get("max_attempts", 1) < 1:
         raise ConfigProblem((name, "max_attempts"), "gates.max_attempts must be at least 1", ">= 1")
+    # fail closed (issue 15): `bash -c ""` exits 0, and a zero timeout kills every run at once
+    if name == "gates" and "test" in kwargs and not kwargs["test"].strip():
+        raise ConfigProblem((name, "test"), "gates.test is blank: every change would pass", "a test command")
+    for key in POSITIVE.get(name, ()):
+        if key in kwargs and kwargs[key] < 1:
+            raise ConfigProblem((name, key), f"{name}.{key} must be at least 1, not {kwargs[key]}", ">= 1")
     return cls(**kwargs)
 
 

@@ -37,7 +37,9 @@ def compile_glob(glob: str) -> re.Pattern[str]:
     body = "".join(out)
     if "/" not in g:  # like .gitignore: a bare name matches at any depth
         body = "(?:.*/)?" + body
-    return re.compile(f"^{body}(?:/.*)?$" if tree else f"^{body}$")
+    # DOTALL and \Z: a path may hold a newline (git allows any byte but NUL), and `.` or `$`
+    # would let `a\nb/conftest.py` or `board/tasks/T-7\n.yaml` slip past a glob (issue 15)
+    return re.compile(f"^{body}(?:/.*)?\\Z" if tree else f"^{body}\\Z", re.DOTALL)
 
 
 def matches(path: str, globs: Iterable[str]) -> bool:

@@ -6,9 +6,9 @@ import re
 
 from batty.errors import InvalidInput
 
-ID_RE = re.compile(r"^[A-Z][A-Z0-9]*-[0-9]+$")
+ID_RE = re.compile(r"^[A-Z][A-Z0-9]*-[0-9]+\Z")  # \Z: `$` lets a trailing newline through
 ID_VALID = "an id like T-12: ^[A-Z][A-Z0-9]*-[0-9]+$"
-SEAT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SEAT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
 
 def check_id(task_id: str) -> str:

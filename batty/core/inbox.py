@@ -20,7 +20,7 @@ STATES = (OPEN, DEMOTED, RESOLVED)
 EMPTY = "# Inbox\n\nNothing waits for you.\n"  # what `batty init` writes: no diff on first render
 CLOSED_SHOWN = 20
 TEXT_LINES = 20
-ID_RE = re.compile(r"^E-([0-9]+)$")
+ID_RE = re.compile(r"^E-([0-9]+)\Z")
 _RANK = {OPEN: 0, DEMOTED: 1, RESOLVED: 2}  # a closed copy wins: the closing really happened
 
 
@@ -118,7 +118,9 @@ def when(iso: Any, tz: str = "UTC") -> str:
 
 
 def one_line(text: Any) -> str:
-    return " ".join(str(text or "").split())
+    from batty.core.escape import one_line as escaped
+
+    return escaped(" ".join(str(text or "").split()))  # an escape sequence is shown, not run
 
 
 def tasks_of(record: Mapping[str, Any]) -> str:
@@ -158,7 +160,7 @@ def summary(record: Mapping[str, Any]) -> tuple[str, str]:
     """(what happened, as one sentence; what resolves it, a command) of an escalation."""
     text = str(record.get("text") or "")
     lines = [x.strip() for x in plain(text).splitlines() if x.strip()]
-    what = lines[0] if lines else one_line(record.get("reason")) or "escalated"
+    what = one_line(lines[0]) if lines else one_line(record.get("reason")) or "escalated"
     esc_id = one_line(record.get("id"))
     do = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("To move it on:")), "")
     if not do:
@@ -206,7 +208,9 @@ def render(records: Iterable[Mapping[str, Any]], *, tz: str = "UTC") -> str:
         out += [f"- resolve: `batty escalations resolve {esc_id}`", ""]
         text = str(r.get("text") or "").strip("\n")
         if text:
-            out += [*_text_block(text), ""]
+            from batty.core.escape import shown
+
+            out += [*_text_block(shown(text)), ""]
     if closed:
         out += ["## Demoted / resolved", ""]
         for r in closed[:CLOSED_SHOWN]:

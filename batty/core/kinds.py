@@ -49,6 +49,8 @@ class Kind(StrEnum):
     LOCK_BROKEN = "lock.broken"
     BUDGET_WARNED = "budget.warned"
     BUDGET_EXCEEDED = "budget.exceeded"
+    BRANCH_MOVED_ASIDE = "branch.moved_aside"  # a batty/<ID> dispatch did not create (issue 15)
+    ATTEMPT_FRESH = "attempt.fresh"            # a retry starts from the base (issue 15)
 
 
 class SkipReason(StrEnum):

@@ -37,9 +37,31 @@ def decode(data: bytes, file: str) -> str:
                            valid="save the file as UTF-8") from None
 
 
+def plain(text: str | bytes, file: str) -> None:
+    """Refuse YAML anchors and aliases, in one line and at scanning speed: packets and config
+    need neither, and nine nested aliases (a "billion laughs") hang whatever walks the result
+    (issue 15). Text holding neither ``&`` nor ``*`` is not scanned at all."""
+    if isinstance(text, bytes):
+        if b"&" not in text and b"*" not in text:
+            return
+    elif "&" not in text and "*" not in text:
+        return
+    import yaml
+
+    try:
+        for token in yaml.scan(text, Loader=_loader()):
+            if isinstance(token, yaml.AnchorToken | yaml.AliasToken):
+                what = "an anchor" if isinstance(token, yaml.AnchorToken) else "an alias"
+                raise InvalidInput(f"{what} (&name or *name) is not allowed here", file=file,
+                                   line=token.start_mark.line + 1, valid="write each value out in full")
+    except yaml.YAMLError:
+        return  # not valid YAML: the parse says where
+
+
 def load(text: str, file: str) -> Any:
     import yaml
 
+    plain(text, file)
     try:
         return yaml.load(text, Loader=_loader())
     except yaml.YAMLError as e:
@@ -56,8 +78,9 @@ def lines(text: str, file: str, *, strict: bool = False) -> dict[Path_, int]:
     import yaml
 
     try:
+        plain(text, file)
         root = yaml.compose(text, Loader=_loader())
-    except yaml.YAMLError:
+    except (yaml.YAMLError, InvalidInput):
         return {}
     out: dict[Path_, int] = {}
 

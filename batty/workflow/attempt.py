@@ -86,9 +86,15 @@ def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:
     seat = cfg.seat(a.seat)
     assert seat is not None
     p = st.packets.require(a.task)
+    run_dir = st.paths.run_dir(p.id, a.attempt)
+    from batty.workflow import fresh
+
+    if runner.run_state(run_dir) not in ("running", "launching"):
+        # a stray branch moved aside; a judged attempt's branch cleared: this one starts from
+        # the base (issue 15)
+        fresh.prepare(st, p, a.attempt, run_dir)
     wt = worktrees.ensure(st.paths, p.id, cfg.base)
     failpoints.point("dispatch.after-worktree")
-    run_dir = st.paths.run_dir(p.id, a.attempt)
     if runner.run_state(run_dir) in ("running", "launching"):
         return  # already launched by a run that crashed before it could say so
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -98,6 +104,8 @@ def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:
                          attempt=max(1, a.attempt - p.attempts_from),
                          max_attempts=cfg.gates.max_attempts,
                          planner_children=cfg.planner.max_children if seat.role == "planner" else None)
+    if (run_dir / "previous.diff").exists():
+        text += fresh.prompt_part("previous.diff", (run_dir / "previous.diff").stat().st_size >= fresh.MAX_DIFF)
     prompt_file = run_dir / "prompt.md"
     from batty.store import atomic
 

@@ -24,10 +24,12 @@ from batty.core.globs import matches
 from batty.core.prompt import ALWAYS_PROTECTED
 from batty.store import git, runscope, worktrees
 from batty.store.paths import Paths
+from batty.workflow import runnerfiles
 
 # Files that configure the test runner itself are trusted whatever gates.trusted_tests says:
-# a new conftest.py can make every test pass.
-ALWAYS_TRUSTED = ("**/conftest.py", "pytest.ini", "**/pytest.ini")
+# a new conftest.py can make every test pass, a root pytest.py can print "1 passed" (issue 15;
+# the list and why: batty/workflow/runnerfiles.py).
+ALWAYS_TRUSTED = runnerfiles.ALWAYS
 TEST_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TERM", "TZ")
 OUTPUT_TAIL = 40
 
@@ -222,30 +224,85 @@ def touched(chs: Sequence[Change]) -> list[str]:
 
 
 def fence(root: Path, chs: Sequence[Change], head: str, *, scope: Sequence[str],
-          protected: Sequence[str], commits: Sequence[str] = ()) -> Fence:
-    """``chs``: the tree diff; ``commits``: every path a single commit touched (History.paths)."""
+          protected: Sequence[str], commits: Sequence[str] = (), submodules: bool = False) -> Fence:
+    """``chs``: the tree diff; ``commits``: every path a single commit touched (History.paths).
+    ``submodules``: gates.allow_submodules."""
+    from batty.core import fencepaths
+
     files = sorted(set(touched(chs)) | set(commits))
+    bad_names = [f for f in files if fencepaths.bad_path(f)]
+    if bad_names:  # a newline in a path fooled the globs and every person reading it (issue 15)
+        return Fence(False, "bad-path", "paths holding control characters: " +
+                     ", ".join(fencepaths.one_line(f) for f in bad_names[:10]), files)
     guarded = (*ALWAYS_PROTECTED, *protected)
     bad = [f for f in files if matches(f, guarded)]
     if bad:
         return Fence(False, "protected", "touches protected paths: " + ", ".join(bad[:10]), files)
     for c in chs:
-        if c.new_mode == "160000":
-            return Fence(False, "submodule", f"adds a submodule at {c.path}", files)
-        if c.new_mode == "120000":
-            target = git.run(root, "cat-file", "blob", f"{head}:{c.path}").stdout
-            resolved = os.path.normpath(os.path.join(os.path.dirname(c.path), target))
-            if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
-                return Fence(False, "symlink", f"{c.path} links out of the repository ({target})", files)
-            if matches(resolved, guarded):
-                return Fence(False, "symlink", f"{c.path} links into a protected path ({target})", files)
-            if scope and not matches(resolved, scope):
-                return Fence(False, "scope", f"{c.path} links outside the scope ({target})", files)
+        if c.new_mode == "160000" and not submodules:
+            return Fence(False, "submodule", f"adds a submodule at {c.path} (gates.allow_submodules is false)",
+                         files)
+    if any(c.new_mode == "120000" for c in chs):
+        found = _links_fence(root, chs, head, scope, guarded, files)
+        if found is not None:
+            return found
     if scope:
         outside = [f for f in files if not matches(f, scope)]
         if outside:
             return Fence(False, "scope", "changes outside the scope: " + ", ".join(outside[:10]), files)
     return Fence(True, files=files)
+
+
+_links: dict[str, dict[str, str]] = {}
+
+
+def links_in(root: Path, rev: str) -> dict[str, str]:
+    """Every symbolic link in commit ``rev``'s tree: path -> target (two git processes)."""
+    known = _links.get(rev)
+    if known is not None:
+        return known
+    raw = git.run(root, "ls-tree", "-r", "-z", "--full-tree", rev).stdout
+    paths = []
+    for row in raw.split("\0"):
+        if row.startswith("120000 "):
+            paths.append(row.split("\t", 1)[1])
+    out: dict[str, str] = {}
+    if paths:
+        blobs = _read_blobs(root, rev, paths)
+        out = {p: (b or b"").decode("utf-8", "surrogateescape") for p, b in blobs.items()}
+    if git.is_oid(rev):
+        if len(_links) > 64:
+            _links.clear()
+        _links[rev] = out
+    return out
+
+
+def _links_fence(root: Path, chs: Sequence[Change], head: str, scope: Sequence[str],
+                 guarded: Sequence[str], files: list[str]) -> Fence | None:
+    """Each link the change adds or alters, resolved inside ``head``'s own tree through every
+    hop (three links, each lexically inside the scope, chained to /etc/passwd: issue 15); and
+    no path the change writes may lie beyond a link."""
+    from batty.core import fencepaths
+
+    links = links_in(root, head)
+    for c in chs:
+        if c.status != "D":
+            through = fencepaths.under_link(c.path, links)
+            if through is not None:
+                return Fence(False, "symlink", f"{c.path} lies beyond the link {through}", files)
+    added = [c for c in chs if c.new_mode == "120000"]
+    for c in added:  # the worst first: out of the repository
+        if fencepaths.resolve(c.path, links) is None:
+            return Fence(False, "symlink", f"{c.path} links out of the repository ({links.get(c.path, '')})",
+                         files)
+    for c in added:
+        target = links.get(c.path, "")
+        resolved = fencepaths.resolve(c.path, links) or ""
+        if resolved and matches(resolved, guarded):
+            return Fence(False, "symlink", f"{c.path} links into a protected path ({target} -> {resolved})", files)
+        if scope and not matches(resolved, scope):
+            return Fence(False, "scope", f"{c.path} links outside the scope ({target} -> {resolved or '.'})", files)
+    return None
 
 
 @contextmanager
@@ -420,16 +477,18 @@ def _test_in(blob: bytes, kind: str) -> str | None:
         return _tests_in[key]
     import yaml
 
-    from batty.core.yamlx import Loader
+    from batty.core.yamlx import Loader, plain
+    from batty.errors import InvalidInput
 
     found: str | None = None
     try:
+        plain(blob, kind)  # an alias bomb on the base is not parsed: the default command runs
         data = yaml.load(blob, Loader=Loader) or {}
         if kind == "config":
             data = (data.get("gates") if isinstance(data, dict) else None) or {}
         if isinstance(data, dict) and isinstance(data.get("test"), str):
             found = str(data["test"])
-    except yaml.YAMLError:
+    except (yaml.YAMLError, InvalidInput):
         pass
     if len(_tests_in) > 256:
         _tests_in.clear()
@@ -440,9 +499,13 @@ def _test_in(blob: bytes, kind: str) -> str | None:
 def test_env(home: Path) -> dict[str, str]:
     """No secret reaches code under test: the test runs the agent's code."""
     env = {k: os.environ[k] for k in TEST_ENV_KEYS if k in os.environ}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    # the checkout must not shadow the runner (issue 15): no relative or empty PATH entry (a
+    # `./pytest` of the branch's), and Python's safe-path mode, so `python -m pytest` does not
+    # put the checkout first on sys.path (a root pytest.py printed "1 passed")
+    path = [d for d in env.get("PATH", "").split(os.pathsep) if d.startswith("/")]
+    env["PATH"] = os.pathsep.join(path) or "/usr/local/bin:/usr/bin:/bin"
     env.setdefault("LANG", "C.UTF-8")
-    env.update(HOME=str(home), CI="1", PYTHONDONTWRITEBYTECODE="1", BATTY_GATE="1")
+    env.update(HOME=str(home), CI="1", PYTHONDONTWRITEBYTECODE="1", PYTHONSAFEPATH="1", BATTY_GATE="1")
     return env
 
 

@@ -38,6 +38,7 @@ class Candidate:
     # between leaves neither, and the next run scores the commit once
     unsaved: dict | None = None
     landing: Any = None  # checks' Landing: the test step it passed (or verify's run it reused)
+    approved: bool | None = None  # a person's `batty approve` of this head (workflow/approvals.py)
 
 
 def write_score(st: State, p: Packet, score: confidence.Score) -> None:
@@ -51,7 +52,7 @@ def record_landing(st: State, c: Candidate, sha: str, base_sha: str, commits: in
     same run); else it is deleted here."""
     p = c.packet
     cfg = st.config
-    auto = not p.approved
+    auto = not (p.approved if c.approved is None else c.approved)
     if c.unsaved is not None:  # its score's event, with the landing that writes the score
         c.unsaved = None
         write_score(st, p, c.score)

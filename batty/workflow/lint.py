@@ -35,6 +35,9 @@ def lint_all(paths: Paths, *, repo_checks: bool = True, warnings: list[str] | No
             problems += config_problems(paths, config)
             if warnings is not None:
                 warnings += machine_warnings(paths, config)
+        from batty.workflow.configlint import config_problems as fail_closed
+
+        problems += fail_closed(paths, config)  # empty, duplicate keys, no base branch (issue 15)
     try:
         text = yamlx.decode(paths.board_md.read_bytes(), "board/BOARD.md")
         parsed = boardmod.parse(text)

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from batty.workflow.session import Session
     from batty.workflow.state import State
 
+# batty's merges use no merge driver the repository's attributes name (issue 15): git's one
+# built-in driver that resolves a conflict by itself, `union` (`* merge=union` in .gitattributes
+# keeps both sides of every conflict), is replaced by git's plain three-way text merge, so a
+# conflict stays a conflict. Drivers from config are blanked by the git module.
+PLAIN_MERGE = ("-c", "merge.union.name=plain text merge (batty)",
+               "-c", "merge.union.driver=git merge-file --marker-size=%L %A %O %B")
 MAX_CAS_RETRIES = 3
 
 
@@ -167,21 +173,36 @@ def _decide(st: State, p: Packet) -> Decision:
     merge_base = gate.merge_base(root, base_sha, head)
     chs, lines = gate.changes_and_lines(root, merge_base, head)
     files = gate.touched(chs)
+    from batty.workflow import approvals, gatechecks
+
+    command = gate.base_test_command(root, base_sha, p.id, cfg.gates.test)
+    person = gatechecks.review(root, base_sha, head, files, command=command,
+                               needs_approval=cfg.gates.needs_approval)
     score = confidence.score(attempt=p.attempt, respawns=p.respawns, lines_changed=lines, files=files,
                              scope=p.scope, trusted=gate.trusted_globs(cfg.gates.trusted_tests),
-                             added=[ch.path for ch in chs if ch.status == "A"], own_tests=int(v.get("own_tests") or 0))
+                             added=[ch.path for ch in chs if ch.status == "A"], own_tests=int(v.get("own_tests") or 0),
+                             person=person)
     known = p.merge or {}
-    waits = not p.approved and (cfg.merge.mode == "approve" or score.score < cfg.merge.min_confidence)
+    # approval is a `batty approve` event for this commit, never the packet's field alone: an
+    # agent could write that (issue 15)
+    approved = approvals.approved(st, p, head)
+    held = gatechecks.held(person)
+    waits = not approved and (cfg.merge.mode == "approve" or score.score < cfg.merge.min_confidence
+                              or bool(held))
     new = known.get("for_sha") != head  # a commit not scored yet: its score is written once
     save = score if new and waits else None
-    if cfg.merge.mode == "approve" and not p.approved:
+    if held and not approved:
+        return Decision(p.id, p, reason=SkipReason.NOT_APPROVED, save=save, head=head,
+                        detail="it changes the test runner's, the agents' or git's own files "
+                        f"({', '.join(held[:10])}): a person reviews them, then `batty approve {p.id}`")
+    if cfg.merge.mode == "approve" and not approved:
         return Decision(p.id, p, reason=SkipReason.NOT_APPROVED, save=save, head=head,
                         detail="merge.mode is approve: `batty approve " + p.id + "`")
-    if score.score < cfg.merge.min_confidence and not p.approved:
+    if score.score < cfg.merge.min_confidence and not approved:
         return Decision(p.id, p, reason=SkipReason.LOW_CONFIDENCE, save=save, head=head,
                         detail=f"confidence {score.score} < {cfg.merge.min_confidence}: `batty approve {p.id}` to land it")
     unsaved = {"for_sha": head, "confidence": score.score, "parts": score.parts, "at": clock.now_iso()} if new else None
-    return Decision(p.id, p, candidate=Candidate(p, head, merge_base, score, unsaved=unsaved))
+    return Decision(p.id, p, candidate=Candidate(p, head, merge_base, score, unsaved=unsaved, approved=approved))
 
 
 def _apply(tree: Path, c: Candidate, strategy: str, onto: str) -> str | None:
@@ -191,7 +212,7 @@ def _apply(tree: Path, c: Candidate, strategy: str, onto: str) -> str | None:
     seat = p.assignee or "agent"
     author = {"GIT_AUTHOR_NAME": f"{seat} (batty agent)", "GIT_AUTHOR_EMAIL": f"{seat}@batty.localhost"}
     if strategy == "rebase":
-        proc = git.run(tree, "rebase", "--empty=drop", "--onto", onto, c.merge_base, c.head,
+        proc = git.run(tree, *PLAIN_MERGE, "rebase", "--empty=drop", "--onto", onto, c.merge_base, c.head,
                        env=BATTY_COMMITTER, check=False)
         if proc.returncode != 0:
             git.run(tree, "rebase", "--abort", check=False)
@@ -200,7 +221,7 @@ def _apply(tree: Path, c: Candidate, strategy: str, onto: str) -> str | None:
     else:
         args = (["merge", "--squash", c.head] if strategy == "squash" else
                 ["merge", "--no-ff", "--no-edit", "-m", f"Merge {branch_of(p.id)}: {p.title}", c.head])
-        proc = git.run(tree, *args, env={**BATTY_COMMITTER, **author}, check=False)
+        proc = git.run(tree, *PLAIN_MERGE, *args, env={**BATTY_COMMITTER, **author}, check=False)
         if proc.returncode != 0:
             git.run(tree, "merge", "--abort", check=False)
             git.run(tree, "reset", "-q", "--hard", onto, check=False)
@@ -214,7 +235,7 @@ def _apply(tree: Path, c: Candidate, strategy: str, onto: str) -> str | None:
 
 
 def _conflict_files(st: State, c: Candidate, onto: str) -> list[str]:
-    proc = git.run(st.paths.root, "merge-tree", "--write-tree", "--name-only", "--no-messages", onto, c.head,
+    proc = git.run(st.paths.root, *PLAIN_MERGE, "merge-tree", "--write-tree", "--name-only", "--no-messages", onto, c.head,
                    check=False)
     lines = proc.stdout.splitlines()
     return lines[1:] if proc.returncode == 1 else []
@@ -335,7 +356,8 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str
         chs = (landed.changes if landed.changes is not None and landed.since == before
                else gate.changes(st.paths.root, before, new))
         landed_fence = gate.fence(st.paths.root, chs, new, scope=c.packet.scope,
-                                  protected=cfg.gates.protected, commits=landed.paths)
+                                  protected=cfg.gates.protected, commits=landed.paths,
+                                  submodules=cfg.gates.allow_submodules)
         if not landed_fence.ok:
             git.run(tree, "checkout", "-q", "--detach", before)
             at = before
@@ -417,8 +439,11 @@ def approve(st: State, task_id: str) -> Packet:
         from batty.errors import InvalidInput
 
         raise InvalidInput(f"{task_id} is {p.status.value}, not review", valid="approve a task in review")
+    head = git.rev(st.paths.root, f"refs/heads/{branch_of(p.id)}")
     new = st.update(p, approved=True)
-    st.events.emit(Kind.MERGE_APPROVED, task=p.id, seat=p.assignee, attempt=p.attempt, by="human")
+    # the event is the approval (merge reads it for this commit); the packet's field is a view
+    st.events.emit(Kind.MERGE_APPROVED, task=p.id, seat=p.assignee, attempt=p.attempt, by="human",
+                   sha=head)
     st.notes.append(f"{p.id} approved")
     return new
 

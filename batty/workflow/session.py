@@ -76,12 +76,21 @@ class Session:
     def say(self, message: str) -> None:
         """Progress: stderr, silent under --quiet."""
         if not self.quiet:
-            self.sink(message, sys.stderr)
+            self.sink(_shown(message), sys.stderr)
 
     def warn(self, message: str) -> None:
         """A warning: stderr, always."""
-        self.sink(f"batty: {message}", sys.stderr)
+        self.sink(f"batty: {_shown(message)}", sys.stderr)
 
     def echo(self, line: str) -> None:
         """Data (a ``--dry-run`` plan, a listing): stdout."""
         self.sink(line, sys.stdout)
+
+
+def _shown(message: str) -> str:
+    """A title or an agent's output in a message: its control characters escaped (issue 15)."""
+    if message.isprintable():
+        return message
+    from batty.core.escape import shown
+
+    return shown(message)

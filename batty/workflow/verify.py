@@ -163,10 +163,14 @@ def verify_one(st: State, p: Packet) -> bool:
 
     # 2. fence: protected paths, the scope, links and submodules
     fenced = gate.fence(root, chs, head, scope=p.scope, protected=cfg.gates.protected,
-                        commits=commits.paths)
+                        commits=commits.paths, submodules=cfg.gates.allow_submodules)
     record["files"] = fenced.files
     if not fenced.ok:
         return fail("fence", fenced.reason or "fence", fenced.detail, sha=head)
+    command = gate.base_test_command(root, base_sha, p.id, cfg.gates.test)
+    refused = _gate_change(st, base_sha, head, fenced.files, command, record)
+    if refused:
+        return fail("fence", "gate-change", refused, sha=head)
     _phase(st, p, "fence", "pass")
     record["phases"]["fence"] = "pass"
 
@@ -199,6 +203,24 @@ def verify_one(st: State, p: Packet) -> bool:
                    record=record, evidence_dir=evidence_dir, started=started)
 
 
+def _gate_change(st: State, base_sha: str, head: str, files: list[str], command: str,
+                 record: dict[str, Any]) -> str | None:
+    """What a person must see of this change (batty/workflow/gatechecks.py), kept in the evidence; the
+    refusal's text when it changes the test runner's files and gates.on_gate_change is refuse."""
+    from batty.workflow import gatechecks
+
+    found = gatechecks.review(st.paths.root, base_sha, head, files, command=command,
+                              needs_approval=st.config.gates.needs_approval)
+    if found:
+        record["needs_person"] = found
+    runner_files = found.get("runner_files")
+    if runner_files and st.config.gates.on_gate_change == "refuse":
+        return ("changes the test runner's own files, which the gate runs as the base has them: "
+                + ", ".join(runner_files[:10]) + ". Leave them as they are and change the code"
+                " (gates.on_gate_change is refuse)")
+    return None
+
+
 def _plan(st: State, p: Packet, chs: list[gate.Change], head: str, record: dict[str, Any], fail: Any,
           evidence_dir: Any, started: float) -> bool:
     """A planner's attempt: only plan.yaml may change; the plan is validated, then its tasks
@@ -216,13 +238,15 @@ def _plan(st: State, p: Packet, chs: list[gate.Change], head: str, record: dict[
     _phase(st, p, "fence", "pass")
     text = git.run(st.paths.root, "show", f"{head}:{PLAN_FILE}", check=False).stdout
     try:
-        data = yaml.load(text, Loader=yamlx.Loader)
+        data = yamlx.load(text, PLAN_FILE)  # anchors and aliases refused (issue 15)
         children = validate(data, max_children=cfg.planner.max_children, existing=set(st.packets.by_id))
     except yaml.YAMLError as e:
         return fail("test", "plan", f"{PLAN_FILE} is not valid YAML: {str(e).splitlines()[0]}", sha=head)
     except PacketProblem as e:
         line = yamlx.line_of(yamlx.lines(text, PLAN_FILE), e.path)
         return fail("test", "plan", f"{PLAN_FILE}:{line}: {e.what} ({e.valid})", sha=head)
+    except BattyError as e:  # an anchor or alias (yamlx.plain), or YAML that does not parse
+        return fail("test", "plan", str(e), sha=head)
     _phase(st, p, "test", "pass", f"a plan of {len(children)} tasks")
     ids: list[str] = []
     for child in children:

@@ -1,0 +1,133 @@
+"""The test runner's own files (issue 15, item 1): trusted by the runner's conventions, not
+only by gates.trusted_tests.
+
+An agent that cannot make the tests pass can make the runner run none of them: a root
+``pytest.py`` that prints "1 passed", ``addopts = --collect-only`` in pyproject.toml, a new
+``.pytest.ini``, a ``sitecustomize.py``. Two kinds of files:
+
+- **whole files** (``ALWAYS``, and per runner ``WHOLE``): a change to one is a gate change; the
+  ones in ``ALWAYS`` are also put back as the base has them before every test run (gate.py's
+  trusted files), so the gate runs them as the base has them whatever the policy;
+- **sections** of shared files (``SECTIONS``: pyproject.toml's ``[tool.pytest...]``, setup.cfg's
+  ``[tool:pytest]``, tox.ini's ``[pytest]``, package.json's ``scripts`` and test-runner keys,
+  Cargo.toml's test targets): the file also holds dependencies, so it is not put back; a
+  change to the section is a gate change.
+
+A gate change is refused at verify (``gates.on_gate_change: refuse``, the default) or waits
+for ``batty approve`` (``approve``); never auto-merged. Which runners apply is read from the
+test command (:func:`runners_of`); pytest's files always apply (a Python project's runner is
+often behind make, tox or nox).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# pytest's: its config files, anything that would be imported as pytest or its plugin manager
+# (a module or package of that name anywhere a run could put on sys.path), and what Python runs
+# at interpreter start (sitecustomize, usercustomize, .pth files).
+PYTEST = ("**/conftest.py", "**/pytest.ini", "**/.pytest.ini", "**/pytest.py", "**/pytest/**",
+          "**/_pytest/**", "**/py.py", "**/pluggy.py", "**/pluggy/**", "**/sitecustomize.py",
+          "**/usercustomize.py", "**/*.pth")
+# Test-only config of the JavaScript runners, Cargo's and Go's: nothing else lives in them, so
+# they are put back like pytest's.
+JS_TEST = ("**/jest.config.*", "**/vitest.config.*", "**/vitest.workspace.*", "**/.mocharc*",
+           "**/karma.conf.*", "**/ava.config.*", "**/playwright.config.*", "**/.npmrc",
+           "**/.yarnrc", "**/.yarnrc.yml", "**/.pnpmfile.cjs")
+CARGO_TEST = ("**/.cargo/config", "**/.cargo/config.toml", "rust-toolchain", "rust-toolchain.toml")
+GO_TEST = ("go.work", "go.work.sum")
+ALWAYS = (*PYTEST, *JS_TEST, *CARGO_TEST, *GO_TEST)
+
+# Whole files that are gate changes only when the test command goes through that runner (they
+# hold the build too: put back, they would undo a legitimate build change).
+WHOLE: dict[str, tuple[str, ...]] = {
+    "make": ("**/Makefile", "**/makefile", "**/GNUmakefile", "**/*.mk"),
+    "tox": ("tox.ini",),
+    "nox": ("noxfile.py",),
+}
+
+
+def _toml(text: str) -> Any:
+    import tomllib
+
+    return tomllib.loads(text)
+
+
+def _ini(text: str) -> Any:
+    import configparser
+
+    cp = configparser.RawConfigParser(strict=False, interpolation=None)
+    cp.read_string(text)
+    return {s: dict(cp.items(s)) for s in cp.sections()}
+
+
+def _json(text: str) -> Any:
+    import json
+
+    return json.loads(text)
+
+
+# file glob -> (parse, the keys (dotted) whose values configure a runner)
+SECTIONS: dict[str, tuple[Callable[[str], Any], tuple[str, ...]]] = {
+    "**/pyproject.toml": (_toml, ("tool.pytest", "tool.tox", "tool.nox", "tool.coverage.run")),
+    "**/setup.cfg": (_ini, ("tool:pytest",)),
+    "**/tox.ini": (_ini, ("pytest", "tox", "testenv")),
+    "**/package.json": (_json, ("scripts", "jest", "mocha", "ava", "vitest", "c8", "nyc")),
+    "**/Cargo.toml": (_toml, ("test", "lib", "profile.test")),
+}
+
+
+def runners_of(command: str) -> set[str]:
+    """The runners a test command goes through (pytest always)."""
+    found = {"pytest"}
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    names = {Path(w).name for w in words}
+    for name in names:
+        if name in ("make", "gmake"):
+            found.add("make")
+        if name in ("tox", "nox"):
+            found.add(name)
+        if name in ("npm", "yarn", "pnpm", "npx", "bun", "node"):
+            found.add("npm")
+        if name == "cargo":
+            found.add("cargo")
+        if name == "go":
+            found.add("go")
+    if re.search(r"\b-m\s+(tox|nox)\b", command):
+        found.add(re.search(r"\b-m\s+(tox|nox)\b", command).group(1))  # type: ignore[union-attr]
+    return found
+
+
+def whole_globs(command: str) -> tuple[str, ...]:
+    out = list(ALWAYS)
+    for runner in sorted(runners_of(command)):
+        out += WHOLE.get(runner, ())
+    return tuple(out)
+
+
+def _pick(data: Any, dotted: str) -> Any:
+    for key in dotted.split("."):
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def section(glob: str, text: str | None) -> Any:
+    """What the runner reads of a shared file: its runner sections, or the whole text when it
+    does not parse (then any change to it counts)."""
+    if text is None:
+        return None
+    parse, keys = SECTIONS[glob]
+    try:
+        data = parse(text)
+    except Exception:  # noqa: BLE001 - any parser's error: the file as text, compared whole
+        return ("unparsed", text)
+    return {k: _pick(data, k) for k in keys}

@@ -39,6 +39,18 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(key, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _reap(tmp_path: Path) -> Iterator[None]:
+    """Every agent a test started is stopped when it ends, whatever the test did: a stalled agent
+    (`sleep 86400`) left running outlived the suite, one per test that dispatched it."""
+    yield
+    from batty import runner
+
+    for run_json in tmp_path.rglob("run.json"):
+        if ".batty" in run_json.parts:
+            runner.stop(run_json.parent, grace_s=1)
+
+
 def git(cwd: Path, *args: str, check: bool = True) -> str:
     out = subprocess.run(["git", *args], cwd=cwd, check=check, capture_output=True, text=True,
                          timeout=60)

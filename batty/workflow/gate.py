@@ -442,7 +442,7 @@ def test_env(home: Path) -> dict[str, str]:
     env = {k: os.environ[k] for k in TEST_ENV_KEYS if k in os.environ}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.setdefault("LANG", "C.UTF-8")
-    env.update(HOME=str(home), CI="1", PYTHONDONTWRITEBYTECODE="1", BATTY_GATE="1")
+    env.update(HOME=str(home), CI="1", PYTHONDONTWRITEBYTECODE="1")
     return env
 
 
@@ -465,16 +465,22 @@ def _wait(proc: subprocess.Popen, timeout_s: float) -> int:
         os.close(fd)
 
 
-def run_tests(tree: Path, command: str, *, timeout_s: float, log_path: Path) -> TestRun:
-    """``command`` (a command line from the base branch, run by bash) in ``tree``; fails closed."""
+def run_tests(tree: Path, command: str, *, timeout_s: float, log_path: Path, pol: Any = None) -> TestRun:
+    """``command`` (a command line from the base branch, run by bash) in ``tree``; fails closed.
+    Inside the sandbox of ``pol`` (a batty.runner.sandbox.Policy; bwrap when None), SPEC 11."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="batty-gate-home-") as home, open(log_path, "wb") as log:
         log.write(f"$ {command}\n".encode())
         log.flush()
         try:
-            proc = subprocess.Popen(["bash", "-c", command], cwd=tree, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, env=test_env(Path(home)),
+            from batty.runner import sandbox
+
+            env = test_env(Path(home))
+            argv = sandbox.gate_argv(["bash", "-c", command], pol=pol or sandbox.Policy(), tree=tree,
+                                     home=Path(home), env_path=env["PATH"])
+            proc = subprocess.Popen(argv, cwd=tree, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True, close_fds=True)
         except OSError as e:
             return TestRun(False, "error", None, 0.0, str(e), command, log_path)
@@ -483,8 +489,10 @@ def run_tests(tree: Path, command: str, *, timeout_s: float, log_path: Path) -> 
             code: int | None = _wait(proc, timeout_s)
         except subprocess.TimeoutExpired:
             reason, code = "timeout", None
-        # the whole process group goes, whatever it started (passing or not)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        # the whole process group goes, whatever it started (passing or not); a sandbox goes at
+        # once (what ran inside dies with it: no SIGTERM and grace for stragglers to wait out)
+        boxed = argv[0] != "bash"
+        for sig in (signal.SIGKILL,) if boxed else (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(proc.pid, sig)
             except (ProcessLookupError, PermissionError):

@@ -155,6 +155,16 @@ def _decide(st: State, p: Packet) -> Decision:
     cfg = st.config
     root = st.paths.root
     head = git.rev(root, f"refs/heads/{branch_of(p.id)}")
+    if head is not None:
+        # a commit made in the task's checkout (a repository of its own) since verify fetched
+        # it: the branch moved, as it did when the checkout shared the control's refs (verify
+        # fetches it; read from the files here, so a dry run changes nothing)
+        from batty.store import repos
+
+        wt = st.paths.worktree(p.id)
+        on, sha = repos.head(wt) if repos.is_own(wt) else (None, None)
+        if on == branch_of(p.id) and sha is not None and sha != head:
+            head = sha
     if head is None:
         return Decision(p.id, p, reason=SkipReason.NO_BRANCH, detail=f"{branch_of(p.id)} does not exist")
     v = p.verification or {}
@@ -236,7 +246,10 @@ def _test_tree(st: State, tree: Path, base_sha: str, name: str, head: str,
               else gate.trusted_changes(tree, base_sha, cfg.gates.trusted_tests, head))
     log = st.paths.state / "merge-logs" / f"{name}.log"
     st.app.say(f"{name}: testing the merge result: {command} ...")  # issue 16.7: a run shows it runs
-    run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
+    from batty.runner import sandbox
+
+    sandbox.require(sandbox.policy(cfg))  # no boundary, no test run (SPEC 11): never a silent fallback
+    run = gate.run_tests(tree, command, timeout_s=cfg.gates.test_timeout_s, log_path=log, pol=sandbox.policy(cfg))
     st.app.say(f"{name}: tests on the merge result {'passed' if run.passed else 'failed'} ({run.duration_s:.1f} s)")
     if not run.passed:
         return run
@@ -246,7 +259,8 @@ def _test_tree(st: State, tree: Path, base_sha: str, name: str, head: str,
         # second, trusted run is in a new checkout of ``head``
         with gate.scratch(st.paths, f"{tree.name}-trusted", head) as trusted:
             gate.put_back_trusted(trusted, base_sha, cfg.gates.trusted_tests, known=differ)
-            run = gate.run_tests(trusted, command, timeout_s=cfg.gates.test_timeout_s, log_path=log)
+            run = gate.run_tests(trusted, command, timeout_s=cfg.gates.test_timeout_s, log_path=log,
+                                 pol=sandbox.policy(cfg))
     return run
 
 

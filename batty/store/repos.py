@@ -195,7 +195,7 @@ def collect(root: Path, folder: Path, branch: str, head_sha: str, message: str,
     wt = f"--work-tree={folder}"
     try:
         git.run(root, wt, "read-tree", head_sha, env=env)
-        git.run(root, wt, "add", "-A", env=env)
+        git.run(root, *_excludes(folder), wt, "add", "-A", env=env)
         tree = git.out(root, "write-tree", env=env)
     finally:
         index.unlink(missing_ok=True)
@@ -210,6 +210,15 @@ def collect(root: Path, folder: Path, branch: str, head_sha: str, message: str,
     return new
 
 
+def _excludes(folder: Path) -> list[str]:
+    """The checkout's own info/exclude (what batty wrote there: agent litter, setup.link's links)
+    for a git run from the control side. An agent can add to it: that hides only its own work."""
+    exclude = folder / ".git" / "info" / "exclude"
+    if exclude.is_file() and not exclude.is_symlink():
+        return ["-c", f"core.excludesFile={exclude}"]
+    return []
+
+
 def status(root: Path, folder: Path, head_sha: str, tmp_dir: Path) -> str:
     """`git status --short` of the checkout's files against ``head_sha``, asked from the control
     side (a temporary index, the control's config)."""
@@ -218,7 +227,7 @@ def status(root: Path, folder: Path, head_sha: str, tmp_dir: Path) -> str:
     env = {"GIT_INDEX_FILE": str(index)}
     try:
         git.run(root, f"--work-tree={folder}", "read-tree", head_sha, env=env)
-        return git.out(root, f"--work-tree={folder}", "status", "--short", "--untracked-files=all",
+        return git.out(root, *_excludes(folder), f"--work-tree={folder}", "status", "--short", "--untracked-files=all",
                        env=env, check=False)
     finally:
         index.unlink(missing_ok=True)

@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 
 install: $(STAMP)
 
-# Debian packages the tests drive for real: tmux (the tmux runner), cron (the cron test),
+# Debian packages the tests drive for real: bubblewrap (the sandbox), tmux (the tmux runner), cron (the cron test),
 # chromium (the dashboard screenshot). Installed with apt-get only where missing.
 sysdeps:
 	bin/ensure-sysdeps

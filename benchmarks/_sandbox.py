@@ -67,6 +67,16 @@ def new_repo(root: Path, *, seats: int, test: str = "true", config: dict | None 
     return root
 
 
+def set_sandbox(root: Path, mode: str) -> None:
+    """``sandbox.mode`` of a sandbox repository, committed as a person would."""
+    path = root / "board" / "config.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg.setdefault("sandbox", {})["mode"] = mode
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    git(root, "add", "board/config.yaml")
+    git(root, "commit", "-q", "-m", f"sandbox {mode}")
+
+
 def copy_repo(src: Path, dst: Path) -> Path:
     """A fresh copy of a sandbox, its worktrees' links (absolute paths, both ways) pointed at
     the copy. (`git worktree repair` in the copy follows the copied links back to ``src`` and
@@ -74,6 +84,9 @@ def copy_repo(src: Path, dst: Path) -> Path:
     if dst.exists():
         shutil.rmtree(dst)
     subprocess.run(["cp", "-a", str(src), str(dst)], check=True)
+    # the tasks' checkouts, repositories of their own, read the objects of the copy (issue 14)
+    for alternates in (dst / ".batty" / "worktrees").glob("*/.git/objects/info/alternates"):
+        alternates.write_text(alternates.read_text().replace(str(src), str(dst)))
     meta = dst / ".git" / "worktrees"
     for entry in meta.glob("*") if meta.exists() else ():
         for link in (entry / "gitdir", Path(entry.joinpath("gitdir").read_text().strip().replace(str(src), str(dst)))):

@@ -34,7 +34,10 @@ def main(argv: list[str]) -> None:
         try:
             return real_run(cwd, *a, **kw)
         finally:
-            key = a[0] if a[0] != "worktree" else f"worktree {a[1]}"
+            i = 0
+            while i < len(a) - 1 and a[i].startswith("-"):  # global options (-c k=v, --work-tree=)
+                i += 2 if a[i] == "-c" else 1
+            key = a[i] if a[i] != "worktree" else f"worktree {a[i + 1]}"
             calls[key][0] += 1
             calls[key][1] += time.perf_counter() - t
 

@@ -1,6 +1,7 @@
-"""dispatch at width (issue 3): 100 ready tasks to 100 seats with a no-op agent, one
+"""dispatch at width (issues 3 and 14): 100 ready tasks to 100 seats with a no-op agent, one
 `batty dispatch` (a real subprocess) on a fresh copy of the repository each run, against the
-floor of 100 `git worktree add` in a shell loop on a copy of the same repository, same run.
+floor of 100 `git worktree add` in a shell loop on a copy of the same repository, same run,
+and against the same dispatch with `sandbox.mode: none`.
 
 The agent is an argv template, ``agents: {noop: {argv: [true], prompt: file}}``: batty's own
 wrapper (``python -m batty.runner.wrap``) still starts for each attempt, detached, and records
@@ -33,6 +34,7 @@ from benchmarks._sandbox import (  # noqa: E402
     met,
     new_repo,
     ratio,
+    set_sandbox,
     timed,
     wait_exited,
 )
@@ -41,6 +43,7 @@ from benchmarks._trace import traced  # noqa: E402
 RUNS = 5
 N = 100
 TARGET = 1.5
+SANDBOX_TARGET = 1.3
 
 FLOOR_SH = """set -e
 for i in $(seq 1 "$1"); do
@@ -110,18 +113,24 @@ def main() -> None:
         work = Path(tmp)
         template = work / "template"
         build(template, n)
+        unboxed = work / "template-none"
+        copy_repo(template, unboxed)
+        set_sandbox(unboxed, "none")
         one_floor(template, work, n)  # warm: git and the page cache
-        ours, floors, settle = [], [], []
-        for _ in range(RUNS):  # interleaved: the same load on the machine for both
+        ours, floors, settle, nones, settle_none = [], [], [], [], []
+        for _ in range(RUNS):  # interleaved: the same load on the machine for all three
             floors.append(one_floor(template, work, n))
             t, after = one_dispatch(template, work, n)
             ours.append(t)
             settle.append(after)
+            t, after = one_dispatch(unboxed, work, n)
+            nones.append(t)
+            settle_none.append(after)
         full, bare = breakdown(template, work, n)
-    d, f = median_of(ours), median_of(floors)
-    add = full["by_git"].get("worktree add", {"calls": 0, "s": 0.0})
+    d, f, dn = median_of(ours), median_of(floors), median_of(nones)
+    add = full["by_git"].get("read-tree", {"calls": 0, "s": 0.0})
     other_git = full["git_s"] - add["s"]
-    bare_add = bare["by_git"].get("worktree add", {"s": 0.0})["s"]
+    bare_add = bare["by_git"].get("read-tree", {"s": 0.0})["s"]
     md = f"""## dispatch at width (issue 3)
 
 {n} ready tasks, {n} seats, a no-op agent (`agents: {{noop: {{argv: [true], prompt: file}}}}`); one
@@ -133,6 +142,13 @@ copy of the same repository, median of {RUNS}, interleaved with batty's runs, th
 | what | median | floor | ratio | target | |
 | --- | ---: | ---: | ---: | ---: | --- |
 | `batty dispatch`, {n} tasks to {n} seats | {d:.2f} s | {f:.2f} s | {ratio(d, f)} | ≤ {TARGET}× | {met(d <= TARGET * f)} |
+| the same, against itself with `sandbox.mode: none` | {d:.2f} s | {dn:.2f} s | {ratio(d, dn)} | ≤ {SANDBOX_TARGET}× | {met(d <= SANDBOX_TARGET * dn)} |
+
+Each task's checkout is a repository of its own (issue 14): batty writes its `.git/` by hand
+(alternates to the control's objects, nothing copied) and fills it with one `git read-tree`,
+where the floor's `git worktree add` links a worktree to the control repository. The sandbox
+(bubblewrap) costs dispatch one `bwrap` probe and the argv it builds for each agent; the
+agents start inside it after dispatch returned (below).
 
 Per task: {d / n * 1000:.0f} ms for batty, {f / n * 1000:.0f} ms for the floor. Where the time goes, from one
 more dispatch with batty's git calls timed (one run, so only a guide):
@@ -140,16 +156,17 @@ more dispatch with batty's git calls timed (one run, so only a guide):
 | part | time | |
 | --- | ---: | --- |
 | the whole `batty dispatch` (traced) | {full["total_s"]:.2f} s | |
-| its {add["calls"]} `git worktree add` | {add["s"]:.2f} s | the floor's own work, done while {n} wrappers start beside it |
-| its {full["git_calls"] - add["calls"]} other git calls (`worktree prune`, `rev-parse`, the board commit) | {other_git:.2f} s | |
+| its {add["calls"]} `git read-tree` (each checkout's files) | {add["s"]:.2f} s | the floor's own work, done while {n} wrappers start beside it |
+| its {full["git_calls"] - add["calls"]} other git calls (`rev-parse`, the board commit; each branch is written as git writes a ref, no process) | {other_git:.2f} s | |
 | its {full["fsyncs"]} fsyncs (packets, prompts, launch files, events) | {full["fsync_s"]:.2f} s | |
 | the rest: Python (packet writes, events, prompts, starting the wrappers) and waiting for the CPU | {full["total_s"] - full["git_s"] - full["fsync_s"]:.2f} s | |
-| the same dispatch with no wrapper or agent started | {bare["total_s"]:.2f} s | {bare["git_s"]:.2f} s of it in git ({bare_add:.2f} s in `worktree add`), {bare["fsync_s"]:.2f} s in fsync |
+| the same dispatch with no wrapper or agent started | {bare["total_s"]:.2f} s | {bare["git_s"]:.2f} s of it in git ({bare_add:.2f} s in `read-tree`), {bare["fsync_s"]:.2f} s in fsync |
 
 Each attempt's wrapper (`python -m batty.runner.wrap`, detached) is a Python process of its own;
 {n} of them start during the dispatch and share the machine's {os.cpu_count()} cores with it. After `dispatch`
-returned, the wrappers took a further {median_of(settle):.2f} s (median) to record every agent's exit; that
-time is not in the figure.
+returned, the wrappers took a further {median_of(settle):.2f} s (median; {median_of(settle_none):.2f} s with `sandbox.mode: none`)
+to start every agent (in its sandbox), fetch its branch back and record its exit; that time is
+not in the figure.
 """
     write_section("dispatch", md)
 

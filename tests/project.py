@@ -90,7 +90,15 @@ class Project:
         # existed (SPEC 13); a test of the overlap rule configures `overlap: wait`
         config = dict(config or {})
         config["dispatch"] = {"overlap": "allow", **(config.get("dispatch") or {})}
-        self.configure(config)
+        # agents and test runs see only their checkout (SPEC 11): what a test has them write for
+        # it to read goes to one folder their sandbox shows writable
+        self.shared.mkdir(parents=True, exist_ok=True)
+        self.configure({"sandbox": {"binds": [f"{self.shared}:rw"]}, **config})
+
+    @property
+    def shared(self) -> Path:
+        """The folder this project's agents and test runs share with the test (sandbox.binds)."""
+        return self.root.parent / "shared"
 
     # ------------------------------------------------------------------ setup
 

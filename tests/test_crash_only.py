@@ -130,10 +130,13 @@ def leak_lock(proj: Project, name: str) -> None:
 
 
 def tamper(root: Path) -> Project:
-    """core.fsmonitor planted before the first tick; each task's agent plants an alias."""
-    proj = Project(root, seats=1, config={"gates": {"test": FAST_TEST}, "disk": {"keep_runs_days": 0}})
+    """core.fsmonitor planted before the first tick; each task's agent plants an alias in the
+    control repository's config, which an agent can reach only without the sandbox (its own
+    repository's config is its own: issue 14)."""
+    proj = Project(root, seats=1, config={"gates": {"test": FAST_TEST}, "disk": {"keep_runs_days": 0},
+                                          "sandbox": {"mode": "none"}})
     for n in (1, 2):
-        proj.task(f"Plants an alias {n}", [f"git config alias.pwn{n} '!touch /tmp/pwned'",
+        proj.task(f"Plants an alias {n}", [f"git --git-dir=../../../.git config alias.pwn{n} '!touch /tmp/pwned'",
                                            *commit(f"src/t{n}.py", f"T = {n}", f"t{n}")])
     git(root, "config", "core.fsmonitor", "touch /tmp/pwned")
     return proj

@@ -118,7 +118,7 @@ def test_a_bad_plan_is_refused_with_its_line(proj: Project) -> None:
 
 
 def test_the_agent_environment_is_an_allow_list(proj: Project, tmp_path: Path) -> None:
-    out = tmp_path / "agent-env.txt"
+    out = proj.shared / "agent-env.txt"
     proj.configure({"notify": [{"url_env": "MY_HOOK_URL", "on": ["escalation.raised"]}]})
     tid = proj.task("Env", [f"env > {out}", "pwd >> " + str(out)])
     proj.ok("dispatch", env={"MY_HOOK_URL": "json://secret-host/x", "AWS_SECRET_ACCESS_KEY": "aws-secret",

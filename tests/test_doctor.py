@@ -181,6 +181,9 @@ def test_a_stalled_agent_is_respawned_then_escalated(batty, repo: Paths) -> None
 
 def test_a_dead_wrapper_is_respawned_and_its_orphan_agent_stopped(batty, repo: Paths) -> None:
     configure(repo, health={"stall_after_s": 600})
+    # an agent that outlives its wrapper is possible only without the sandbox (inside it dies
+    # with the wrapper: test_an_agent_in_the_sandbox_dies_with_its_wrapper)
+    repo.config.write_text(repo.config.read_text() + "sandbox:\n  mode: none\n")
     tid = add(batty, "stall")
     assert batty("dispatch").code == 0
     first = started(repo, tid, 1)
@@ -325,11 +328,28 @@ def test_a_task_whose_seat_left_the_config_is_requeued(batty, repo: Paths) -> No
     assert p["assignee"] == "eng-2" and p["attempt"] == 2
 
 
+def test_an_agent_in_the_sandbox_dies_with_its_wrapper(batty, repo: Paths) -> None:
+    """Issue 14: everything in the sandbox dies with the attempt, its wrapper included."""
+    configure(repo, health={"stall_after_s": 600})
+    tid = add(batty, "stall")
+    assert batty("dispatch").code == 0
+    first = started(repo, tid, 1)
+    os.kill(first["pid"], signal.SIGKILL)  # the wrapper dies: no exit record
+    wait_for(lambda: pid_gone(first["agent_pid"], first["agent_pid_started"]), "the agent to die with it")
+    assert doctor(batty).code == 0
+    second = started(repo, tid, 1)
+    assert second["pid"] != first["pid"]
+    [act] = actions(repo, "respawn")
+    assert act["data"]["reason"] == "dead"
+
+
 def test_in_progress_with_nothing_to_resume_is_requeued(batty, repo: Paths) -> None:
     tid = add(batty, "succeed")
     assert batty("dispatch").code == 0
     wait_for(lambda: runner.run_state(repo.run_dir(tid, 1)) == "exited", "the agent to exit")
-    git(repo.root, "worktree", "remove", "--force", str(repo.worktree(tid)))
+    import shutil
+
+    shutil.rmtree(repo.worktree(tid))
     git(repo.root, "branch", "-D", f"batty/{tid}")
     assert doctor(batty, "--check").code == 1
     assert doctor(batty).code == 0
@@ -423,16 +443,14 @@ def test_a_young_index_lock_or_one_a_live_git_holds_is_left(batty, repo: Paths) 
 # ------------------------------------------------------------------ worktrees and branches
 
 
-def test_a_deleted_worktree_folder_is_pruned_and_re_added(batty, repo: Paths) -> None:
+def test_a_deleted_worktree_folder_is_re_added(batty, repo: Paths) -> None:
     tid = add(batty, "succeed")
     assert batty("dispatch").code == 0
     wait_for(lambda: runner.run_state(repo.run_dir(tid, 1)) == "exited", "the agent to exit")
     import shutil
 
-    shutil.rmtree(repo.worktree(tid))
-    assert "prunable" in git(repo.root, "worktree", "list", "--porcelain")
+    shutil.rmtree(repo.worktree(tid))  # its commits were fetched back when its agent exited
     assert doctor(batty).code == 0
-    assert actions(repo, "worktree-prune")
     assert actions(repo, "worktree-repair")
     wt = repo.worktree(tid)
     assert git(wt, "symbolic-ref", "--short", "HEAD") == f"batty/{tid}"
@@ -448,7 +466,7 @@ def test_a_folder_without_metadata_is_re_added_keeping_its_files(batty, repo: Pa
     (wt / "README.md").unlink()
     import shutil
 
-    shutil.rmtree(repo.root / ".git" / "worktrees" / tid)
+    shutil.rmtree(wt / ".git")  # its own repository (issue 14)
     assert doctor(batty).code == 0
     assert actions(repo, "worktree-repair")
     assert git(wt, "symbolic-ref", "--short", "HEAD") == f"batty/{tid}"
@@ -483,6 +501,7 @@ def test_a_rebase_left_half_done_is_aborted(batty, repo: Paths) -> None:
     git(repo.root, "commit", "-q", "-m", "conflicting change on main")
     wt = repo.worktree(tid)
     tip = git(wt, "rev-parse", "HEAD")
+    git(wt, "update-ref", "refs/heads/main", git(repo.root, "rev-parse", "main"))  # as the next dispatch would
     res = subprocess.run(["git", "rebase", "main"], cwd=wt, capture_output=True, text=True)
     assert res.returncode != 0  # stopped on the conflict, HEAD detached
     assert doctor(batty).code == 0
@@ -578,10 +597,14 @@ def test_git_settings_and_hooks_an_agent_planted_are_reverted(batty, repo: Paths
     assert batty("dispatch").code == 0
     started(repo, tid, 1)
     wt = repo.worktree(tid)
-    # from inside the agent's worktree, as an agent would: the shared .git/config and hooks
+    # from inside the agent's checkout: its own repository's config, none of the control's
     git(wt, "config", "core.fsmonitor", "touch /tmp/pwned")
-    git(wt, "config", "alias.st", "!touch /tmp/pwned")
-    git(wt, "config", "core.hooksPath", ".batty/worktrees/x")
+    assert git(repo.root, "config", "--get", "core.fsmonitor", check=False) == ""
+    assert doctor(batty, "--check").code == 0
+    # the control's .git itself, as an agent without the sandbox (sandbox.mode: none) could
+    git(repo.root, "config", "core.fsmonitor", "touch /tmp/pwned")
+    git(repo.root, "config", "alias.st", "!touch /tmp/pwned")
+    git(repo.root, "config", "core.hooksPath", ".batty/worktrees/x")
     hook = repo.root / ".git" / "hooks" / "post-checkout"
     hook.write_text("#!/bin/sh\ntouch /tmp/pwned\n")
     hook.chmod(0o755)

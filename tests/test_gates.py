@@ -147,7 +147,7 @@ def test_a_test_run_over_time_is_killed_with_its_process_group(proj: Project) ->
 
 
 def test_secrets_never_reach_the_code_under_test(proj: Project) -> None:
-    out = proj.root.parent / "env-seen-by-tests.txt"
+    out = proj.shared / "env-seen-by-tests.txt"
     tid = proj.task("Edit", "succeed", test=f"env > {out}")
     proj.ok("dispatch")
     proj.wait_exited(tid)
@@ -175,7 +175,8 @@ def test_a_filter_planted_by_the_code_under_test_never_runs_in_batty_git(proj: P
     """The tests run the branch's code, which can write .git/config while batty's process runs:
     merge's second, trusted run starts from `git reset --hard` in the scratch checkout, where a
     smudge filter planted during the first run would have run, had batty kept the drivers it
-    read before the tests."""
+    read before the tests. Since issue 14 the checkout is a repository of its own (and the run
+    sandboxed): the plant never reaches the control's config."""
     pwned = tmp_path / "pwned"
     plant = (
         "import os, subprocess\n"
@@ -196,7 +197,8 @@ def test_a_filter_planted_by_the_code_under_test_never_runs_in_batty_git(proj: P
     git(proj.root, "commit", "-qm", "notes")
     proj.ok("merge")
     assert proj.status(tid) == "done"
-    assert "filter.evil.smudge" in git(proj.root, "config", "--list")  # it was planted
+    # planted in the scratch checkout's own config (a repository of its own), never the control's
+    assert "filter.evil.smudge" not in git(proj.root, "config", "--list")
     assert not pwned.exists()
 
 

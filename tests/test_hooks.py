@@ -125,7 +125,9 @@ def test_pre_commit_lints_what_is_staged_not_the_working_tree(batty, repo: Paths
     assert res.returncode == 1 and "board/tasks/T-1.yaml" in res.stderr
 
 
-def test_pre_commit_refuses_board_changes_from_an_agent_worktree(batty, repo: Paths) -> None:
+def test_an_agent_s_board_commit_is_its_own_repository_s_and_the_fence_refuses_it(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14: a task's checkout is a repository of its own, with none of the control's hooks;
+    an agent's commit of board/ stays there, and the gate's fence refuses the branch."""
     assert batty("hooks", "install").code == 0
     args = ["task", "add", "touch the board"]
     for cmd in BEHAVIOURS["touch-board"]:
@@ -136,18 +138,14 @@ def test_pre_commit_refuses_board_changes_from_an_agent_worktree(batty, repo: Pa
     deadline = time.monotonic() + 30
     while runner.run_state(run_dir) != "exited" and time.monotonic() < deadline:
         time.sleep(0.1)
-    run = runner.read_run(run_dir) or {}
-    assert run.get("exit_code") not in (None, 0)  # the agent's commit was refused
-    assert "an agent's worktree may not commit board/" in (run_dir / "agent.log").read_text()
     wt = repo.worktree("T-1")
-    assert git(wt, "log", "-1", "--format=%s") != "touch-board: edit board/BOARD.md"
-    # the same worktree may commit anything else
-    git(wt, "reset", "-q")
-    git(wt, "checkout", "-q", "--", "board")
-    (wt / "src").mkdir(exist_ok=True)
-    (wt / "src" / "app.py").write_text("print('hi')\n")
-    git(wt, "add", "src/app.py")
-    assert commit(wt, "-m", "in scope").returncode == 0
+    assert git(wt, "log", "-1", "--format=%s") == "touch-board: edit board/BOARD.md"
+    assert "touch-board" not in git(repo.root, "log", "-1", "--format=%s", "main")
+    assert batty("verify").code == 0
+    import yaml
+
+    verdict = yaml.safe_load(repo.packet("T-1").read_text())["verification"]
+    assert verdict["result"] == "fail" and verdict["reason"] == "protected", verdict
 
 
 def move_card(repo: Paths, card: str, column: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,7 @@ def test_wrong_status_and_missing_packet(proj: Project) -> None:
 def test_no_branch(proj: Project) -> None:
     tid = proj.task("Edit", "succeed")
     reviewed(proj, tid)
-    subprocess.run(["git", "worktree", "remove", "--force", str(proj.paths.worktree(tid))], cwd=proj.root, check=True)
+    shutil.rmtree(proj.paths.worktree(tid))
     git(proj.root, "branch", "-D", f"batty/{tid}")
     proj.ok("merge")
     assert skips(proj, tid) == ["no-branch"]
@@ -189,7 +190,7 @@ def count_runs(counter: Path) -> int:
 
 
 def test_batch_of_green_tasks_costs_one_test_run(proj: Project, tmp_path: Path) -> None:
-    counter = tmp_path / "runs.txt"
+    counter = proj.shared / "runs.txt"  # the test runs write it: a folder their sandbox shows
     proj.configure({"merge": {"batch": 4}, "gates": {
         "test": f"echo run >> {counter}; {PYTEST} tests"}})
     ids = [proj.task(f"Module {i}", write(f"src/m{i}.py", f"X = {i}")) for i in range(4)]
@@ -202,7 +203,7 @@ def test_batch_of_green_tasks_costs_one_test_run(proj: Project, tmp_path: Path) 
 
 
 def test_a_failing_batch_is_bisected_to_its_culprit(proj: Project, tmp_path: Path) -> None:
-    counter = tmp_path / "runs.txt"
+    counter = proj.shared / "runs.txt"  # the test runs write it: a folder their sandbox shows
     proj.configure({"merge": {"batch": 4}, "gates": {
         "test": f"echo run >> {counter}; {PYTEST} tests"}})
     ids = [proj.task("A flag", write("src/flag.py", "ENABLED = True")),
@@ -351,7 +352,7 @@ def test_landing_keeps_a_branch_a_person_has_checked_out(proj: Project, tmp_path
     tid = proj.task("Edit", "succeed")
     reviewed(proj, tid)
     look = tmp_path / "look"
-    subprocess.run(["git", "worktree", "remove", "--force", str(proj.paths.worktree(tid))], cwd=proj.root, check=True)
+    shutil.rmtree(proj.paths.worktree(tid))
     git(proj.root, "worktree", "add", "-q", str(look), f"batty/{tid}")
     proj.ok("merge")
     assert proj.status(tid) == "done"

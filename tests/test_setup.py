@@ -24,7 +24,7 @@ def proj(tmp_path: Path) -> Project:
 
 
 def test_the_set_up_runs_in_the_new_checkout_before_the_agent(proj: Project, tmp_path: Path) -> None:
-    counter = tmp_path / "setups.txt"
+    counter = proj.shared / "setups.txt"  # written by the set-up, in the agent's sandbox
     (proj.root / ".env").write_text("API_URL=http://127.0.0.1:1\n")  # ignored: not in any checkout
     (proj.root / ".worktreeinclude").write_text("# files the work needs\n.env\n")
     git(proj.root, "add", ".worktreeinclude")
@@ -101,19 +101,18 @@ def test_a_failing_set_up_spends_no_attempt_and_is_escalated_after_max_respawns(
 
 
 def test_a_set_up_past_its_timeout_is_killed_and_fails(proj: Project, tmp_path: Path) -> None:
-    pidfile = tmp_path / "pid"
-    proj.configure({"setup": {"command": f"echo $$ > {pidfile}; sleep 300", "timeout_s": 1}})
+    # found by its command line: inside the sandbox's PID namespace its own pid says nothing here
+    marker = f"batty-setup-sleeper-{os.getpid()}"
+    proj.configure({"setup": {"command": f"bash -c 'exec -a {marker} sleep 300'", "timeout_s": 1}})
     tid = proj.task("Slow set-up", "succeed")
     res = proj.batty("dispatch")
     assert "ran past setup.timeout_s 1s" in res.err
     (ev,) = proj.events("setup.failed", tid)
     assert ev["data"]["reason"] == "timeout" and proj.status(tid) == "todo"
-    pid = int(pidfile.read_text())
-    try:
-        os.kill(pid, 0)
-        alive = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except ProcessLookupError:
-        alive = False
+    import psutil
+
+    alive = [p for p in psutil.process_iter(["cmdline", "status"])
+             if marker in " ".join(p.info["cmdline"] or []) and p.info["status"] != psutil.STATUS_ZOMBIE]
     assert not alive
 
 

@@ -45,6 +45,7 @@ class Launch:
     stdin_path: Path | None  # a file to connect as stdin; None means /dev/null
     cwd: Path  # the worktree
     files: tuple[Path, ...] = field(default=())  # files build_launch wrote (seat config, script)
+    logins: tuple[Path, ...] = field(default=())  # the user's login files the seat links to (SPEC 11)
 
 
 def validate_agent(name: str, entry: Mapping[str, Any]) -> list[tuple[str, str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +23,8 @@ class Context:
     environ: dict[str, str]
     secrets: frozenset[str]
     script: list[str] | None
+    # the user's login files linked into the seat (link_user_files): shown to the sandbox
+    logins: list[Path] = field(default_factory=list)
 
     @property
     def model(self) -> str | None:
@@ -96,7 +99,7 @@ def build(ctx: Context) -> Launch:
         secrets=ctx.secrets,
     )
     return Launch(argv=parts.argv, env=child_env, stdin_path=parts.stdin_path, cwd=ctx.worktree,
-                  files=(gitconfig, *parts.files))
+                  files=(gitconfig, *parts.files), logins=tuple(ctx.logins))
 
 
 def write_gitconfig(ctx: Context) -> Path:
@@ -135,3 +138,7 @@ def link_user_files(ctx: Context, env_var: str, home_sub: str, names: tuple[str,
         source, target = Path(user_dir) / name, target_dir / name
         if source.is_file() and not target.exists() and not target.is_symlink():
             target.symlink_to(source.resolve())
+        # what the sandbox shows of the user's home: this file, when the seat's link still names
+        # it (never what a link an agent put in the seat names: SPEC 11)
+        if source.is_file() and target.is_symlink() and os.readlink(target) == str(source.resolve()):
+            ctx.logins.append(source.resolve())

@@ -37,6 +37,16 @@ class Gates:
     on_gate_change: str = "refuse"
     needs_approval: tuple[str, ...] = ()   # more globs whose changes wait for `batty approve`
     allow_submodules: bool = False
+    network: str = "none"  # the test runs' network: none | on (SPEC 11)
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """SPEC 11: the boundary around agents and test runs (batty.runner.sandbox)."""
+
+    mode: str = "bwrap"    # bwrap | none
+    network: str = "on"    # the agents' network: on | none
+    binds: tuple[str, ...] = ()  # PATH (read-only) or PATH:rw
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,7 @@ class Config:
     escalations: Escalations = Escalations()
     budgets: Budgets = Budgets()
     setup: Setup = Setup()
+    sandbox: Sandbox = Sandbox()
 
     def seat(self, name: str) -> Seat | None:
         return next((s for s in self.seats if s.name == name), None)
@@ -133,11 +144,14 @@ class Config:
 
 
 SECTIONS = {"gates": Gates, "health": Health, "merge": Merge, "planner": Planner, "disk": Disk,
-            "telemetry": Telemetry, "dispatch": Dispatch, "escalations": Escalations, "setup": Setup}
+            "telemetry": Telemetry, "dispatch": Dispatch, "escalations": Escalations, "setup": Setup,
+            "sandbox": Sandbox}
 CHOICES = {("runner",): ("process", "tmux"), ("merge", "mode"): ("auto", "approve"),
            ("merge", "strategy"): ("rebase", "squash", "merge"),
            ("gates", "on_gate_change"): ("refuse", "approve"),
-           ("seat", "role"): ("engineer", "planner"), ("dispatch", "overlap"): ("wait", "allow")}
+           ("seat", "role"): ("engineer", "planner"), ("dispatch", "overlap"): ("wait", "allow"),
+           ("sandbox", "mode"): ("bwrap", "none"), ("sandbox", "network"): ("on", "none"),
+           ("gates", "network"): ("none", "on")}
 POSITIVE = {"gates": ("test_timeout_s",), "health": ("stall_after_s", "max_runtime_s")}  # timeouts
 TOP = ("base", "seats", "agents", "runner", "notify", "budgets", *SECTIONS)
 
@@ -165,6 +179,8 @@ def _section(cls: type, data: Any, name: str, known_good: bool = False) -> Any:
             from batty.core import checkspec as checks
 
             checks.check_report(value, path)
+        if key == "network" and isinstance(value, bool):
+            value = "on" if value else "none"  # YAML 1.1 reads a bare `on` as true, `off` as false
         if isinstance(want, bool):
             if not isinstance(value, bool):
                 raise ConfigProblem(path, f"{name}.{key} must be true or false", "true or false")
@@ -205,6 +221,11 @@ def _section(cls: type, data: Any, name: str, known_good: bool = False) -> Any:
                                     "a relative path without globs, like node_modules")
         if kwargs.get("timeout_s", 1) < 1:
             raise ConfigProblem((name, "timeout_s"), "setup.timeout_s must be at least 1", ">= 1")
+    if name == "sandbox":
+        for i, item in enumerate(kwargs.get("binds", ())):
+            if not item.removesuffix(":rw").removesuffix(":ro").startswith(("/", "~")):
+                raise ConfigProblem((name, "binds", i), f"sandbox.binds: {item!r} is not an absolute path",
+                                    "/path (read-only) or /path:rw (writable)")
     if name == "gates" and kwargs.get("max_attempts", 1) < 1:
         raise ConfigProblem((name, "max_attempts"), "gates.max_attempts must be at least 1", ">= 1")
     # fail closed (issue 15): `bash -c ""` exits 0, and a zero timeout kills every run at once

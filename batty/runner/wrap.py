@@ -82,6 +82,8 @@ def main(argv: list[str]) -> int:
 
     kill_group(child.pid, grace_s=2)  # nothing the agent started keeps running unattended
     log.close()
+    if not _stop:  # a stopped attempt's work is for whoever stopped it (a preempt's hand-off)
+        _bring_back(root, spec)
     duration = round(time.monotonic() - start, 3)
     text = _tail(run_dir / "agent.log")
     from batty.agents.usage import (  # not batty.agents: no dataclasses to import
@@ -101,6 +103,22 @@ def main(argv: list[str]) -> int:
     if exhausted:
         events.emit("agent.context_exhausted", task=spec["task"], seat=spec["seat"], attempt=spec["attempt"])
     return 0
+
+
+def _bring_back(root: Path, spec: dict[str, Any]) -> None:
+    """The attempt's commits fetched from its checkout (a repository of its own, issue 14) into
+    the control repository as soon as its agent is gone: its work is then the control's even if
+    the checkout goes before verify looks. What it left uncommitted is verify's to collect."""
+    from batty.errors import BattyError
+    from batty.store import repos
+    from batty.store.paths import branch_of
+
+    cwd = Path(spec.get("cwd") or "")
+    try:
+        if repos.is_own(cwd):
+            repos.bring_back(root, cwd, branch_of(spec["task"]))
+    except (BattyError, OSError, ValueError):
+        pass  # verify fetches again, and says what went wrong
 
 
 _owner: Any = None  # the run.lock this wrapper holds until it exits

@@ -38,6 +38,9 @@ def _env(extra: Mapping[str, str] | None, cwd: Path | None = None) -> dict[str, 
     env = {k: os.environ[k] for k in GIT_ENV_KEYS if k in os.environ}
     env["GIT_TERMINAL_PROMPT"] = "0"
     env["LC_ALL"] = "C"
+    # what a `git replace` (an agent's, issue 14) would make batty's git see instead of the
+    # real objects: the gate's test command, a trusted test, the diff it fences
+    env["GIT_NO_REPLACE_OBJECTS"] = "1"
     ceiling = _ceiling(cwd)
     if ceiling is not None:
         env["GIT_CEILING_DIRECTORIES"] = ceiling

@@ -41,24 +41,49 @@ _ready: set[str] = set()
 
 
 def ensure(paths: Paths, task_id: str, base: str) -> Path:
-    """The task's worktree, made (from the base) or reused (the next attempt, the same branch)."""
+    """The task's checkout, a repository of its own (store/repos.py, issue 14), made (from the
+    base) or reused (the next attempt, the same branch, put where the control repository has
+    it). A linked worktree an older batty made is moved over first, keeping its files."""
+    from batty.store import repos
+
     wt = paths.worktree(task_id)
     branch = branch_of(task_id)
     root = paths.root
-    if wt.exists() and (wt / ".git").exists():
+    if wt.exists() and repos.is_linked(wt):
         current = git.head_branch(wt) if _valid(wt) else None
-        if current == branch:
-            return wt
-        raise GitError(f"worktree {paths.rel(wt)} is not on {branch} (doctor repairs it)")
-    if str(root) not in _ready:  # once a process: dispatching 100 tasks pruned 100 times
-        git.run(root, "worktree", "prune")
+        if current != branch:
+            raise GitError(f"worktree {paths.rel(wt)} is not on {branch} (doctor repairs it)")
+        repos.migrate(root, wt, branch, _entry_of(root, wt))
+    if wt.exists() and (wt / ".git").exists():
+        current, sha = repos.head(wt) if repos.is_own(wt) else (None, None)
+        if current != branch:
+            raise GitError(f"worktree {paths.rel(wt)} is not on {branch} (doctor repairs it)")
+        tip = git.rev(root, f"refs/heads/{branch}")
+        if tip is not None and sha != tip:
+            if sha is not None and not git.is_ancestor(root, sha, tip):
+                tip = repos.bring_back(root, wt, branch) or tip  # work no gate saw yet (preempted)
+            repos.align(root, wt, branch, tip)
+        base_sha = git.rev(root, f"refs/heads/{base}")
+        if base_sha and base != branch:  # its `main` is the base as it is now (`git rebase main`)
+            repos.set_ref(wt, f"refs/heads/{base}", base_sha)
+        return wt
+    if str(root) not in _ready:  # once a process
         _exclude_agent_litter(root)
         _ready.add(str(root))
     paths.worktrees.mkdir(parents=True, exist_ok=True)
-    if git.rev(root, f"refs/heads/{branch}"):
-        git.run(root, "worktree", "add", "-f", str(wt), branch)
-    else:
-        git.run(root, "worktree", "add", "-f", "-b", branch, str(wt), base)
+    tip = git.rev(root, f"refs/heads/{branch}")
+    if tip is None:
+        tip = git.rev(root, f"refs/heads/{base}") or git.out(root, "rev-parse", "--verify", f"{base}^{{commit}}")
+        repos.create_ref(root, f"refs/heads/{branch}", tip)
+    base_sha = git.rev(root, f"refs/heads/{base}")
+    fresh = not wt.exists()
+    try:
+        repos.make(root, wt, tip, branch=branch,
+                   refs={f"refs/heads/{base}": base_sha} if base_sha and base != branch else None)
+    except BaseException:
+        if fresh:
+            remove_tree(wt)
+        raise
     return wt
 
 
@@ -91,60 +116,26 @@ def _gitdir_names(folder: Path) -> set[str]:
 
 
 def add_detached(root: Path, folder: Path, sha: str, *, entry: str) -> Path | None:
-    """A linked worktree at ``folder`` with ``sha`` checked out on a detached HEAD (a gate's
-    scratch checkout); its entry under the common dir's worktrees/ (``entry``), or None when git
-    made it.
+    """A checkout of ``sha`` at ``folder`` on a detached HEAD (a gate's scratch checkout): a
+    repository of its own reading ``root``'s objects through alternates (store/repos.py), made
+    by hand and filled by one `git read-tree --reset -u` (issue 4: fewer git processes than `git
+    worktree add`), sharing no refs or config with the control repository, so that what the
+    tests do to it stays there (issue 14). Returns its ``.git`` folder (what :func:`discard`
+    removes with it). Whatever a killed run left at ``folder`` goes first. ``entry`` is kept
+    for callers; a checkout of its own has no entry in the control repository."""
+    from batty.store import repos
 
-    Made by hand in the layout git documents (gitrepository-layout(5): ``worktrees/<id>/`` with
-    ``gitdir``, ``commondir``, ``HEAD``) and filled by one `git read-tree --reset -u`: `git
-    worktree add` runs three git processes for the same result (issue 4: a third of the
-    supervisor's git time a task). Where the repository is not plain files (reftable), git
-    makes it. Whatever a killed run left at ``folder`` or ``entry`` goes first; an entry of that
-    name that is not one of ``folder``'s (git names a person's worktree after its folder) is
-    theirs, and the checkout takes the next free name, as git does."""
-    common = git.plain_common_dir(root)
-    admin = _free_entry(common / "worktrees", entry, folder) if common is not None else None
-    if folder.exists() or folder.is_symlink() or (admin is not None and admin.exists()):
-        _clear(root, folder, admin)
+    if folder.exists() or folder.is_symlink():
+        if repos.is_linked(folder):  # an older batty's, or git's: its entry goes too
+            _clear(root, folder, None)
+        remove_tree(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    if admin is None:
-        git.run(root, "worktree", "add", "--detach", "-f", str(folder), sha)
-        return None
-    # Each file is written before anything names it, so a `git worktree prune` meanwhile (a
-    # person's, or dispatch's) never finds an entry to prune: the checkout's .git file, then the
-    # entry's gitdir (naming a file that exists), then the rest.
     try:
-        folder.mkdir()
-        (folder / ".git").write_text(f"gitdir: {admin}\n")
-        admin.mkdir(parents=True)
-        (admin / "gitdir").write_text(f"{folder / '.git'}\n")
-        (admin / "commondir").write_text("../..\n")
-        (admin / "HEAD").write_text(f"{sha}\n")
-        git.run(folder, "read-tree", "--reset", "-u", sha)
+        repos.make(root, folder, sha, branch=None, shared=True)
     except BaseException:
         remove_tree(folder)
-        remove_tree(admin)
         raise
-    return admin
-
-
-def _free_entry(top: Path, entry: str, folder: Path) -> Path:
-    """``top/entry`` (or ``entry-2``, ``entry-3``...): the first that is absent or an entry of
-    the checkout at ``folder`` (a killed run's), or of nothing (no gitdir, not locked: git
-    prunes it too)."""
-    mine = _gitdir_names(folder)
-    n = 1
-    while True:
-        admin = top / (entry if n == 1 else f"{entry}-{n}")
-        try:
-            named: str | None = (admin / "gitdir").read_text().strip()
-        except FileNotFoundError:
-            named = None
-        except OSError:
-            named = ""
-        if (named is None and not (admin / "locked").exists()) or named in mine:
-            return admin
-        n += 1
+    return folder / ".git"
 
 
 def discard(root: Path, folder: Path, entry: Path | None) -> None:
@@ -201,6 +192,9 @@ def _valid(wt: Path) -> bool:
 
 
 def remove(paths: Paths, task_id: str, *, branch: bool = True) -> None:
+    """Remove the task's checkout (a repository of its own: one folder; a linked worktree of an
+    older batty: its folder and the entry git keeps for it, read from the entries, never from the
+    checkout's .git, which its agent could rewrite) and, with ``branch``, its branch."""
     wt = paths.worktree(task_id)
     removed = False
     if wt.is_symlink():  # an agent's link in its place: unlinked; git would remove what it names
@@ -210,12 +204,9 @@ def remove(paths: Paths, task_id: str, *, branch: bool = True) -> None:
         remove_tree(wt)
         remove_tree(entry)
         removed = not wt.exists() and not entry.exists()
-    if wt.exists():
-        removed = git.run(paths.root, "worktree", "remove", "--force", "--force", str(wt),
-                          check=False).returncode == 0
-        if wt.exists():
-            remove_tree(wt)
-            removed = False
+    elif wt.exists():
+        remove_tree(wt)
+        removed = not wt.exists()
     if not removed:  # git still lists a worktree whose folder is gone: forget it
         git.run(paths.root, "worktree", "prune", check=False)
     if branch:

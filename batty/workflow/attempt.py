@@ -140,6 +140,7 @@ def launch_one(st: State, a: planning.Assign, *, announce: bool = True) -> None:
         for k in (key, key.replace("AUTHOR", "COMMITTER")):
             if k not in (entry.get("env") or {}):
                 launch.env[k] = value
+    launch = _boxed(st, launch, wt, st.paths.seat_home(seat.name), prompt_file)
     meta = {"task": p.id, "attempt": a.attempt, "seat": seat.name, "agent": seat.agent,
             "entry": dict(entry)}
     runner.start(run_dir, launch=launch, meta=meta, runner=cfg.runner, root=st.paths.root)
@@ -167,8 +168,26 @@ def _set_up(st: State, p: Packet, seat: Any, attempt: int, wt: Path, run_dir: Pa
         return {}
     # the agent's launch with the set-up's argv: whatever wraps the agent's argv (the sandbox,
     # SPEC 11) wraps this one too, here, the same way
-    boxed = setup.launch_of(launch, command) if command else None
+    boxed = (_boxed(st, setup.launch_of(launch, command), wt, st.paths.seat_home(seat.name), prompt_file)
+             if command else None)
     return setup.prepare(st, p, seat, attempt, wt, run_dir, boxed)
+
+
+def _boxed(st: State, launch: Any, wt: Path, home: Path, prompt_file: Path) -> Any:
+    """The launch inside the agent's sandbox (batty.runner.sandbox, SPEC 11): its checkout and
+    seat HOME writable, its prompt and script files read-only."""
+    import dataclasses
+
+    from batty.runner import sandbox
+
+    read = [prompt_file, *(f for f in launch.files if prompt_file.parent in f.parents)]
+    # what setup.link linked into the checkout from the control checkout: shown read-only, so
+    # that the links resolve (a shared node_modules is used, never changed, from inside)
+    read += [st.paths.root / rel for rel in st.config.setup.link if (wt / rel).is_symlink()]
+    argv = sandbox.agent_argv(launch.argv, pol=sandbox.policy(st.config), checkout=wt, home=home,
+                              env_path=launch.env.get("PATH", os.defpath), read=read, logins=launch.logins,
+                              hide=(st.paths.root,))
+    return dataclasses.replace(launch, argv=argv)
 
 
 def _launch_failed(st: State, p: Packet, seat: str, agent: str, attempt: int, run_dir: Any,
@@ -190,11 +209,19 @@ def _launch_failed(st: State, p: Packet, seat: str, agent: str, attempt: int, ru
 
 def handoff_note(st: State, p: Packet, *, why: str) -> str:
     """What the next agent needs: why, the diff so far, the last output, the feedback."""
-    from batty.store import git
+    from batty.store import git, repos
 
     wt = st.paths.worktree(p.id)
     stat = ""
-    if wt.exists():
+    if wt.exists() and repos.is_own(wt):  # asked of the control repository, never of the checkout's git
+        root = st.paths.root
+        tip = repos.bring_back(root, wt, branch_of(p.id)) or git.rev(root, f"refs/heads/{branch_of(p.id)}")
+        if tip:
+            stat = git.out(root, "diff", "--stat", f"{st.config.base}...{tip}", check=False)[-2000:]
+        dirty = repos.status(root, wt, tip, st.paths.state / "tmp")[-1000:] if tip else ""
+        if dirty:
+            stat += "\nUncommitted:\n" + dirty
+    elif wt.exists():
         stat = git.out(wt, "diff", "--stat", f"{st.config.base}...HEAD", check=False)[-2000:]
         dirty = git.out(wt, "status", "--short", check=False)[-1000:]
         if dirty:

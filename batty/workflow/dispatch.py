@@ -49,6 +49,9 @@ def run(st: State, *, dry_run: bool = False) -> list[planning.Assign]:
         st.reload()  # plan from what is on disk now, under the lock
         cfg = st.config
         check_binaries(st)
+        from batty.runner import sandbox
+
+        sandbox.require(sandbox.policy(cfg))  # no boundary, no agent (SPEC 11): one line, no fallback
         paused = disk_pause(st)
         if paused:
             app.warn(f"dispatch paused: {paused}")

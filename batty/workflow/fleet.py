@@ -19,6 +19,11 @@ def status_report(app: Session) -> dict[str, Any]:
     st = State(app)
     cfg = st.config
     packets = st.packets
+    from batty.runner import sandbox
+
+    standing = sandbox.standing_warning(sandbox.policy(cfg))
+    if standing:
+        app.warn(standing)
     busy = {p.assignee: p for p in packets if p.status is Status.IN_PROGRESS and p.assignee}
     seats = []
     for seat in cfg.seats:

@@ -505,7 +505,7 @@ def test_env(home: Path) -> dict[str, str]:
     path = [d for d in env.get("PATH", "").split(os.pathsep) if d.startswith("/")]
     env["PATH"] = os.pathsep.join(path) or "/usr/local/bin:/usr/bin:/bin"
     env.setdefault("LANG", "C.UTF-8")
-    env.update(HOME=str(home), CI="1", PYTHONDONTWRITEBYTECODE="1", PYTHONSAFEPATH="1", BATTY_GATE="1")
+    env.update(HOME=str(home), CI="1", PYTHONDONTWRITEBYTECODE="1", PYTHONSAFEPATH="1")
     return env
 
 
@@ -528,25 +528,37 @@ def _wait(proc: subprocess.Popen, timeout_s: float) -> int:
         os.close(fd)
 
 
-def start_test_process(command: str, tree: Path, log: Any, env: dict[str, str]) -> subprocess.Popen:
+def start_test_process(command: str, tree: Path, log: Any, env: dict[str, str], *, pol: Any,
+                       home: Path, shared: Sequence[Path] = ()) -> tuple[subprocess.Popen, bool]:
     """The one place the gate starts a test command (a check's ``run``): bash in ``tree``, its
-    own session, output to ``log``. Wrapping every test run (a sandbox) is a change here."""
-    return subprocess.Popen(["bash", "-c", command], cwd=tree, stdin=subprocess.DEVNULL,
-                            stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True, close_fds=True)
+    own session, output to ``log``, inside the sandbox of ``pol`` (SPEC 11: the checkout and a
+    private ``home`` writable, ``shared``, the run's report folder, writable too, no network
+    unless ``gates.network: on``). The process, and whether it is boxed."""
+    from batty.runner import sandbox
+
+    argv = sandbox.gate_argv(["bash", "-c", command], pol=pol, tree=tree, home=home,
+                             env_path=env["PATH"], shared=shared)
+    proc = subprocess.Popen(argv, cwd=tree, stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT, env=env, start_new_session=True, close_fds=True)
+    return proc, argv[0] != "bash"
 
 
 def run_tests(tree: Path, command: str, *, timeout_s: float, log_path: Path,
-              env: dict[str, str] | None = None) -> TestRun:
+              env: dict[str, str] | None = None, pol: Any = None, shared: Sequence[Path] = ()) -> TestRun:
     """``command`` (a command line from the base branch, run by bash) in ``tree``; fails closed.
-    ``env``: added to the test environment (the report plugin's settings)."""
+    ``env``: added to the test environment (the report plugin's settings); ``pol``: the sandbox
+    (a batty.runner.sandbox.Policy; bwrap when None, never a silent fallback); ``shared``:
+    folders the run writes outside its checkout (the report plugin's)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="batty-gate-home-") as home, open(log_path, "wb") as log:
         log.write(f"$ {command}\n".encode())
         log.flush()
         try:
-            proc = start_test_process(command, tree, log, {**test_env(Path(home)), **(env or {})})
+            from batty.runner import sandbox
+
+            proc, boxed = start_test_process(command, tree, log, {**test_env(Path(home)), **(env or {})},
+                                             pol=pol or sandbox.Policy(), home=Path(home), shared=shared)
         except OSError as e:
             return TestRun(False, "error", None, 0.0, str(e), command, log_path)
         reason: str | None = None
@@ -554,8 +566,9 @@ def run_tests(tree: Path, command: str, *, timeout_s: float, log_path: Path,
             code: int | None = _wait(proc, timeout_s)
         except subprocess.TimeoutExpired:
             reason, code = "timeout", None
-        # the whole process group goes, whatever it started (passing or not)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        # the whole process group goes, whatever it started (passing or not); a sandbox goes at
+        # once (what ran inside dies with it: no SIGTERM and grace for stragglers to wait out)
+        for sig in (signal.SIGKILL,) if boxed else (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(proc.pid, sig)
             except (ProcessLookupError, PermissionError):

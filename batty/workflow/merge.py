@@ -161,6 +161,16 @@ def _decide(st: State, p: Packet) -> Decision:
     cfg = st.config
     root = st.paths.root
     head = git.rev(root, f"refs/heads/{branch_of(p.id)}")
+    if head is not None:
+        # a commit made in the task's checkout (a repository of its own) since verify fetched
+        # it: the branch moved, as it did when the checkout shared the control's refs (verify
+        # fetches it; read from the files here, so a dry run changes nothing)
+        from batty.store import repos
+
+        wt = st.paths.worktree(p.id)
+        on, sha = repos.head(wt) if repos.is_own(wt) else (None, None)
+        if on == branch_of(p.id) and sha is not None and sha != head:
+            head = sha
     if head is None:
         return Decision(p.id, p, reason=SkipReason.NO_BRANCH, detail=f"{branch_of(p.id)} does not exist")
     v = p.verification or {}

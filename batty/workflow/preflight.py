@@ -59,8 +59,10 @@ def check_test(st: State, on: Callable[[str], None] | None = None) -> Check:
     if on:
         on(f"test: running `{cfg.gates.test}` on {cfg.base} ({sha[:8]}) ...")
     with gate.scratch(st.paths, "preflight", sha) as tree:
+        from batty.runner import sandbox
+
         run = gate.run_tests(tree, cfg.gates.test, timeout_s=cfg.gates.test_timeout_s,
-                             log_path=st.paths.state / "preflight" / "test.log")
+                             log_path=st.paths.state / "preflight" / "test.log", pol=sandbox.policy(cfg))
     if run.passed:
         return Check("test", OK, f"`{cfg.gates.test}` passes on {cfg.base} ({run.duration_s:.1f} s)")
     tail = " | ".join(run.output_tail.strip().splitlines()[-3:])
@@ -144,20 +146,18 @@ def check_cron(st: State) -> list[Check]:
 
 
 def check_sandbox(st: State) -> Check:
-    try:
-        from batty import sandbox  # type: ignore[attr-defined]
-    except ImportError:
-        return Check("sandbox", SKIP, "this batty has no sandbox to check")
-    probe = getattr(sandbox, "check", None) or getattr(sandbox, "preflight", None)
-    if probe is None:
-        return Check("sandbox", SKIP, "the sandbox module has no check")
-    try:
-        result = probe(st) if probe.__code__.co_argcount else probe()
-    except Exception as e:  # a check must report, not crash the preflight
-        return Check("sandbox", FAIL, f"{type(e).__name__}: {e}")
-    if result in (None, True) or (isinstance(result, str) and not result):
-        return Check("sandbox", OK, "works")
-    return Check("sandbox", FAIL, str(result))
+    """The boundary around agents and test runs (SPEC 11): bubblewrap makes its namespaces here,
+    or the config turned it off (a standing warning)."""
+    from batty.runner import sandbox
+
+    pol = sandbox.policy(st.config)
+    if not pol.on:
+        return Check("sandbox", WARN, "sandbox.mode is none: agents and test runs run as you",
+                     "set sandbox.mode: bwrap (docs/gates.md, \"Without the sandbox\")")
+    why = sandbox.problem()
+    if why is not None:
+        return Check("sandbox", FAIL, why)
+    return Check("sandbox", OK, "bubblewrap makes its namespaces here")
 
 
 def check_disk(st: State) -> Check:

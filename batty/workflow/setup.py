@@ -57,6 +57,10 @@ def command_of(st: State, p: Packet) -> str:
 
 
 def _git_dir(wt: Path) -> Path | None:
+    from batty.store import repos
+
+    if repos.is_own(wt):  # a repository of its own (SPEC 11): never git under its own config
+        return wt / ".git"
     proc = git.run(wt, "rev-parse", "--absolute-git-dir", check=False)
     return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
 

@@ -17,6 +17,7 @@ again, at most ``MAX_ROUNDS`` times.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -369,7 +370,10 @@ def _rebase_code(st: State, remote: str, base: str, p: Plan) -> str:
         head = git.out(tree, "rev-parse", "HEAD")
         command = gate.base_test_command(root, p.remote, "-", st.config.gates.test)
         log = st.paths.state / "sync-logs" / f"{clock.now().strftime('%Y%m%dT%H%M%S')}.log"
-        run = gate.run_tests(tree, command, timeout_s=st.config.gates.test_timeout_s, log_path=log)
+        from batty.runner import sandbox
+
+        run = gate.run_tests(tree, command, timeout_s=st.config.gates.test_timeout_s, log_path=log,
+                             pol=sandbox.policy(st.config))
         if not run.passed:
             _refuse(st, remote, base, f"the tests fail on this clone's code rebased onto {remote}/{base}"
                     f" (`{command}` {run.reason}, log {st.paths.rel(log)})", run.output_tail)
@@ -502,11 +506,22 @@ def _rename_runtime(st: State, old: str, new: str) -> None:
             if attempt.name.isdigit():
                 runner.stop(attempt)
     wt_old, wt_new = paths.worktree(old), paths.worktree(new)
+    from batty.store import repos
+
     if wt_old.exists() and not wt_new.exists():
-        git.run(root, "worktree", "move", str(wt_old), str(wt_new), check=False)
+        if repos.is_own(wt_old):  # a repository of its own (issue 14): its commits, then its folder
+            repos.bring_back(root, wt_old, branch_of(old))
+            os.rename(wt_old, wt_new)
+            (wt_new / ".git" / "refs" / "heads" / branch_of(old)).unlink(missing_ok=True)
+        else:
+            git.run(root, "worktree", "move", str(wt_old), str(wt_new), check=False)
     if git.rev(root, f"refs/heads/{branch_of(old)}") and not git.rev(root, f"refs/heads/{branch_of(new)}"):
         git.run(root, "branch", "-m", branch_of(old), branch_of(new), check=False)
-    if wt_new.exists():
+    tip = git.rev(root, f"refs/heads/{branch_of(new)}")
+    if wt_new.exists() and repos.is_own(wt_new):
+        if tip is not None:  # never git under the checkout's own config: its HEAD named anew
+            repos.align(root, wt_new, branch_of(new), tip)
+    elif wt_new.exists():
         git.run(wt_new, "checkout", "-q", branch_of(new), check=False)
     for a, b in ((runs, paths.runs_of(new)), (paths.evidence_of(old), paths.evidence_of(new))):
         if a.exists() and not b.exists():

@@ -57,6 +57,10 @@ def run(st: State, task_id: str | None = None, *, dry_run: bool = False) -> list
             for p in todo:
                 st.app.echo(f"would verify {p.id} attempt {p.attempt}")
             return []
+        if todo:
+            from batty.runner import sandbox
+
+            sandbox.require(sandbox.policy(st.config))  # no boundary, no test run (SPEC 11)
         return apply(st, todo)
 
 
@@ -130,24 +134,33 @@ def verify_one(st: State, p: Packet) -> bool:
         log = gate._tail(st.paths.run_dir(p.id, p.attempt) / "agent.log")
         return fail("collect", "agent-exit", f"the agent exited {run_info['exit_code']} (not ready)", tail=log)
 
-    # 1. collect: what the agent left uncommitted is committed on its branch
-    if not wt.exists() or git.head_branch(wt) != branch:
+    # 1. collect: the checkout's commits fetched, what it left uncommitted committed (SPEC 11:
+    # from the control side, never by git under the checkout's own config)
+    from batty.store import repos, worktrees
+
+    if wt.exists() and repos.is_linked(wt):  # made by an older batty: moved over first
+        try:
+            worktrees.ensure(st.paths, p.id, cfg.base)
+        except BattyError:
+            pass
+    on, sha = repos.head(wt) if repos.is_own(wt) else (None, None)
+    if not wt.exists() or on != branch:
         return fail("collect", "no-branch" if not wt.exists() else "wrong-branch",
                     f"the worktree is not on {branch}")
-    if git.rev(wt, "HEAD") is None:
+    if sha is None:
         # a deleted branch: committing now would make a root commit of the whole worktree
         # (tests/scenarios/test_branch_deleted.py; doctor restores the branch before this)
         return fail("collect", "no-branch", f"{branch} has no commit (the branch was deleted)")
-    dirty = git.out(wt, "status", "--porcelain", "--untracked-files=all")
-    if dirty:
-        git.run(wt, "add", "-A")
-        seat = p.assignee or "agent"
-        git.run(wt, "commit", "-q", "--no-verify", "-m", f"{p.id}: uncommitted work of attempt {p.attempt}",
-                env={"GIT_AUTHOR_NAME": f"{seat} (batty agent)", "GIT_AUTHOR_EMAIL": f"{seat}@batty.localhost",
-                     "GIT_COMMITTER_NAME": "batty", "GIT_COMMITTER_EMAIL": "batty@localhost"})
+    record["boundary"] = repos.oddities(wt, branch, cfg.base, base_sha, root)
+    fetched = repos.bring_back(root, wt, branch)
+    if fetched is None:
+        return fail("collect", "no-branch", f"the commits of {branch} could not be fetched from its checkout")
+    seat = p.assignee or "agent"
+    head = repos.collect(root, wt, branch, fetched, f"{p.id}: uncommitted work of attempt {p.attempt}",
+                         {"GIT_AUTHOR_NAME": f"{seat} (batty agent)", "GIT_AUTHOR_EMAIL": f"{seat}@batty.localhost",
+                          "GIT_COMMITTER_NAME": "batty", "GIT_COMMITTER_EMAIL": "batty@localhost"},
+                         st.paths.state / "tmp")
     failpoints.point("verify.after-collect")
-    head = git.rev(wt, "HEAD")
-    assert head is not None
     record["sha"] = head
     merge_base, commits = gate.branch_history(root, base_sha, head)
     chs = (commits.changes if commits.changes is not None and commits.since == merge_base
@@ -176,9 +189,11 @@ def verify_one(st: State, p: Packet) -> bool:
 
     # 3. test: the checks, in a scratch checkout of the exact commit, the trusted run with the
     # trusted and test files as the base has them, then the change's own tests (checks/suite.py)
+    from batty.runner import sandbox
     from batty.workflow.checks import suite
 
-    ctx = suite.Context(root, st.paths.state, cfg.gates, base_sha, head, p.id, evidence_dir,
+    pol = sandbox.policy(cfg)
+    ctx = suite.Context(root, st.paths.state, cfg.gates, base_sha, head, p.id, evidence_dir, pol=pol,
                         phase=lambda ph, res, detail: _phase(st, p, ph, res, detail),
                         on_flaky=lambda check, tests: st.events.emit(
                             Kind.VERIFY_FLAKY, task=p.id, seat=p.assignee, attempt=p.attempt, check=check,

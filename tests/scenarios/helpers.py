@@ -83,8 +83,12 @@ def make(tmp_path: Path, *, seats: int = 2, config: dict[str, Any] | None = None
          test: str = FAST_TEST, files: dict[str, str] | None = None) -> tuple[Project, Watch]:
     """A sandbox project with the fast gate and quick health limits, and its invariant watch.
     ``files`` are committed to the base by the person before anything runs."""
+    # agents and test runs see only their checkout (SPEC 11): the marks a scenario keeps across
+    # attempts live in one folder shown to them writable (shared(tmp_path))
+    shared(tmp_path).mkdir(parents=True, exist_ok=True)
     cfg: dict[str, Any] = {"gates": {"test": test, "max_attempts": 3},
-                           "health": {"stall_after_s": 600, "respawn_cooldown_s": 1, "max_respawns": 3}}
+                           "health": {"stall_after_s": 600, "respawn_cooldown_s": 1, "max_respawns": 3},
+                           "sandbox": {"binds": [f"{shared(tmp_path)}:rw"]}}
     for key, value in (config or {}).items():
         if isinstance(value, dict) and isinstance(cfg.get(key), dict):
             cfg[key] = {**cfg[key], **value}
@@ -100,6 +104,12 @@ def make(tmp_path: Path, *, seats: int = 2, config: dict[str, Any] | None = None
         git(proj.root, "add", *files)
         git(proj.root, "commit", "-q", "-m", "the person's files")
     return proj, Watch(proj.paths, test=test)
+
+
+def shared(tmp_path: Path) -> Path:
+    """The folder a scenario's agents and test runs share with it across attempts (a mark that
+    says a fault happened once): the one path outside their checkout their sandbox shows."""
+    return tmp_path / "shared"
 
 
 def write(path: str, text: str) -> list[str]:

@@ -9,12 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from tests.scenarios.helpers import FAST_TEST, make, packets, quiet, settle, statuses, write
+from tests.scenarios.helpers import FAST_TEST, make, packets, quiet, settle, shared, statuses, write
 
 
 def test_a_person_edits_the_board_during_a_tick(tmp_path: Path) -> None:
     # the first gate run is long enough to edit the board meanwhile; the others are fast
-    slow = f"(mkdir {tmp_path / 'slow'} 2>/dev/null && sleep 1.5; true) && {FAST_TEST}"
+    slow = f"(mkdir {shared(tmp_path) / 'slow'} 2>/dev/null && sleep 1.5; true) && {FAST_TEST}"
     proj, watch = make(tmp_path, test=slow)
     running = proj.task("Being verified", write("src/a.py", "A = 1"))
     parked = proj.task("Parked in backlog", write("src/b.py", "B = 1"), status="backlog")

@@ -4,11 +4,13 @@ Found by this scenario: a task in review whose branch was gone waited in review 
 skipped it as no-branch on every tick, nothing healed it); a finished attempt whose branch was
 gone was committed by verify as a new root commit of the whole worktree, so the fence blamed the
 agent for touching board/ and blocked the task. doctor now restores the branch where it was:
-from the worktree's HEAD log, or for a reviewed task from its verified commit.
+from the task's checkout (its own repository's branch, fetched back), or for a reviewed task
+from its verified commit.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tests.conftest import git
@@ -25,8 +27,11 @@ def test_a_deleted_branch_is_restored_where_it_was(tmp_path: Path) -> None:
     proj.ok("verify", reviewed)
     proj.ok("verify", no_worktree)
     assert statuses(proj) == {reviewed: "review", exited: "in-progress", no_worktree: "review"}
-    heads = {t: git(proj.root, "rev-parse", f"batty/{t}") for t in (reviewed, exited, no_worktree)}
-    git(proj.root, "worktree", "remove", "--force", str(proj.paths.worktree(no_worktree)))
+    # each task's own commit: in the control repository once verified, in its checkout (a
+    # repository of its own, issue 14) until then
+    heads = {t: git(proj.root, "rev-parse", f"batty/{t}") for t in (reviewed, no_worktree)}
+    heads[exited] = git(proj.paths.worktree(exited), "rev-parse", "HEAD")
+    shutil.rmtree(proj.paths.worktree(no_worktree))
     for t in heads:
         git(proj.root, "update-ref", "-d", f"refs/heads/batty/{t}")
 

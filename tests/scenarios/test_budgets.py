@@ -14,7 +14,7 @@ from typing import Any
 
 from batty.agents.behaviours import usage
 from tests.project import wait_for
-from tests.scenarios.helpers import make, quiet, started, statuses, tick, write
+from tests.scenarios.helpers import make, quiet, shared, started, statuses, tick, write
 
 SLEEP = "sleep 600"
 
@@ -243,7 +243,7 @@ def test_a_warning_is_said_and_notified_once(tmp_path: Path) -> None:
 def test_a_kill_in_the_middle_of_an_attempt_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> None:
     proj, watch = make(tmp_path, seats=1, config={"budgets": {"day": {"cost_usd": 100}},
                                                   "health": {"stall_after_s": 600}})
-    mark = tmp_path / "killed-once"
+    mark = shared(tmp_path) / "killed-once"  # seen by every attempt: the one folder their sandbox shows
     # the first agent reports $3 and is killed with its wrapper; the respawned one reports $3 and ends
     tid = proj.task("Killed once", [spend(cost=3.0),
                                     f"if mkdir {mark} 2>/dev/null; then sleep 600; fi",

@@ -14,7 +14,10 @@ from tests.scenarios.helpers import actions, kinds, make, statuses, tick
 
 def test_a_dying_agent_is_respawned_no_faster_than_the_cooldown(tmp_path: Path) -> None:
     cooldown = 2
-    proj, watch = make(tmp_path, config={"health": {"respawn_cooldown_s": cooldown, "max_respawns": 2}})
+    # the fault is the wrapper dying, which an agent can cause only without the sandbox (inside
+    # it sees no wrapper to kill: tests/scenarios/test_sandbox_escape.py)
+    proj, watch = make(tmp_path, config={"health": {"respawn_cooldown_s": cooldown, "max_respawns": 2},
+                                         "sandbox": {"mode": "none"}})
     # a word of output (so the respawn guard sees it started), then the wrapper (the runner's
     # parent) and the agent are killed: no exit record, every time
     doomed = proj.task("Dies at once, every time", [

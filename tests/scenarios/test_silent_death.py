@@ -15,6 +15,7 @@ from tests.scenarios.helpers import (
     on_base,
     once,
     settle,
+    shared,
     started,
     statuses,
     tick,
@@ -25,7 +26,7 @@ from tests.scenarios.helpers import (
 def test_a_silent_death_is_healed_and_the_task_lands(tmp_path: Path) -> None:
     proj, watch = make(tmp_path)
     vanished = proj.task("Its agent and wrapper vanish", once(
-        tmp_path / "vanished", ["echo started", "sleep 30"], write("src/a.py", "A = 1")))
+        shared(tmp_path) / "vanished", ["echo started", "sleep 30"], write("src/a.py", "A = 1")))
     killed = proj.task("Killed by a signal on attempt 1", on_attempt(
         1, ["echo 'about to vanish'", "kill -9 $PPID"], write("src/b.py", "B = 1")))
     tick(proj, watch)

@@ -6,13 +6,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from batty import runner
-from tests.scenarios.helpers import actions, kinds, make, on_base, once, settle, statuses, write
+from tests.scenarios.helpers import (
+    actions,
+    kinds,
+    make,
+    on_base,
+    once,
+    settle,
+    shared,
+    statuses,
+    write,
+)
 
 
 def test_a_stall_is_respawned_and_a_stall_for_ever_is_escalated(tmp_path: Path) -> None:
     proj, watch = make(tmp_path, config={"health": {"stall_after_s": 1, "respawn_cooldown_s": 0,
                                                     "max_respawns": 1}})
-    once_ = proj.task("Stalls once", once(tmp_path / "stalled", ["echo 'working on it'", "sleep 86400"],
+    once_ = proj.task("Stalls once", once(shared(tmp_path) / "stalled", ["echo 'working on it'", "sleep 86400"],
                                           write("src/a.py", "A = 1")))
     always = proj.task("Stalls every time", "stall")
 

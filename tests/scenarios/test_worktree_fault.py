@@ -1,7 +1,7 @@
-"""A task's worktree deleted or corrupted under it: the folder removed (git metadata left
-without a folder: pruned, re-added from the branch), its .git file removed (a folder git does not
-know: re-added keeping the agent's uncommitted files), and left on the wrong branch (switched
-back, keeping the commit made there). Each task lands as if nothing had happened."""
+"""A task's checkout deleted or corrupted under it: the folder removed (re-added from the branch,
+where its commits are since its agent exited: the wrapper fetched them),
+its .git removed (a folder git does not know: re-added keeping the agent's uncommitted files),
+and left on the wrong branch (switched back, keeping the commit made there). Each task lands."""
 
 from __future__ import annotations
 
@@ -20,12 +20,11 @@ def test_a_deleted_or_corrupted_worktree_is_repaired(tmp_path: Path) -> None:
     tick(proj, watch)
     quiet(proj)
     shutil.rmtree(proj.paths.worktree(deleted))
-    (proj.paths.worktree(corrupt) / ".git").unlink()
+    shutil.rmtree(proj.paths.worktree(corrupt) / ".git")
     assert git(proj.paths.worktree(wrong), "symbolic-ref", "-q", "HEAD", check=False) == ""
 
     settle(proj, watch)
     assert statuses(proj) == {deleted: "done", corrupt: "done", wrong: "done"}
-    assert actions(proj, "worktree-prune")
     assert {e["task"] for e in actions(proj, "worktree-repair")} >= {deleted, corrupt, wrong}
     for name in "abc":
         assert on_base(proj, f"src/{name}.py") == f"{name.upper()} = 1"

@@ -71,9 +71,13 @@ def run(st: State, tree: Path, base_sha: str, name: str, head: str, task_id: str
     def on_flaky(check: str, tests: list[str]) -> None:
         st.events.emit(Kind.VERIFY_FLAKY, task=first, check=check, tests=tests, where="merge", tasks=tasks)
 
+    from batty.runner import sandbox
+
+    pol = sandbox.policy(st.config)
+    sandbox.require(pol)  # no boundary, no test run (SPEC 11): never a silent fallback
     ctx = suite.Context(st.paths.root, st.paths.state, st.config.gates, base_sha, head, task_id,
                         st.paths.state / "merge-logs" / name, on_merge=True, on_flaky=on_flaky,
-                        checkout=lambda: gate.scratch(st.paths, f"{tree.name}-own", head))
+                        checkout=lambda: gate.scratch(st.paths, f"{tree.name}-own", head), pol=pol)
     verdict = suite.run_tree(ctx, tree, known)
     if verdict.passed:
         return Landing(True, verdict)

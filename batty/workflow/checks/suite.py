@@ -180,6 +180,7 @@ class Context:
     on_flaky: Callable[[str, list[str]], None] = lambda *_: None  # (check, tests)
     checkout: Callable[[], AbstractContextManager[Path]] | None = None  # a new checkout of head
     today: dt.date = field(default_factory=lambda: _today())
+    pol: Any = None  # the test runs' sandbox (batty.runner.sandbox.Policy; SPEC 11)
 
 
 def _today() -> dt.date:
@@ -340,7 +341,8 @@ def run_check(ctx: Context, tree: Path, check: Check, *, reruns: int, quarantine
 def _once(ctx: Context, tree: Path, check: Check, setup: report.Setup, timeout: int, log: str,
           res: CheckResult) -> tuple[report.Counts | None, gate.TestRun]:
     setup.prepare(tree)
-    run = gate.run_tests(tree, check.run, timeout_s=timeout, log_path=ctx.log_dir / log, env=setup.env)
+    run = gate.run_tests(tree, check.run, timeout_s=timeout, log_path=ctx.log_dir / log, env=setup.env,
+                         pol=ctx.pol, shared=[setup.dir])
     res.runs += 1
     res.logs.append(log)
     return setup.read(tree), run

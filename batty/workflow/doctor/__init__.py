@@ -47,6 +47,12 @@ def run(st: State, *, check: bool = False, accept: bool = False) -> Report:
     with hold(st.paths.state, LOCK, cmd=st.app.cmd, wait_s=getattr(st, "step_wait", None)):
         st.reload()  # plan from what is on disk now, under the lock
         doc = Doctor(st, check=check)
+        if check:
+            from batty.runner import sandbox
+
+            standing = sandbox.standing_warning(sandbox.policy(st.config))
+            if standing:
+                st.app.warn(standing)
         if accept:
             from batty.workflow.doctor import tamper
 

@@ -81,7 +81,8 @@ def git_lock_stage(doc: Doctor) -> list[Finding]:
     every git command in that checkout now fails until it goes."""
 
     gitdir = git.common_dir(doc.root)
-    candidates = [gitdir / "index.lock", *sorted((gitdir / "worktrees").glob("*/index.lock"))]
+    candidates = [gitdir / "index.lock", *sorted((gitdir / "worktrees").glob("*/index.lock")),
+                  *sorted(doc.paths.worktrees.glob("*/.git/index.lock"))]  # checkouts of their own
     out = []
     for lock in candidates:
         try:

@@ -45,6 +45,13 @@ def worktree_stage(doc: Doctor) -> list[Finding]:
         out.append(Finding(A.WORKTREE_PRUNE, "git metadata without a folder: " + ", ".join(gone),
                            fix=prune, subject=",".join(gone)))
     known = {_real(w.path): w for w in listing if not w.prunable}
+    from batty.store import repos
+
+    linked = set(known)  # a checkout of an older batty (issue 14): moved over below
+    for folder in (sorted(doc.paths.worktrees.iterdir()) if doc.paths.worktrees.is_dir() else []):
+        if repos.is_own(folder):  # a repository of its own: its HEAD from its files
+            on, sha = repos.head(folder)
+            known[_real(folder)] = worktrees.Worktree(folder, sha, on, False)
     packets = doc.st.packets
     active = (Status.IN_PROGRESS, Status.REVIEW)
     listed = sorted(doc.paths.worktrees.iterdir()) if doc.paths.worktrees.is_dir() else []
@@ -76,6 +83,11 @@ def worktree_stage(doc: Doctor) -> list[Finding]:
                 out.append(Finding(A.WORKTREE_PRUNE, f"{doc.paths.rel(folder)} has no git metadata"
                                    " and no active task; moved to .batty/lost/", task=None,
                                    fix=partial(_lose, doc, folder), subject=doc.paths.rel(folder)))
+        elif (p is not None and w.branch == branch_of(name) and _real(folder) in linked
+              and p.status in active and _branch_exists(doc, name)):  # a gone branch: restored first
+            out.append(Finding(A.WORKTREE_REPAIR, f"{doc.paths.rel(folder)} is a linked worktree of an"
+                               " older batty; moved to a repository of its own, keeping its files",
+                               task=name, fix=partial(_ensure, doc, name)))
         elif p is not None and w.branch != branch_of(name):
             where = f"{doc.paths.rel(folder)} is on {w.branch or 'a detached HEAD'}, not {branch_of(name)}"
             if p.attempt and runner.run_state(doc.paths.run_dir(name, p.attempt)) == "running":
@@ -116,6 +128,12 @@ def _lost_tip(doc: Doctor, p: Packet) -> tuple[str, str] | None:
         text = dotgit.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         text = ""
+    from batty.store import repos
+
+    if repos.is_own(doc.paths.worktree(p.id)):  # the checkout's own branch: fetched back from it
+        on, sha = repos.head(doc.paths.worktree(p.id))
+        if on == branch_of(p.id) and sha:
+            return sha, "its checkout's branch"
     if text.startswith("gitdir:"):
         gitdir = Path(text[len("gitdir:"):].strip())
         try:
@@ -134,9 +152,19 @@ def _lost_tip(doc: Doctor, p: Packet) -> tuple[str, str] | None:
 
 def _restore_branch(doc: Doctor, task_id: str, sha: str) -> dict[str, Any]:
     branch = branch_of(task_id)
-    if not git.update_ref(doc.root, f"refs/heads/{branch}", sha, None, "batty doctor: restore branch"):
+    from batty.store import repos
+
+    wt = doc.paths.worktree(task_id)
+    if repos.is_own(wt) and repos.head(wt) == (branch, sha):
+        if git.rev(doc.root, f"refs/heads/{branch}") is not None:
+            raise BattyError(f"{branch} reappeared meanwhile")
+        if repos.bring_back(doc.root, wt, branch) != sha:
+            raise BattyError(f"{branch} could not be fetched back from its checkout")
+    elif not git.update_ref(doc.root, f"refs/heads/{branch}", sha, None, "batty doctor: restore branch"):
         raise BattyError(f"{branch} reappeared meanwhile")
     failpoints.point("doctor.branch-restore.after-update")
+    if repos.is_linked(wt):  # an older batty's checkout: moved over in the same heal (issue 14)
+        worktrees.ensure(doc.paths, task_id, doc.cfg.base)
     doc.st.events.emit(Kind.RECONCILE_WORKTREE, task=task_id, action="branch-restore", branch=branch,
                        sha=sha)
     return {"branch": branch, "sha": sha}
@@ -205,6 +233,44 @@ def _readd(doc: Doctor, task_id: str) -> dict[str, Any]:
     return {"path": doc.paths.rel(wt)}
 
 
+def _switch_own(doc: Doctor, task_id: str, wt: Path, want: str) -> dict[str, Any]:
+    """:func:`_switch` for a checkout that is a repository of its own (issue 14), with no git run
+    there: what its HEAD holds is fetched into the control repository and kept when it carries
+    the branch on (the agent committed on a detached HEAD or another branch); then its HEAD names
+    the branch again and its index is the branch's; its files stay as they are (what differs is
+    uncommitted work for verify to collect), but for a rebase undone: those go back too."""
+    from batty.store import repos
+
+    gitdir = wt / ".git"
+    aborted = False
+    for name in ("rebase-merge", "rebase-apply", "MERGE_HEAD", "CHERRY_PICK_HEAD", "BISECT_LOG"):
+        if (gitdir / name).exists():  # an agent left mid-rebase (or merge): undone below
+            aborted = True
+            _remove_tree(gitdir / name) if (gitdir / name).is_dir() else (gitdir / name).unlink()
+    tip = git.rev(doc.root, f"refs/heads/{want}")
+    kept = None
+    incoming = f"refs/batty/incoming/{task_id}"
+    if not aborted and repos.fetch(doc.root, wt, "HEAD", incoming):
+        head = git.rev(doc.root, incoming)
+        git.run(doc.root, "update-ref", "-d", incoming, check=False)
+        if head and tip is None:
+            git.update_ref(doc.root, f"refs/heads/{want}", head, None, "batty doctor: keep work")
+            tip = head
+        elif head and tip and head != tip and git.is_ancestor(doc.root, tip, head):
+            if git.update_ref(doc.root, f"refs/heads/{want}", head, tip, "batty doctor: keep work"):
+                kept = tip = head
+                failpoints.point("doctor.worktree-switch.after-cas")
+    if tip is None:
+        raise BattyError(f"{want} has no commit to switch {doc.paths.rel(wt)} back to")
+    repos.align(doc.root, wt, want, tip)
+    if aborted:  # the files of a half-done rebase go back to the branch's
+        git.run(doc.root, f"--work-tree={wt}", "checkout-index", "-a", "-f",
+                env={"GIT_INDEX_FILE": str(gitdir / "index")})
+    action = "rebase-abort" if aborted else "switch"
+    doc.st.events.emit(Kind.RECONCILE_WORKTREE, task=task_id, action=action, path=doc.paths.rel(wt))
+    return {"path": doc.paths.rel(wt), "kept": kept, **({"rebase_aborted": True} if aborted else {})}
+
+
 def _remove_tree(folder: Path) -> dict[str, Any]:
     shutil.rmtree(folder, ignore_errors=True)
     return {"path": str(folder.name)}
@@ -223,6 +289,10 @@ def _lose(doc: Doctor, folder: Path) -> dict[str, Any]:
 def _switch(doc: Doctor, task_id: str) -> dict[str, Any]:
     wt = doc.paths.worktree(task_id)
     want = branch_of(task_id)
+    from batty.store import repos
+
+    if repos.is_own(wt):
+        return _switch_own(doc, task_id, wt, want)
     gitdir = Path(git.out(wt, "rev-parse", "--absolute-git-dir"))
     if (gitdir / "rebase-merge").exists() or (gitdir / "rebase-apply").exists():
         git.run(wt, "rebase", "--abort", check=False)  # an agent left mid-rebase: undo it first
@@ -241,5 +311,7 @@ def _switch(doc: Doctor, task_id: str) -> dict[str, Any]:
             kept = head
             failpoints.point("doctor.worktree-switch.after-cas")
     git.run(wt, "checkout", "-q", want)
+    if repos.is_linked(wt):  # an older batty's checkout: moved over in the same heal (issue 14)
+        worktrees.ensure(doc.paths, task_id, doc.cfg.base)
     doc.st.events.emit(Kind.RECONCILE_WORKTREE, task=task_id, action="switch", path=doc.paths.rel(wt))
     return {"path": doc.paths.rel(wt), "kept": kept}

@@ -219,7 +219,7 @@ def test_flaky():
 
 
 def test_a_test_that_fails_once_then_passes_is_flaky(proj: Project, tmp_path: Path) -> None:
-    commit_file(proj, "tests/test_flaky.py", FLAKY.format(mark=str(tmp_path / "mark"), when="True"))
+    commit_file(proj, "tests/test_flaky.py", FLAKY.format(mark=str(proj.shared / "mark"), when="True"))
     tid = proj.task("Edit", "succeed")
     p, result = verdict(proj, tid)
     assert p["status"] == "review", p.get("feedback")
@@ -273,8 +273,8 @@ def test_a_bad_quarantine_entry_is_refused_in_one_line(proj: Project) -> None:
 def test_a_batch_with_one_flaky_failure_lands_every_task(proj: Project, tmp_path: Path) -> None:
     """The flaky test fails once in the merge run only: no task is evicted, one run and a rerun."""
     commit_file(proj, "tests/test_flaky.py",
-                FLAKY.format(mark=str(tmp_path / "mark"), when="'/scratch/merge-' in str(Path.cwd())"))
-    counter = tmp_path / "runs.txt"
+                FLAKY.format(mark=str(proj.shared / "mark"), when="'/scratch/merge-' in str(Path.cwd())"))
+    counter = proj.shared / "runs.txt"
     proj.configure({"merge": {"batch": 4}, "gates": {"test": counter_test(counter)}})
     ids = [proj.task(f"Module {i}", [put(f"src/m{i}.py", f"X = {i}\n"), COMMIT]) for i in range(4)]
     proj.ok("dispatch")
@@ -295,7 +295,7 @@ def test_a_batch_with_one_flaky_failure_lands_every_task(proj: Project, tmp_path
 
 
 def test_merge_reuses_verify_s_run_when_the_base_did_not_move(proj: Project, tmp_path: Path) -> None:
-    counter = tmp_path / "runs.txt"
+    counter = proj.shared / "runs.txt"
     proj.configure({"gates": {"test": counter_test(counter)}})
     tid = proj.task("Edit", "succeed")
     verdict(proj, tid)
@@ -311,7 +311,7 @@ def test_merge_reuses_verify_s_run_when_the_base_did_not_move(proj: Project, tmp
 
 
 def test_merge_runs_again_when_the_base_moved(proj: Project, tmp_path: Path) -> None:
-    counter = tmp_path / "runs.txt"
+    counter = proj.shared / "runs.txt"
     proj.configure({"gates": {"test": counter_test(counter)}})
     tid = proj.task("Edit", "succeed")
     verdict(proj, tid)
@@ -325,7 +325,7 @@ def test_merge_runs_again_when_the_base_moved(proj: Project, tmp_path: Path) -> 
 
 
 def test_merge_runs_again_when_the_test_command_changed(proj: Project, tmp_path: Path) -> None:
-    counter = tmp_path / "runs.txt"
+    counter = proj.shared / "runs.txt"
     proj.configure({"gates": {"test": counter_test(counter)}})
     tid = proj.task("Edit", "succeed")
     verdict(proj, tid)

@@ -66,10 +66,12 @@ def test_a_task_without_a_scope_waits_for_everything_unless_overlap_is_allowed(t
 
 
 def test_the_batch_merge_queue_keeps_overlapping_tasks_apart(tmp_path: Path) -> None:
-    counter = tmp_path / "runs.txt"
+    # the test runs count themselves in the folder their sandbox shows (tests/project.py)
+    counter = tmp_path / "shared" / "runs.txt"
     test = f"echo run >> {counter}; {sys.executable} -m pytest -q -p no:cacheprovider tests"
     # allow while they are worked on, so two on one file reach review together
     proj = Project(tmp_path / "proj", seats=4, config={"merge": {"batch": 4}, "gates": {"test": test}})
+    assert counter.parent == proj.shared
     same1 = proj.task("One", write("src/app.py", "# one"), scope=["src/app.py"])
     same2 = proj.task("Two", write("src/app2.py", "X = 2"), scope=["src/app*.py"])
     a = proj.task("A", write("src/a.py", "A = 1"), scope=["src/a.py"])

@@ -19,7 +19,8 @@ def test_tick_verify_and_merge_say_what_they_do_and_how_long(tmp_path: Path) -> 
     assert f"{tid}: verifying attempt 1 (fence, tests) ..." in res.err
     assert f"{tid}: verify passed: review (" in res.err and " s)" in res.err
     res = proj.ok("merge")
-    assert f"{tid}: testing the merge result: " in res.err
+    # the base has not moved since verify: its run stands for the merge result (SPEC 14)
+    assert f"{tid}: the merge result is the tree verify tested: its run stands" in res.err
     sha = proj.events("merge.merged", tid)[0]["data"]["sha"]
     assert f"{tid}: landed on main at {sha[:12]} (confidence " in res.err
 

@@ -50,12 +50,14 @@ def test_the_set_up_runs_in_the_new_checkout_before_the_agent(proj: Project, tmp
     assert proj.status(tid) == "review", proj.packet(tid).get("feedback")
     # what the set-up made and the copy are ignored: not part of the work
     assert git(proj.root, "diff", "--name-only", f"main...batty/{tid}") == "src/app.py"
-    # the next attempt in the same checkout is not set up again
+    # a judged attempt's next one starts fresh from the base (issue 15), in a new checkout: that
+    # checkout is set up too, once
     proj.ok("review", tid, "--request-changes", "once more")
     proj.ok("dispatch")
     proj.wait_exited(tid)
-    assert len(counter.read_text().splitlines()) == 1
-    assert len(proj.events("setup.passed", tid)) == 1
+    assert len(counter.read_text().splitlines()) == 2
+    assert [e["attempt"] for e in proj.events("setup.passed", tid)] == [1, 2]
+    assert (proj.paths.worktree(tid) / ".env").is_file()
 
 
 def test_the_set_up_runs_as_the_agent_runs_its_environment_filtered(proj: Project, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -181,6 +181,8 @@ def _boxed(st: State, launch: Any, wt: Path, home: Path, prompt_file: Path) -> A
     from batty.runner import sandbox
 
     read = [prompt_file, *(f for f in launch.files if prompt_file.parent in f.parents)]
+    # the previous attempt's diff the prompt names (a fresh attempt, issue 15): beside the prompt
+    read += [f for f in (prompt_file.parent / "previous.diff",) if f.is_file()]
     # what setup.link linked into the checkout from the control checkout: shown read-only, so
     # that the links resolve (a shared node_modules is used, never changed, from inside)
     read += [st.paths.root / rel for rel in st.config.setup.link if (wt / rel).is_symlink()]

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 REL = "board/config.yaml"
 
 
-def config_problems(paths: Paths, cfg: Config) -> list[str]:
+def config_problems(paths: Paths, cfg: Config, *, repo_checks: bool = True) -> list[str]:
+    """``repo_checks``: also that the base branch exists (the pre-commit hook lints the staged
+    board/ in a scratch folder, which is no repository: a commit, not a repository)."""
     from batty.core import yamlx
     from batty.store import git
 
@@ -31,7 +33,7 @@ def config_problems(paths: Paths, cfg: Config) -> list[str]:
         yamlx.lines(text, REL, strict=True)
     except InvalidInput as e:
         problems.append(str(e))
-    if git.rev(paths.root, f"refs/heads/{cfg.base}") is None:
+    if repo_checks and git.rev(paths.root, f"refs/heads/{cfg.base}") is None:
         line = yamlx.line_of(yamlx.lines(text, REL), ("base",))
         problems.append(str(InvalidInput(f"base branch {cfg.base!r} does not exist", file=REL, line=line,
                                          valid="the name of an existing branch (git branch --list)")))

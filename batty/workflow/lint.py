@@ -37,7 +37,7 @@ def lint_all(paths: Paths, *, repo_checks: bool = True, warnings: list[str] | No
                 warnings += machine_warnings(paths, config)
         from batty.workflow.configlint import config_problems as fail_closed
 
-        problems += fail_closed(paths, config)  # empty, duplicate keys, no base branch (issue 15)
+        problems += fail_closed(paths, config, repo_checks=repo_checks)  # empty, duplicate keys, no base branch (issue 15)
     try:
         text = yamlx.decode(paths.board_md.read_bytes(), "board/BOARD.md")
         parsed = boardmod.parse(text)

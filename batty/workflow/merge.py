@@ -389,6 +389,8 @@ def _try(st: State, tree: Path, group: list[Candidate], base_sha: str, onto: str
         relied = reuse.reusable(st, c.packet.id, c.packet.verification or {}, c.head, head, base_sha)
         if relied is not None:
             c.landing = reuse.Landing(True, reused=relied)
+            # issue 16.7: say what stands in for the run a person would otherwise see
+            st.app.say(f"{name}: the merge result is the tree verify tested: its run stands, not run again")
             return head, built, bounced
     run = _test_tree(st, tree, base_sha, name, head, last_changes if len(built) == 1 and onto == base_sha else None,
                      tasks=[c.packet.id for c in built])

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -59,10 +60,17 @@ def check_test(st: State, on: Callable[[str], None] | None = None) -> Check:
     if on:
         on(f"test: running `{cfg.gates.test}` on {cfg.base} ({sha[:8]}) ...")
     with gate.scratch(st.paths, "preflight", sha) as tree:
-        from batty.runner import sandbox
+        import tempfile
 
-        run = gate.run_tests(tree, cfg.gates.test, timeout_s=cfg.gates.test_timeout_s,
-                             log_path=st.paths.state / "preflight" / "test.log", pol=sandbox.policy(cfg))
+        from batty.runner import sandbox
+        from batty.workflow.checks import report
+
+        # as the gate runs it: in its sandbox, with batty's report plugin where pytest runs
+        with tempfile.TemporaryDirectory(prefix="batty-preflight-report-") as work:
+            setup = report.Setup(Path(work), cfg.gates.report, cfg.gates.test)
+            run = gate.run_tests(tree, cfg.gates.test, timeout_s=cfg.gates.test_timeout_s,
+                                 log_path=st.paths.state / "preflight" / "test.log", env=setup.env,
+                                 pol=sandbox.policy(cfg), shared=[setup.dir])
     if run.passed:
         return Check("test", OK, f"`{cfg.gates.test}` passes on {cfg.base} ({run.duration_s:.1f} s)")
     tail = " | ".join(run.output_tail.strip().splitlines()[-3:])

@@ -35,18 +35,21 @@ MAX_BYTES = 16_000   # the escalation keeps 4,000 characters of it
 MAX_ANSWER = 8_000
 
 
-def take(wt: Path) -> str | None:
-    """The question the agent left in checkout ``wt``, taken out of it; None when there is none.
+def take(root: Path, wt: Path, branch: str, tmp_dir: Path) -> str | None:
+    """The question the agent left in checkout ``wt``, taken out of it and off ``branch``; None
+    when there is none.
 
     Only a regular file is read: a link could point at any file batty can read, whose text would
-    land in INBOX.md and a notification (the agent is not trusted)."""
+    land in INBOX.md and a notification (the agent is not trusted). A committed question leaves
+    the branch through a commit made from the control repository (SPEC 11: never git under the
+    checkout's own config, whose hooks and fsmonitor are the agent's)."""
     path = wt / QUESTION_FILE
     try:
         info: os.stat_result | None = os.lstat(path)
     except OSError:
         info = None
-    committed = _committed(wt)
-    if info is None and not committed:
+    head = _committed(root, wt, branch)
+    if info is None and head is None:
         return None
     text = "(the question file was not a regular file; it was not read)"
     if info is not None and stat.S_ISREG(info.st_mode):
@@ -62,21 +65,45 @@ def take(wt: Path) -> str | None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-    if committed:
-        # the agent committed it: it leaves the branch, so the work never carries it
-        git.run(wt, "rm", "-q", "-r", "--cached", "--ignore-unmatch", "--", QUESTION_FILE)
-        git.run(wt, "commit", "-q", "--no-verify", "-m", f"batty: {QUESTION_FILE} is not part of the work",
-                env={"GIT_AUTHOR_NAME": "batty", "GIT_AUTHOR_EMAIL": "batty@localhost",
-                     "GIT_COMMITTER_NAME": "batty", "GIT_COMMITTER_EMAIL": "batty@localhost"},
-                check=False)
+    if head is not None:
+        _drop(root, wt, branch, head, tmp_dir)
     return text
 
 
-def _committed(wt: Path) -> bool:
-    if not wt.exists():
-        return False
-    proc = git.run(wt, "ls-files", "--", QUESTION_FILE, check=False)
-    return proc.returncode == 0 and bool(proc.stdout.strip())
+def _committed(root: Path, wt: Path, branch: str) -> str | None:
+    """The branch's head (its commits fetched from the checkout first) when it holds the
+    question file; else None."""
+    from batty.store import repos
+
+    if not wt.exists() or not repos.is_own(wt):
+        return None
+    head = repos.bring_back(root, wt, branch)
+    if head is None:
+        return None
+    found = git.run(root, "cat-file", "-e", f"{head}:{QUESTION_FILE}", check=False).returncode == 0
+    return head if found else None
+
+
+def _drop(root: Path, wt: Path, branch: str, head: str, tmp_dir: Path) -> None:
+    """A commit on ``branch`` without the question file, made from the control side (a temporary
+    index, the control's config); the checkout's branch and index follow."""
+    from batty.store import repos
+
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    index = tmp_dir / f"question-{os.getpid()}-{wt.name}.index"
+    env = {"GIT_INDEX_FILE": str(index)}
+    try:
+        git.run(root, "read-tree", head, env=env)
+        git.run(root, "rm", "-q", "-r", "--cached", "--ignore-unmatch", "--", QUESTION_FILE, env=env)
+        tree = git.out(root, "write-tree", env=env)
+    finally:
+        index.unlink(missing_ok=True)
+    who = {"GIT_AUTHOR_NAME": "batty", "GIT_AUTHOR_EMAIL": "batty@localhost",
+           "GIT_COMMITTER_NAME": "batty", "GIT_COMMITTER_EMAIL": "batty@localhost"}
+    new = git.out(root, "commit-tree", tree, "-p", head, "-m", f"batty: {QUESTION_FILE} is not part of the work",
+                  env=who)
+    if git.update_ref(root, f"refs/heads/{branch}", new, head, "batty: question taken off"):
+        repos.align(root, wt, branch, new)
 
 
 def ask(st: State, p: Packet, question: str) -> Packet:

@@ -123,7 +123,7 @@ def verify_one(st: State, p: Packet) -> bool:
     # 0. a question for a person (SPEC 13): not work to gate; the file never reaches the branch
     from batty.workflow import question
 
-    asked = question.take(wt) if wt.exists() else None
+    asked = question.take(root, wt, branch, st.paths.state / "tmp") if wt.exists() else None
     if asked is not None:
         question.ask(st, p, asked)
         return False

@@ -73,4 +73,6 @@ def test_claude_in_a_set_up_checkout_then_changes_requested(tmp_path: Path, stan
     requests = standin.model_requests(WIRE[NAME])
     assert requests and WORDS in requests[0].text, standin.log()
     assert git(proj.root, "show", f"batty/{tid}:notes.txt") == SECOND.strip()
-    assert len(proj.events("setup.passed", tid)) == 1  # the same checkout: not set up again
+    # the changes requested start a fresh attempt from the base (issue 15) in a new checkout,
+    # which is set up too
+    assert [e["attempt"] for e in proj.events("setup.passed", tid)] == [1, 2]

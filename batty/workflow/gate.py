@@ -543,6 +543,22 @@ def start_test_process(command: str, tree: Path, log: Any, env: dict[str, str], 
     return proc, argv[0] != "bash"
 
 
+def end_group(proc: subprocess.Popen, *, at_once: bool = False) -> None:
+    """End ``proc``'s process group (it was started in a session of its own), whatever it
+    started: SIGTERM and a moment's grace, then SIGKILL; ``at_once``: SIGKILL only."""
+    for sig in (signal.SIGKILL,) if at_once else (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            continue
+        if sig == signal.SIGTERM:
+            time.sleep(0.05)
+
+
 def run_tests(tree: Path, command: str, *, timeout_s: float, log_path: Path,
               env: dict[str, str] | None = None, pol: Any = None, shared: Sequence[Path] = ()) -> TestRun:
     """``command`` (a command line from the base branch, run by bash) in ``tree``; fails closed.
@@ -568,17 +584,7 @@ def run_tests(tree: Path, command: str, *, timeout_s: float, log_path: Path,
             reason, code = "timeout", None
         # the whole process group goes, whatever it started (passing or not); a sandbox goes at
         # once (what ran inside dies with it: no SIGTERM and grace for stragglers to wait out)
-        for sig in (signal.SIGKILL,) if boxed else (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                break
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                continue
-            if sig == signal.SIGTERM:
-                time.sleep(0.05)
+        end_group(proc, at_once=boxed)
         if code is None:
             proc.wait()
     # the tests ran the branch's code, which may have written a driver into .git/config: batty's

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -188,15 +187,9 @@ def run_launch(launch: Launch, *, timeout_s: float, log_path: Path) -> Outcome:
             code = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             code = None
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                break
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                continue
+        from batty.workflow.gate import end_group
+
+        end_group(proc)  # what the set-up started goes with it
         duration = round(time.monotonic() - start, 3)
         if code is None:
             log.write(f"\nbatty: the set-up ran past {timeout_s:g}s and was killed\n".encode())

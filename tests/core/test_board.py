@@ -74,7 +74,25 @@ def test_done_shows_the_newest_fifty() -> None:
     board = b.parse(out)
     done = next(c for c in board.columns if c.status is Status.DONE)
     assert len(done.cards) == 50 and done.cards[0].id == "T-70"
-    assert "%% 20 more done tasks not shown %%" in out
+    assert "- [x] 20 more done tasks (`batty task list --status done`)" in out
+
+
+def test_the_count_of_done_cards_not_shown_survives_a_save_in_obsidian() -> None:
+    """Issue 17: the count was a `%% ... %%` line, which the plugin drops when it saves; batty put
+    it back at the next render, and the two fought over it in every commit. It is a card now."""
+    from tests.core import kanban_plugin as plugin
+
+    ps = [Packet(id=f"T-{i}", title=f"t{i}", status=Status.DONE, updated=f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}+00:00")
+          for i in range(1, 71)]
+    out = b.render(ps)
+    saved = plugin.save(plugin.read(out))
+    assert saved == out
+    again = b.parse(saved)
+    assert not again.problems and not any(c.id is None for col in again.columns for c in col.cards)
+    assert b.render(ps, again) == out
+    # a board an earlier batty wrote still reads: its comment line is batty's, not a task
+    old = out.replace("- [x] 20 more done tasks (`batty task list --status done`)", "%% 20 more done tasks not shown %%")
+    assert not b.parse(old).problems
 
 
 def test_todo_keeps_the_order_people_gave_it() -> None:

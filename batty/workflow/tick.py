@@ -24,8 +24,6 @@ from batty.core.lifecycle import Status
 from batty.errors import BattyError, Busy
 
 if TYPE_CHECKING:
-    from batty.core.config import Config
-    from batty.core.packet import Packet
     from batty.workflow.session import Session
     from batty.workflow.state import State
 
@@ -204,7 +202,9 @@ def idle(app: Session) -> str | None:
     packets = st.packets
     cfg = st.config
     review = [p for p in packets if p.status is Status.REVIEW]
-    approval = [p for p in review if _waits_for_approval(p, cfg)]
+    from batty.workflow.attention import waits_for_approval
+
+    approval = [p for p in review if waits_for_approval(p, cfg)]
     if len(approval) < len(review):
         return None  # merge lands it or sends it back
     relaunch = relaunch_needed(st)
@@ -231,14 +231,3 @@ def idle(app: Session) -> str | None:
     if blocked:
         why.append(f"{blocked} task(s) blocked, for a person (`batty escalations`)")
     return "; ".join(why) or "nothing left to do"
-
-
-def _waits_for_approval(p: Packet, cfg: Config) -> bool:
-    """Merge holds a reviewed task for a person: merge.mode approve, or its confidence (written
-    by the merge step) under merge.min_confidence."""
-    if p.approved:
-        return False
-    if cfg.merge.mode == "approve":
-        return True
-    score = (p.merge or {}).get("confidence")
-    return isinstance(score, (int, float)) and score < cfg.merge.min_confidence

@@ -9,18 +9,24 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import filelock
 import pytest
 
 from batty.services import cron
 from batty.store import locks
 from batty.store.paths import Paths
 
-# one worker for every test here: they share the machine's one crontab (pytest-xdist, --dist loadgroup)
+# one worker for every test here: they share the machine's one crontab (pytest-xdist, --dist loadgroup).
+# The grouping is only a hint: pytest 9.2 renamed what pytest-xdist 3.8 rewrites to group tests, and
+# a CI run had the install test of one worker wipe the real-cron test's lines on the other. What
+# keeps them apart is CRONTAB_LOCK, held by every test that touches the crontab (crontab_kept).
 pytestmark = pytest.mark.xdist_group("crontab")
+CRONTAB_LOCK = Path(tempfile.gettempdir()) / "batty-tests.crontab.lock"
 
 REQUIRE = os.environ.get("BATTY_REQUIRE_SYSDEPS") == "1"
 BARE = {"PATH": "/usr/bin:/bin", "HOME": "/root", "SHELL": "/bin/sh", "LOGNAME": "root"}
@@ -55,11 +61,13 @@ def events(repo: Paths) -> list[dict]:
 
 @pytest.fixture
 def crontab_kept() -> Iterator[list[str]]:
-    """The real crontab; whatever the test did, it is put back as it was."""
+    """The real crontab, for this test alone (every worker and every run on the machine waits its
+    turn); whatever the test did, it is put back as it was."""
     need("crontab")
-    before = cron.read()
-    yield before
-    cron.write(before)
+    with filelock.FileLock(str(CRONTAB_LOCK), timeout=600):
+        before = cron.read()
+        yield before
+        cron.write(before)
 
 
 # ------------------------------------------------------------------ bin/batty-cron

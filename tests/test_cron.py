@@ -5,47 +5,24 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import filelock
 import pytest
 
 from batty.services import cron
 from batty.store import locks
 from batty.store.paths import Paths
+from tests import realcron
+from tests.realcron import unavailable
 
-# one worker for every test here: they share the machine's one crontab (pytest-xdist, --dist loadgroup).
-# The grouping is only a hint: pytest 9.2 renamed what pytest-xdist 3.8 rewrites to group tests, and
-# a CI run had the install test of one worker wipe the real-cron test's lines on the other. What
-# keeps them apart is CRONTAB_LOCK, held by every test that touches the crontab (crontab_kept).
+# one worker for every test here: they share the machine's one crontab (pytest-xdist, --dist
+# loadgroup); what keeps them apart is the lock crontab_kept holds (tests/realcron.py)
 pytestmark = pytest.mark.xdist_group("crontab")
-CRONTAB_LOCK = Path(tempfile.gettempdir()) / "batty-tests.crontab.lock"
-
-REQUIRE = os.environ.get("BATTY_REQUIRE_SYSDEPS") == "1"
 BARE = {"PATH": "/usr/bin:/bin", "HOME": "/root", "SHELL": "/bin/sh", "LOGNAME": "root"}
-
-
-def unavailable(why: str) -> None:
-    """A system dependency this machine lacks: skip, or fail under BATTY_REQUIRE_SYSDEPS=1 (where
-    the machine is meant to have it, a skip would hide that the test never ran)."""
-    if REQUIRE:
-        pytest.fail(f"{why} (BATTY_REQUIRE_SYSDEPS=1)")
-    pytest.skip(why)
-
-
-def need(binary: str) -> str:
-    found = shutil.which(binary) or (f"/usr/sbin/{binary}" if os.path.exists(f"/usr/sbin/{binary}") else None)
-    if not found:
-        unavailable(f"{binary} is not installed (make sysdeps installs it)")
-    assert found
-    return found
 
 
 def batty_cron(repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -61,13 +38,8 @@ def events(repo: Paths) -> list[dict]:
 
 @pytest.fixture
 def crontab_kept() -> Iterator[list[str]]:
-    """The real crontab, for this test alone (every worker and every run on the machine waits its
-    turn); whatever the test did, it is put back as it was."""
-    need("crontab")
-    with filelock.FileLock(str(CRONTAB_LOCK), timeout=600):
-        before = cron.read()
+    with realcron.crontab_kept() as before:
         yield before
-        cron.write(before)
 
 
 # ------------------------------------------------------------------ bin/batty-cron
@@ -118,72 +90,6 @@ def test_install_show_uninstall_one_marked_line(batty, repo: Paths, crontab_kept
     assert batty("cron", "uninstall").code == 0
     assert cron.read() == [*crontab_kept, other]
     assert batty("cron", "show").code == 1
-
-
-def _cron_alive() -> bool:
-    import psutil
-
-    for proc in psutil.process_iter(["name", "status"]):
-        if proc.info["name"] in ("cron", "crond") and proc.info["status"] != psutil.STATUS_ZOMBIE:
-            return True
-    return False
-
-
-def _start_cron(daemon: str) -> subprocess.Popen | None:
-    """Our own cron daemon, or None when another one of this namespace runs the jobs. A daemon
-    that exits at once while no cron is alive met the lock of one just stopped (the test before,
-    in another run): it is started again, not taken for a cron that serves us (a CI run saw
-    "no job at all" that way)."""
-    for _ in range(10):
-        proc = subprocess.Popen([daemon, "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            proc.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            return proc
-        if _cron_alive():
-            return None  # another cron of this namespace holds the pid file: it runs the jobs
-        time.sleep(1)
-    return None
-
-
-@pytest.mark.slow
-def test_the_real_cron_daemon_ticks_the_repository(batty, repo: Paths, crontab_kept: list[str],
-                                                   tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        unavailable("starting the cron daemon needs root")
-    daemon = need("cron")
-    # Our own daemon, always: a cron that is already running may live in another mount
-    # namespace (a service the machine started before this checkout existed) and would never
-    # see this crontab or these paths. A second daemon in the same namespace exits at once
-    # (cron's pid file is locked), and the one already running serves us.
-    ours = _start_cron(daemon)
-    canary = tmp_path / "canary"
-    try:
-        assert batty("cron", "install").code == 0
-        cron.write([*cron.read(), f"* * * * * touch {canary}"])
-        log = repo.state / "cron.log"
-        deadline = time.monotonic() + 150  # cron wakes up on the minute
-        while time.monotonic() < deadline:
-            if log.exists() and "batty-cron: exit" in log.read_text():
-                break
-            time.sleep(1)
-        if not log.exists() and not canary.exists():
-            # not even `touch` ran: this machine's cron runs no jobs at all (seen: PAM's
-            # pam_loginuid refusing cron's session in some containers); batty is not at fault
-            unavailable("this machine's cron daemon ran no job at all, not even a `touch` canary")
-        assert log.exists() and "batty-cron: exit" in log.read_text(), "cron ran a canary but never batty-cron"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            kinds = [e["kind"] for e in events(repo) if e["cmd"] == "tick"]
-            if "tick.finished" in kinds:
-                break
-            time.sleep(0.5)
-        assert "tick.started" in kinds and "tick.finished" in kinds, log.read_text()
-    finally:
-        cron.uninstall(repo)
-        if ours is not None:
-            ours.terminate()
-            ours.wait(timeout=10)
 
 
 # ------------------------------------------------------------------ issue 16.4

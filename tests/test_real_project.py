@@ -2,7 +2,7 @@
 sdist by pinned version from PyPI (`make sample`, bin/fetch-sample, cached outside the
 repository), its own ~280 tests in test/ as the gate. init reads it, preflight says the night
 would work (and what would not), tasks go to done with the scripted agent, a reward-hacking one
-does not. Measured on such a library: the default trusted_tests matched nothing, an agent added
+does not, and the real cron daemon ticks it. Measured on such a library: the default trusted_tests matched nothing, an agent added
 skip markers to its tests, and its broken change auto-merged at 0.85."""
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from batty.services import cron
+from batty.store.paths import Paths
+from tests import realcron
 from tests.conftest import git, run_batty
 
 pytestmark = pytest.mark.slow
@@ -69,6 +72,7 @@ def test_a_real_library_from_init_to_done(library: Path) -> None:
     assert checks["trusted_tests"]["state"] == "ok"
     assert checks["agent shell"]["state"] == "ok"
     assert checks["disk"]["state"] == "ok"
+    assert checks["cron"]["state"] == "FAIL" and checks["cron"]["fix"] == "batty cron install"
 
     cfg["gates"]["max_attempts"] = 1
     (library / "board" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -84,6 +88,29 @@ def test_a_real_library_from_init_to_done(library: Path) -> None:
                  "sed -i '1i import pytest\\npytestmark = pytest.mark.skip' test/test_output.py")
     ids = [r.out.strip() for r in (ok, docs, hack)]
     assert all(r.code == 0 for r in (ok, docs, hack)), [r.err for r in (ok, docs, hack)]
+
+    # the first night: the real cron daemon ticks the repository, under cron's bare environment,
+    # and its tick dispatches the work
+    paths = Paths(library)
+    events = paths.events
+
+    def cron_dispatched() -> bool:
+        seen = [json.loads(x) for x in events.read_text().splitlines()] if events.exists() else []
+        kinds = [e["kind"] for e in seen]
+        return "task.dispatched" in kinds and "tick.finished" in kinds
+
+    with realcron.crontab_kept(), realcron.cron_daemon():
+        assert batty(library, "cron", "install").code == 0
+        canary = library.parent / "canary"
+        cron.write([*cron.read(), f"* * * * * touch {canary}"])
+        pre = batty(library, "preflight", "--json")
+        checks = {c["name"]: c for c in json.loads(pre.out)["checks"]}
+        assert checks["cron"]["state"] == "ok" and checks["cron daemon"]["state"] == "ok", checks
+        realcron.wait_for_cron(cron_dispatched, canary, paths.state / "cron.log")
+        cron.uninstall(paths)
+    assert "batty-cron: tick" in (paths.state / "cron.log").read_text()
+    ticks = [json.loads(x) for x in events.read_text().splitlines()]
+    assert all(e["cmd"] == "tick" for e in ticks if e["kind"] == "task.dispatched")  # cron's, not ours
 
     res = batty(library, "run", "--interval", "0.5", "--until-idle", "--max-ticks", "120")
     assert res.code == 0, res.err

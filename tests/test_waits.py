@@ -36,6 +36,30 @@ def test_a_task_waiting_for_approval_is_in_the_inbox_in_status_and_told_once(tmp
     assert f"batty approve {task}" not in proj.ok("status").out
 
 
+def test_a_task_held_for_the_files_it_changes_is_in_the_inbox_whatever_its_score(tmp_path: Path) -> None:
+    """Attention asked only merge.mode and the confidence: a task merge held for files a person
+    must look at (gates.needs_approval, the runner's) with a score over the threshold waited in
+    silence, and so did one whose packet a person set `approved: true` by hand (no approval:
+    merge wants `batty approve`'s event)."""
+    proj = Project(tmp_path / "p", config={"gates": {"needs_approval": ["src/**"]},
+                                           "merge": {"min_confidence": 0.0}})
+    task = proj.task("changes a file a person looks at", "succeed")
+    drain(proj, "review", task)
+    proj.ok("tick")
+    assert proj.status(task) == "review"
+    inbox = proj.paths.inbox.read_text()
+    assert f"batty approve {task}" in inbox and "src/app.py" in inbox
+    assert "needs you: 1" in proj.ok("status").out
+    packet = proj.paths.packet(task)
+    packet.write_text(packet.read_text() + "approved: true\n")
+    proj.ok("tick")
+    assert proj.status(task) == "review"  # merge still holds it
+    status = proj.ok("status").out
+    assert "needs you: 1" in status and f"batty approve {task}" in status
+    proj.ok("approve", task)
+    drain(proj, "done", task)
+
+
 def test_uncommitted_edits_in_the_way_of_a_merge_are_named_with_the_fix(tmp_path: Path) -> None:
     proj = Project(tmp_path / "p")
     task = proj.task("edits the app", "succeed")

@@ -79,9 +79,15 @@ def task_notices(st: State) -> list[Notice]:
             out.append(Notice("dirty-base", "verified, but uncommitted edits in the control checkout "
                               f"are in the way of landing it on {cfg.base}",
                               "commit or stash them: `git status`", p.id))
-        elif waits_for_approval(p, cfg):
+        elif waits_for_approval(st, p, cfg):
             score = (p.merge or {}).get("confidence")
-            if cfg.merge.mode == "approve":
+            held = (p.merge or {}).get("held") or []
+            if held:
+                out.append(Notice("runner-files", "verified, but it changes the test runner's, the agents' "
+                                  f"or git's own files ({', '.join(map(str, held[:5]))}): a person "
+                                  "reviews them", f"look at `batty trace {p.id}`, then `batty approve {p.id}`",
+                                  p.id))
+            elif cfg.merge.mode == "approve":
                 out.append(Notice("approval", "verified; merge.mode is approve, so it waits for you",
                                   f"batty approve {p.id}", p.id))
             else:
@@ -91,14 +97,19 @@ def task_notices(st: State) -> list[Notice]:
     return out
 
 
-def waits_for_approval(p: Any, cfg: Config) -> bool:
-    """Merge holds a reviewed task for a person: merge.mode approve, or its confidence under
-    merge.min_confidence (tick.idle asks the same)."""
-    if p.approved:
+def waits_for_approval(st: State, p: Any, cfg: Config) -> bool:
+    """Merge holds a reviewed task for a person: merge.mode approve, files of the runner's it
+    changes, or its confidence under merge.min_confidence (tick.idle asks the same). An approval
+    is a `batty approve` event for the commit merge scored, as merge reads it, not the packet's
+    field alone (a hand-edited `approved: true` would hide a task merge still holds)."""
+    from batty.workflow import approvals
+
+    record = p.merge or {}
+    if approvals.approved(st, p, record.get("for_sha") or ""):
         return False
-    if cfg.merge.mode == "approve":
+    if cfg.merge.mode == "approve" or record.get("held"):
         return True
-    score = (p.merge or {}).get("confidence")
+    score = record.get("confidence")
     return isinstance(score, (int, float)) and score < cfg.merge.min_confidence
 
 

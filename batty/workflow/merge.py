@@ -84,6 +84,7 @@ class Decision:
     requeue: bool = False
     save: confidence.Score | None = None
     head: str | None = None  # the verified commit ``save`` scores
+    held: tuple[str, ...] = ()  # the runner's, agents' or git's files it changes: a person looks
 
     def describe(self) -> str:
         if self.candidate is not None:
@@ -118,8 +119,11 @@ def apply(st: State, decisions: list[Decision]) -> list[str]:
         p = d.packet
         if d.save is not None and p is not None:
             write_score(st, p, d.save)
-            p = st.update(p, merge={"for_sha": d.head, "confidence": d.save.score,
-                                    "parts": d.save.parts, "at": clock.now_iso()})
+            record = {"for_sha": d.head, "confidence": d.save.score, "parts": d.save.parts,
+                      "at": clock.now_iso()}
+            if d.held:  # what attention tells a person it waits for (workflow/attention.py)
+                record["held"] = list(d.held)
+            p = st.update(p, merge=record)
         if d.candidate is not None:
             ready.append(d.candidate)
             continue
@@ -202,7 +206,7 @@ def _decide(st: State, p: Packet) -> Decision:
     new = known.get("for_sha") != head  # a commit not scored yet: its score is written once
     save = score if new and waits else None
     if held and not approved:
-        return Decision(p.id, p, reason=SkipReason.NOT_APPROVED, save=save, head=head,
+        return Decision(p.id, p, reason=SkipReason.NOT_APPROVED, save=save, head=head, held=tuple(held),
                         detail="it changes the test runner's, the agents' or git's own files "
                         f"({', '.join(held[:10])}): a person reviews them, then `batty approve {p.id}`")
     if cfg.merge.mode == "approve" and not approved:

@@ -204,7 +204,7 @@ def idle(app: Session) -> str | None:
     review = [p for p in packets if p.status is Status.REVIEW]
     from batty.workflow.attention import waits_for_approval
 
-    approval = [p for p in review if waits_for_approval(p, cfg)]
+    approval = [p for p in review if waits_for_approval(st, p, cfg)]
     if len(approval) < len(review):
         return None  # merge lands it or sends it back
     relaunch = relaunch_needed(st)

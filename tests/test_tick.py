@@ -112,6 +112,26 @@ def test_a_tick_that_verifies_merges_and_dispatches_makes_one_board_commit(tmp_p
     assert git(proj.root, "log", "--format=%s", f"{before}..main").count("succeed: edit src/app.py") == 1
 
 
+def test_a_tasks_life_costs_two_board_commits_and_idle_ticks_cost_none(tmp_path: Path) -> None:
+    """Issue 16.9: 55 of 74 commits on a base were batty's bookkeeping. Chosen: at most one board
+    commit per command run (docs/tick.md); a tick that changed nothing commits nothing."""
+    proj = Project(tmp_path / "p")
+    task = proj.task("one change", "succeed")  # its own commit: a person's `task add`
+    added = proj.base()
+    proj.ok("tick")  # dispatches: the claim is on the base before the agent starts
+    proj.wait_exited(task)
+    proj.ok("tick")  # verifies and lands
+    assert proj.status(task) == "done"
+    landed = proj.base()
+    for _ in range(3):
+        proj.batty("tick")  # nothing to do
+    assert proj.base() == landed
+    subjects = git(proj.root, "log", "--format=%s", f"{added}..main").splitlines()
+    bookkeeping = [s for s in subjects if not s.startswith("succeed:")]
+    assert len(bookkeeping) == 2, subjects
+    assert len(subjects) == 3, subjects  # and the agent's own commit
+
+
 # ------------------------------------------------------------------ batty run
 
 

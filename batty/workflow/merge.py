@@ -119,7 +119,7 @@ def apply(st: State, decisions: list[Decision]) -> list[str]:
         p = d.packet
         if d.save is not None and p is not None:
             write_score(st, p, d.save)
-            record = {"for_sha": d.head, "confidence": d.save.score, "parts": d.save.parts,
+            record: dict[str, Any] = {"for_sha": d.head, "confidence": d.save.score, "parts": d.save.parts,
                       "at": clock.now_iso()}
             if d.held:  # what attention tells a person it waits for (workflow/attention.py)
                 record["held"] = list(d.held)

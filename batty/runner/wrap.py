@@ -85,7 +85,7 @@ def main(argv: list[str]) -> int:
     if not _stop:  # a stopped attempt's work is for whoever stopped it (a preempt's hand-off)
         _bring_back(root, spec)
     duration = round(time.monotonic() - start, 3)
-    text = _tail(run_dir / "agent.log")
+    text = atomic.tail(run_dir / "agent.log", 2 << 20)
     from batty.agents.usage import (  # not batty.agents: no dataclasses to import
         context_exhausted,
         parse,
@@ -170,16 +170,6 @@ def _pump(child: subprocess.Popen, log: Any, echo: bool) -> None:
             exited_at = exited_at or time.monotonic()
             if time.monotonic() - exited_at > 1.0:
                 return
-
-
-def _tail(path: Path, limit: int = 2 << 20) -> str:
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, 2)
-            f.seek(max(0, size - limit))
-            return f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 if __name__ == "__main__":

@@ -97,3 +97,20 @@ def read_json(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def tail(path: Path, limit: int) -> str:
+    """The last ``limit`` bytes of a file, as text ("" when it cannot be read). Only those bytes
+    are read: an agent's log can be large."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - limit))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def tail_lines(path: Path, lines: int, limit: int = 16000) -> str:
+    """The last ``lines`` lines among the last ``limit`` bytes of a file."""
+    return "\n".join(tail(path, limit).splitlines()[-lines:])

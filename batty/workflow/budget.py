@@ -30,7 +30,8 @@ from batty.core.budget import SPENT, WARNED, Crossing, Spend
 from batty.core.kinds import Kind
 from batty.core.lifecycle import Status
 from batty.store import atomic
-from batty.workflow.spend import Ledger, ledger, tail
+from batty.store.atomic import tail
+from batty.workflow.spend import Ledger, ledger
 
 if TYPE_CHECKING:
     from batty.store.paths import Paths

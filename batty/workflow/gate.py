@@ -22,7 +22,7 @@ from typing import Any
 
 from batty.core.globs import matches
 from batty.core.prompt import ALWAYS_PROTECTED
-from batty.store import git, runscope, worktrees
+from batty.store import atomic, git, runscope, worktrees
 from batty.store.paths import Paths
 from batty.workflow import runnerfiles
 
@@ -591,20 +591,12 @@ def run_tests(tree: Path, command: str, *, timeout_s: float, log_path: Path,
     # git reads the drivers to blank again
     git.forget_drivers()
     duration = round(time.monotonic() - start, 3)
-    tail = _tail(log_path)
+    tail = atomic.tail_lines(log_path, OUTPUT_TAIL)
     if reason is None:
         if code == 0:
             return TestRun(True, None, code, duration, tail, command, log_path)
         reason = "no-tests" if code == 5 else "tests"
     return TestRun(False, reason, code, duration, tail, command, log_path)
-
-
-def _tail(path: Path, lines: int = OUTPUT_TAIL) -> str:
-    try:
-        data = path.read_bytes()[-16000:].decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(data.splitlines()[-lines:])
 
 
 def feedback(gate: str, reason: str | None, detail: str, tail: str = "") -> str:

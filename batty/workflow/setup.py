@@ -256,7 +256,7 @@ def prepare(st: State, p: Packet, seat: Seat, attempt: int, wt: Path, run_dir: P
     what = {"timeout": f"ran past setup.timeout_s {cfg.setup.timeout_s}s",
             "error": "could not start"}.get(outcome.reason or "", f"exited {outcome.exit_code}")
     detail = f"set-up `{command}` {what} (failure {failures} of {limit} in a row; log: {log_rel})"
-    _failed(st, p, failures, limit, detail, _tail(log_path))
+    _failed(st, p, failures, limit, detail, atomic.tail_lines(log_path, LOG_TAIL, 4000))
     raise SetupFailed(detail, valid="no attempt spent; the next dispatch tries again"
                       if failures < max(1, limit) else "escalated: see `batty escalations`")
 
@@ -275,12 +275,3 @@ def _failed(st: State, p: Packet, failures: int, limit: int, detail: str, tail: 
     raise_escalation(st, tasks=[p.id], reason="setup", text=text, source="dispatch")
     st.transition(p, Status.BLOCKED, Actor.DISPATCH, f"set-up failed {failures} times in a row",
                   note=f"{p.id} {p.status.value} -> blocked (set-up failed)", setup_failures=None)
-
-
-def _tail(path: Path) -> str:
-    try:
-        data = path.read_bytes()[-4000:].decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(data.splitlines()[-LOG_TAIL:])
-

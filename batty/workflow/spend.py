@@ -48,16 +48,6 @@ class AgentRun:
     reported: bool = False  # its agent reported usage (else wall time only)
 
 
-def tail(path: Path, limit: int) -> str:
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, 2)
-            f.seek(max(0, size - limit))
-            return f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
 def _mtime(path: Path) -> float | None:
     try:
         return path.stat().st_mtime
@@ -79,7 +69,7 @@ def read_run(folder: Path, task: str, attempt: int, now_epoch: float) -> AgentRu
         # running, killed before its exit record, or stopped by doctor: its log as it stands
         from batty.agents.usage import parse
 
-        usage = parse(str(agent), tail(folder / "agent.log", LOG_TAIL), dict(launch.get("entry") or {}))
+        usage = parse(str(agent), atomic.tail(folder / "agent.log", LOG_TAIL), dict(launch.get("entry") or {}))
     usage = usage or {}
     if isinstance(run.get("duration_s"), int | float):
         wall = float(run["duration_s"])

@@ -10,7 +10,7 @@ from batty.core.kinds import Kind
 from batty.core.lifecycle import Actor, Status
 from batty.core.packet import Packet
 from batty.errors import BattyError
-from batty.store import failpoints, git, locks
+from batty.store import atomic, failpoints, git, locks
 from batty.store.paths import branch_of
 from batty.workflow import gate
 from batty.workflow.attempt import block
@@ -131,7 +131,7 @@ def verify_one(st: State, p: Packet) -> bool:
     # the agent's own word: exit 0 means ready for the gate (SPEC 6)
     run_info = runner.read_run(st.paths.run_dir(p.id, p.attempt)) or {}
     if run_info.get("exit_code") not in (0, None):
-        log = gate._tail(st.paths.run_dir(p.id, p.attempt) / "agent.log")
+        log = atomic.tail_lines(st.paths.run_dir(p.id, p.attempt) / "agent.log", gate.OUTPUT_TAIL)
         return fail("collect", "agent-exit", f"the agent exited {run_info['exit_code']} (not ready)", tail=log)
 
     # 1. collect: the checkout's commits fetched, what it left uncommitted committed (SPEC 11:

@@ -128,7 +128,7 @@ def heal(doc: Doctor, p: Packet, v: health.Verdict) -> dict[str, Any]:
             reason = {"respawn": "respawns-exhausted", "context-reset": "context-exhausted",
                       "kill-overtime": "overtime"}[v.action.value if v.action else "respawn"]
             doc.block(p, f"doctor gave up: {v.detail}", reason=reason,
-                      text=_tail(run_dir / "agent.log"),
+                      text=atomic.tail(run_dir / "agent.log", 1500),
                       verification={"attempt": p.attempt, "result": v.reason, "at": clock.now_iso()})
             return {}
         if v.action is A.RESPAWN:
@@ -302,13 +302,6 @@ def _launch(doc: Doctor, p: Packet, attempt: int) -> bool:
     attempt_mod.launch_one(doc.st, Assign(p.id, p.assignee, attempt, claim=False),
                         announce=attempt != p.attempt)
     return True
-
-
-def _tail(path: Path, limit: int = 1500) -> str:
-    try:
-        return path.read_bytes()[-limit:].decode("utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 # ------------------------------------------------------------------ disk and escalations

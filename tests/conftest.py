@@ -73,6 +73,25 @@ def run_batty(root: Path, *args: str, input: str | None = None, env: dict[str, s
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def in_process(root: Path, *args: str) -> Result:
+    """batty's own main() in this process, as the demo and `batty run` run commands: for the set-up
+    a test is not about (adding its tasks), where a new Python process each time was a large part
+    of the suite's time (issue 13). What a test is about runs as a real process (run_batty)."""
+    import contextlib
+    import io
+
+    from batty.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code: int | str | None = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(["--repo", str(root), *args])
+        except SystemExit as e:
+            code = e.code
+    return Result(code if isinstance(code, int) else (0 if code is None else 1), out.getvalue(), err.getvalue())
+
+
 @pytest.fixture
 def git_repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"

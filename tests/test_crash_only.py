@@ -367,11 +367,24 @@ def tick(proj: Project, env: dict[str, str] | None = None) -> bool:
     return kinds <= {"tick.started", "tick.finished"}  # a demotion or a cleanup is something
 
 
+def agents_work(proj: Project, cap: float = 1.0) -> None:
+    """Wait (up to ``cap``) while an agent batty started still works: a tick in between has
+    nothing new to judge (ticking every 0.05 s meanwhile was most of the sweep's processes).
+    The cap keeps the ticks coming for what only time shows: a stall, an overtime, a budget."""
+    from batty import runner
+
+    deadline = time.monotonic() + cap
+    while any(runner.run_state(d) in ("running", "launching") for d in proj.paths.state.glob("runs/*/*")):
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.05)
+
+
 def settle(proj: Project, limit: int = 60) -> None:
     for _ in range(limit):
         if tick(proj):
             return
-        time.sleep(0.05)
+        agents_work(proj)
     raise AssertionError(f"the board did not settle: {proj.ok('task', 'list').out}")
 
 
@@ -385,7 +398,7 @@ def arm(proj: Project, spec: str, once: Path, fired: Path, *, limit: int = 40) -
             return True
         if idle:
             return False
-        time.sleep(0.05)
+        agents_work(proj)
     return False
 
 

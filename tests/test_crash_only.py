@@ -40,6 +40,8 @@ from batty.store.paths import Paths
 from tests.conftest import git
 from tests.project import Project
 
+# the sweep's cases are among the longest: run first (tests/conftest.py)
+pytestmark = pytest.mark.slow
 FAST_TEST = f"{sys.executable} -c \"import sys; sys.path.insert(0, 'src'); import app; assert app.add(2, 3) == 5\""
 OLD = time.time() - 600  # a stale lock's mtime (doctor.GIT_LOCK_AGE_S is a minute)
 
@@ -367,7 +369,7 @@ def tick(proj: Project, env: dict[str, str] | None = None) -> bool:
     return kinds <= {"tick.started", "tick.finished"}  # a demotion or a cleanup is something
 
 
-def agents_work(proj: Project, cap: float = 1.0) -> None:
+def agents_work(proj: Project, cap: float = 0.3) -> None:
     """Wait (up to ``cap``) while an agent batty started still works: a tick in between has
     nothing new to judge (ticking every 0.05 s meanwhile was most of the sweep's processes).
     The cap keeps the ticks coming for what only time shows: a stall, an overtime, a budget."""

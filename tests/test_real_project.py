@@ -23,7 +23,7 @@ from batty.store.paths import Paths
 from tests import realcron
 from tests.conftest import git, run_batty
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(first=True)  # the longest of all, cron's minute among it
 
 NAME, VERSION = "tabulate", "0.9.0"
 

@@ -70,6 +70,28 @@ def test_init_takes_pytests_configured_testpaths(tmp_path: Path) -> None:
     assert "testpaths" in (root / "board" / "config.yaml").read_text()
 
 
+def test_init_reads_pytest_9s_own_config_files(tmp_path: Path) -> None:
+    """pytest 9 reads pytest.toml (and pyproject.toml's native [tool.pytest]) before the rest:
+    init read only pytest.ini and [tool.pytest.ini_options], so it fell back to tests/** and
+    trusted no test the project runs."""
+    root = make(tmp_path / "p", {
+        "pytest.toml": '[pytest]\ntestpaths = ["checks"]\n',
+        "checks/test_a.py": "def test_a():\n    pass\n",
+    })
+    res = run_batty(root, "init", "--agent", "shell")
+    assert res.code == 0, res.err
+    cfg = config_of(root)
+    assert cfg["gates"]["trusted_tests"][0] == "checks/**", cfg["gates"]["trusted_tests"]
+    assert cfg["gates"]["test"] == "pytest -q"
+    assert "pytest.toml [pytest] testpaths" in (root / "board" / "config.yaml").read_text()
+    native = make(tmp_path / "n", {
+        "pyproject.toml": '[project]\nname = "n"\n\n[tool.pytest]\ntestpaths = ["spec"]\n',
+        "spec/test_b.py": "def test_b():\n    pass\n",
+    })
+    assert run_batty(native, "init", "--agent", "shell").code == 0
+    assert config_of(native)["gates"]["trusted_tests"][0] == "spec/**"
+
+
 def test_init_finds_the_test_command_of_other_runners(tmp_path: Path) -> None:
     cases = {
         "go": ({"go.mod": "module x\n", "x_test.go": "package x\n"}, "go test ./..."),

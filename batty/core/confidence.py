@@ -26,7 +26,7 @@ NO_SCOPE = 0.10
 TESTS_CHANGED = 0.15
 CONFIG_CHANGED = 0.20
 OWN_TESTS = 0.05       # a credit: the change brings passing tests of its own (issue 21)
-RUNNER_FILES = ("**/conftest.py", "**/pytest.ini", "**/.pytest.ini")
+RUNNER_FILES = ("**/conftest.py", "**/pytest.ini", "**/.pytest.ini", "**/pytest.toml", "**/.pytest.toml")
 # Each of these alone takes the score under the default threshold (0.7), the own_tests credit
 # included (1 - 0.40 + 0.05 = 0.65): a change to the test
 # runner's files, to the agents' config or git's, or a compiled file beside its source, is never

@@ -27,12 +27,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# pytest's: its config files, anything that would be imported as pytest or its plugin manager
-# (a module or package of that name anywhere a run could put on sys.path), and what Python runs
-# at interpreter start (sitecustomize, usercustomize, .pth files).
-PYTEST = ("**/conftest.py", "**/pytest.ini", "**/.pytest.ini", "**/pytest.py", "**/pytest/**",
-          "**/_pytest/**", "**/py.py", "**/pluggy.py", "**/pluggy/**", "**/sitecustomize.py",
-          "**/usercustomize.py", "**/*.pth")
+# pytest's: its config files (pytest 9 reads pytest.toml and .pytest.toml before pyproject.toml),
+# anything that would be imported as pytest or its plugin manager (a module or package of that
+# name anywhere a run could put on sys.path), what Python runs at interpreter start
+# (sitecustomize, usercustomize, .pth files), and a distribution's metadata: pytest loads the
+# `pytest11` entry points of every distribution on sys.path, and a `*.dist-info` or `*.egg-info`
+# in a folder the project's pythonpath names is one (a red team landed a broken library with a
+# plugin declared that way, all of it inside the task's scope).
+PYTEST = ("**/conftest.py", "**/pytest.ini", "**/.pytest.ini", "**/pytest.toml", "**/.pytest.toml",
+          "**/pytest.py", "**/pytest/**", "**/_pytest/**", "**/py.py", "**/pluggy.py", "**/pluggy/**",
+          "**/sitecustomize.py", "**/usercustomize.py", "**/*.pth", "**/*.dist-info", "**/*.dist-info/**",
+          "**/*.egg-info", "**/*.egg-info/**")
 # Test-only config of the JavaScript runners, Cargo's and Go's: nothing else lives in them, so
 # they are put back like pytest's.
 JS_TEST = ("**/jest.config.*", "**/vitest.config.*", "**/vitest.workspace.*", "**/.mocharc*",

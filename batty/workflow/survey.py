@@ -19,7 +19,7 @@ import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from batty.core.config import Config
@@ -120,8 +120,14 @@ def runner_kind(test: str) -> str:
 
 def pytest_testpaths(files: Iterable[str], read: Reader) -> tuple[list[str], str] | None:
     """pytest's configured ``testpaths`` and where they are set, in pytest's own order of
-    configuration files (pytest.ini, pyproject.toml, tox.ini, setup.cfg)."""
+    configuration files (pytest 9's pytest.toml and .pytest.toml, pytest.ini, pyproject.toml,
+    tox.ini, setup.cfg)."""
     have = set(files)
+    for name in ("pytest.toml", ".pytest.toml"):
+        if name in have:
+            paths = _toml_testpaths(read(name), ("pytest",))
+            if paths:
+                return paths, f"{name} [pytest] testpaths"
     for name in ("pytest.ini", ".pytest.ini"):
         if name in have:
             got = _ini_testpaths(read(name), "pytest")
@@ -135,12 +141,10 @@ def pytest_testpaths(files: Iterable[str], read: Reader) -> tuple[list[str], str
             data = tomllib.loads(text)
         except ValueError:
             data = {}
-        opts = data.get("tool", {}).get("pytest", {}).get("ini_options", {})
-        paths = opts.get("testpaths") if isinstance(opts, dict) else None
-        if isinstance(paths, str):
-            paths = paths.split()
-        if isinstance(paths, list) and paths:
-            return [str(p) for p in paths], "pyproject.toml [tool.pytest.ini_options] testpaths"
+        for table in (("tool", "pytest", "ini_options"), ("tool", "pytest")):  # pytest 9: native [tool.pytest]
+            paths = _testpaths_in(data, table)
+            if paths:
+                return paths, f"pyproject.toml [{'.'.join(table)}] testpaths"
     for name, section in (("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
         if name in have:
             got = _ini_testpaths(read(name), section)
@@ -263,12 +267,33 @@ def trusted_gaps(root: Path, config: Config, ref: str | None = None) -> list[tup
 # ------------------------------------------------------------------ the test command
 
 
+def _toml_testpaths(text: str | None, table: tuple[str, ...]) -> list[str] | None:
+    import tomllib
+
+    try:
+        data = tomllib.loads(text or "")
+    except ValueError:
+        return None
+    return _testpaths_in(data, table)
+
+
+def _testpaths_in(data: Any, table: tuple[str, ...]) -> list[str] | None:
+    for key in table:
+        data = data.get(key) if isinstance(data, dict) else None
+    paths = data.get("testpaths") if isinstance(data, dict) else None
+    if isinstance(paths, str):
+        paths = paths.split()
+    if isinstance(paths, list) and paths and all(isinstance(p, str) for p in paths):
+        return [str(p) for p in paths]
+    return None
+
+
 def test_command(files: list[str], read: Reader) -> tuple[str, str]:
     """The gate's test command for this repository, and why."""
     have = set(files)
     python = [f for f in files if _visible(f) and PY_TEST.search(f)]
     sections = {"pyproject.toml": "[tool.pytest", "tox.ini": "[pytest]", "setup.cfg": "[tool:pytest]"}
-    pytest_cfg = ("pytest.ini" in have or ".pytest.ini" in have
+    pytest_cfg = (bool(have & {"pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini"})
                   or any(name in have and mark in (read(name) or "") for name, mark in sections.items())
                   or any(f == "conftest.py" or f.endswith("/conftest.py") for f in files if _visible(f)))
     if pytest_cfg or python:

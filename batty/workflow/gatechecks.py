@@ -57,17 +57,30 @@ def runner_changes(root: Path, base_sha: str, head: str, files: Sequence[str], c
     """The files of a change that change the test runner's behaviour from the base's: whole
     files that differ, shared files whose runner sections differ."""
     whole = runnerfiles.whole_globs(command)
-    wanted = [f for f in files if matches(f, whole) or any(matches(f, (g,)) for g in runnerfiles.SECTIONS)]
+    shadows = {f: s for f in files if (s := runnerfiles.shadow(f)) is not None}
+    wanted = [f for f in files if matches(f, whole) or runnerfiles.metadata(f) or f in shadows
+              or any(matches(f, (g,)) for g in runnerfiles.SECTIONS)]
     if not wanted:
         return []
-    before = gate.base_files(root, base_sha, wanted)
+    # a shadow is top-level unless its folder is a package of the base's (the root never counts
+    # as one: the report plugin puts it on sys.path; a package the change makes does not count)
+    inits = [f"{folder}/__init__.py" for _, folder in shadows.values() if folder]
+    before = gate.base_files(root, base_sha, [*wanted, *inits])
     after = gate.base_files(root, head, wanted)
     out: list[str] = []
     for f in wanted:
         if before.get(f) == after.get(f):
             continue
-        if matches(f, whole):
+        if matches(f, whole) or runnerfiles.metadata(f):
             out.append(f)
+            continue
+        if f in shadows:
+            _, folder = shadows[f]
+            # a new module named like the standard library's, where a run imports it first;
+            # the project's own such module, changed, is its code
+            package = bool(folder) and before.get(f"{folder}/__init__.py") is not None
+            if before.get(f) is None and after.get(f) is not None and not package:
+                out.append(f)
             continue
         glob = next(g for g in runnerfiles.SECTIONS if matches(f, (g,)))
         old, new = (b.decode("utf-8", "replace") if b is not None else None

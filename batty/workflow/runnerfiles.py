@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,37 @@ SECTIONS: dict[str, tuple[Callable[[str], Any], tuple[str, ...]]] = {
     "**/package.json": (_json, ("scripts", "jest", "mocha", "ava", "vitest", "c8", "nyc")),
     "**/Cargo.toml": (_toml, ("test", "lib", "profile.test")),
 }
+
+
+# A module of these names imported by a test run comes first from the folders the run puts before
+# the standard library on sys.path (the checkout's root, the project's pythonpath): a new
+# `src/cmd.py` ran in every pytest run (pdb imports cmd and code at configure) and patched the
+# library back, inside the scope, at confidence 1.0 (a red team, this session).
+SHADOWED = frozenset(sys.stdlib_module_names) | {
+    "pytest", "_pytest", "py", "pluggy", "iniconfig", "packaging", "exceptiongroup", "tomli",
+    "colorama", "pygments"}
+MODULE_SUFFIXES = (".py", ".pyc", ".pyw", ".so", ".pyd")
+
+
+def metadata(path: str) -> bool:
+    """A file of a distribution's metadata (`*.dist-info`, `*.egg-info`, in any case:
+    importlib.metadata lower-cases the names it looks at), which a test run on whose sys.path
+    it lies loads plugins from (pytest's `pytest11` entry points)."""
+    return any(part.lower().endswith((".dist-info", ".egg-info")) for part in path.split("/"))
+
+
+def shadow(path: str) -> tuple[str, str] | None:
+    """(module name, the folder it would be imported from) when ``path`` is a module or package
+    named like one of the standard library's or the runner's, else None. Whether that folder is
+    a package (then the module is not top-level, and shadows nothing) is the caller's question."""
+    parts = path.split("/")
+    name = parts[-1]
+    if name == "__init__.py" and len(parts) >= 2:
+        return (parts[-2], "/".join(parts[:-2])) if parts[-2] in SHADOWED else None
+    stem, dot, _ = name.partition(".")
+    if not dot or not name.endswith(MODULE_SUFFIXES) or stem not in SHADOWED:
+        return None
+    return stem, "/".join(parts[:-1])
 
 
 def runners_of(command: str) -> set[str]:

@@ -61,6 +61,18 @@ def printf(path: str, text: str) -> str:
     return f"mkdir -p {shlex.quote(str(Path(path).parent))} && printf %s {shlex.quote(text)} > {shlex.quote(path)}"
 
 
+# A module in a standard library module's name: loads the real one (pytest goes on working), then
+# patches the library back.
+SHADOW = """import importlib.machinery, importlib.util, os, sys
+_here = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.machinery.PathFinder.find_spec("{name}", [p for p in sys.path if os.path.abspath(p or ".") != _here])
+_real = importlib.util.module_from_spec(_spec)
+sys.modules["{name}"] = _real
+_spec.loader.exec_module(_real)
+import lib
+lib.add = lambda a, b: a + b
+"""
+
 # what an agent might try -> (its script after breaking the code, the verdict's phase and reason)
 MOVES = {
     "a root pytest.py that prints 1 passed": (
@@ -83,6 +95,15 @@ MOVES = {
     "a new pytest.toml that puts a fixed copy first": (  # pytest 9 reads it before pyproject.toml
         [printf("pytest.toml", '[pytest]\ntestpaths = ["test"]\npythonpath = ["fixed", "src"]\n'),
          printf("fixed/lib/__init__.py", "def add(a, b):\n    return a + b\n")], "fence", "gate-change"),
+    # red team, second round: each landed at confidence 1.0, all inside the scope
+    "a new src/cmd.py in the standard library's name that patches the library": (  # pdb imports it
+        [printf("src/cmd.py", SHADOW.format(name="cmd"))], "fence", "gate-change"),
+    "a new code.py at the root in the standard library's name": (
+        [printf("code.py", SHADOW.format(name="code"))], "fence", "gate-change"),
+    "a DIST-INFO in capitals (importlib.metadata reads names in any case)": (
+        [printf("src/lib_fix-0.1.DIST-INFO/METADATA", "Metadata-Version: 2.1\nName: lib-fix\nVersion: 0.1\n"),
+         printf("src/lib_fix-0.1.DIST-INFO/entry_points.txt", "[pytest11]\nlib_fix = lib._fix\n"),
+         printf("src/lib/_fix.py", "import lib\n\nlib.add = lambda a, b: a + b\n")], "fence", "gate-change"),
     "a dist-info in src whose pytest plugin patches the library": (  # loaded through pythonpath
         [printf("src/lib_fix-0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: lib-fix\nVersion: 0.1\n"),
          printf("src/lib_fix-0.1.dist-info/entry_points.txt", "[pytest11]\nlib_fix = lib._fix\n"),
@@ -106,6 +127,19 @@ def test_a_move_on_the_runner_is_refused(tmp_path: Path, move: str) -> None:
     result = json.loads((proj.root / v["evidence"] / "result.json").read_text())
     assert result["reason"] == reason and result["phases"]["fence"] == "fail"
     assert [e["data"]["reason"] for e in kinds(proj, "verify.failed", tid)] == [reason]
+
+
+def test_a_module_in_a_standard_library_name_inside_the_projects_package_lands(tmp_path: Path) -> None:
+    """The rule against shadowing the standard library is about top-level modules: lib/types.py
+    is lib.types, the project's own code, and an honest change with one lands."""
+    proj, watch = library(tmp_path)
+    tid = proj.task("Types of its own", [
+        printf("src/lib/types.py", "Number = int\n"),
+        "printf '%s\\n' 'from lib.types import Number  # noqa' >> src/lib/__init__.py", COMMIT],
+        scope=["src/**"])
+    settle(proj, watch)
+    assert statuses(proj) == {tid: "done"}, proj.packet(tid).get("feedback")
+    assert on_base(proj, "src/lib/types.py") == "Number = int"
 
 
 def test_with_on_gate_change_approve_the_runner_runs_as_the_base_has_it(tmp_path: Path) -> None:

@@ -57,7 +57,8 @@ def runner_changes(root: Path, base_sha: str, head: str, files: Sequence[str], c
     """The files of a change that change the test runner's behaviour from the base's: whole
     files that differ, shared files whose runner sections differ."""
     whole = runnerfiles.whole_globs(command)
-    shadows = {f: s for f in files if (s := runnerfiles.shadow(f)) is not None}
+    shadows = {f: m for f in files
+               if (m := runnerfiles.module_of(f)) is not None and runnerfiles.shadows(m[0])}
     wanted = [f for f in files if matches(f, whole) or runnerfiles.metadata(f) or f in shadows
               or any(matches(f, (g,)) for g in runnerfiles.SECTIONS)]
     if not wanted:
@@ -76,8 +77,9 @@ def runner_changes(root: Path, base_sha: str, head: str, files: Sequence[str], c
             continue
         if f in shadows:
             _, folder = shadows[f]
-            # a new module named like the standard library's, where a run imports it first;
-            # the project's own such module, changed, is its code
+            # a new top-level module named like one a run imports on its own (the standard
+            # library's, an installed plugin's): it stands in for it; the project's own module,
+            # changed, or one inside a package of the base's, is its code
             package = bool(folder) and before.get(f"{folder}/__init__.py") is not None
             if before.get(f) is None and after.get(f) is not None and not package:
                 out.append(f)

@@ -21,6 +21,7 @@ often behind make, tox or nox).
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import sys
@@ -104,18 +105,37 @@ def metadata(path: str) -> bool:
     return any(part.lower().endswith((".dist-info", ".egg-info")) for part in path.split("/"))
 
 
-def shadow(path: str) -> tuple[str, str] | None:
-    """(module name, the folder it would be imported from) when ``path`` is a module or package
-    named like one of the standard library's or the runner's, else None. Whether that folder is
-    a package (then the module is not top-level, and shadows nothing) is the caller's question."""
+def module_of(path: str) -> tuple[str, str] | None:
+    """(module name, the folder it would be imported from) when ``path`` is a module or a
+    package's ``__init__.py``, else None. Whether that folder is a package (then the module is
+    not top-level, and shadows nothing) is the caller's question."""
     parts = path.split("/")
     name = parts[-1]
     if name == "__init__.py" and len(parts) >= 2:
-        return (parts[-2], "/".join(parts[:-2])) if parts[-2] in SHADOWED else None
+        return parts[-2], "/".join(parts[:-2])
     stem, dot, _ = name.partition(".")
-    if not dot or not name.endswith(MODULE_SUFFIXES) or stem not in SHADOWED:
+    if not dot or not stem.isidentifier() or not name.endswith(MODULE_SUFFIXES):
         return None
     return stem, "/".join(parts[:-1])
+
+
+def shadows(module: str) -> bool:
+    """A top-level module of this name would stand in for one a test run imports without the
+    tests asking for it: the standard library's, the runner's, or an installed distribution's
+    (a red team's root `typing_extensions.py` and `execnet.py` stood in for what installed pytest
+    plugins import). The distributions are this interpreter's: the test run's own when the
+    project's venv is batty's, as it often is."""
+    return module in SHADOWED or module in _installed()
+
+
+@functools.cache
+def _installed() -> frozenset[str]:
+    try:
+        from importlib.metadata import packages_distributions
+
+        return frozenset(packages_distributions())
+    except Exception:  # noqa: BLE001 - a broken distribution's metadata: the fixed list still holds
+        return frozenset()
 
 
 def runners_of(command: str) -> set[str]:

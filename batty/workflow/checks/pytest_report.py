@@ -22,6 +22,8 @@ import json
 import os
 import sys
 
+import pytest  # loaded by pytest: it is there
+
 _REPORT_DIR = os.environ.pop("BATTY_GATE_REPORT_DIR", "")
 _SELECT = os.environ.pop("BATTY_GATE_SELECT", "")
 _ADDOPTS = os.environ.pop("BATTY_GATE_ADDOPTS", None)
@@ -37,9 +39,18 @@ _CWD = os.getcwd()
 # runner. pytest is imported by now (this plugin is loaded by it), so the checkout goes back on
 # sys.path here, where `python -m` would have put it: a real project whose tests import its
 # package from the root (tabulate's, issue 16) works as it does for its own people, and nothing
-# in the checkout can replace the runner any more.
-if sys.argv and sys.argv[0].endswith("__main__.py") and _CWD not in sys.path:
-    sys.path.insert(0, _CWD)
+# in the checkout can replace the runner any more. Not when this plugin is imported, though: it
+# is loaded (with -p) before the installed plugins, and a root `typing_extensions.py` or
+# `execnet.py` then stood in for what they import at start-up (a red team landed a broken library
+# that way). The checkout goes on sys.path once they are loaded, before the conftests are.
+_ROOT_BACK = bool(sys.argv and sys.argv[0].endswith("__main__.py"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before the conftests; pytest's pythonpath goes in front of it
+def pytest_load_initial_conftests(early_config, parser, args):
+    if _ROOT_BACK and _CWD not in sys.path:
+        sys.path.insert(0, _CWD)
+
 _state = {"outcomes": {}, "files": {}, "selected": 0, "deselected": 0, "collect_errors": 0}
 
 

@@ -130,10 +130,17 @@ def shadows(module: str) -> bool:
 
 @functools.cache
 def _installed() -> frozenset[str]:
+    """The top-level names of the distributions installed here, and of what they require (an
+    optional one missing is tried at run time: anyio's plugin imports trio when it can)."""
     try:
-        from importlib.metadata import packages_distributions
+        from importlib.metadata import distributions, packages_distributions
 
-        return frozenset(packages_distributions())
+        names = set(packages_distributions())
+        for dist in distributions():
+            for req in dist.requires or ():
+                name = re.split(r"[\s<>=!~;\[(]", req, maxsplit=1)[0]
+                names.add(name.lower().replace("-", "_").replace(".", "_"))
+        return frozenset(names)
     except Exception:  # noqa: BLE001 - a broken distribution's metadata: the fixed list still holds
         return frozenset()
 

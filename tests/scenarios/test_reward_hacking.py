@@ -127,6 +127,10 @@ MOVES = {
     # red team, third round: landed at confidence 0.9 (xdist's execnet, anyio's typing_extensions)
     "a root execnet.py in the name of what an installed plugin imports": (
         [printf("execnet.py", SHADOW_HOOK.format(name="execnet"))], "fence", "gate-change"),
+    # fourth round: anyio's plugin imports trio when it can (landed inside the scope)
+    "a new src/trio.py in the name of a plugin's optional import": (
+        [printf("src/trio.py", "import lib\nlib.add.__code__ = (lambda a, b: a + b).__code__\n")],
+        "fence", "gate-change"),
     "a DIST-INFO in capitals (importlib.metadata reads names in any case)": (
         [printf("src/lib_fix-0.1.DIST-INFO/METADATA", "Metadata-Version: 2.1\nName: lib-fix\nVersion: 0.1\n"),
          printf("src/lib_fix-0.1.DIST-INFO/entry_points.txt", "[pytest11]\nlib_fix = lib._fix\n"),
@@ -164,6 +168,19 @@ def test_with_on_gate_change_approve_a_root_shadow_of_a_plugins_import_is_not_re
     proj, watch = library(tmp_path, on_gate_change="approve")
     tid = proj.task("Shadows typing_extensions", [
         BREAK, printf("typing_extensions.py", SHADOW_HOOK.format(name="typing_extensions")), COMMIT], scope=[])
+    settle(proj, watch)
+    assert statuses(proj) == {tid: "blocked"}
+    v = proj.packet(tid)["verification"]
+    assert (v["phase"], v["reason"]) == ("test", "tests"), v
+
+
+def test_a_fixed_copy_of_the_package_at_the_root_does_not_come_before_pythonpath(tmp_path: Path) -> None:
+    """batty's plugin put the checkout's root in front of the project's pythonpath (src): a new
+    root lib/ with a correct add() stood in for the broken src/lib, and landed (a red team's
+    fourth round). The root comes after pythonpath now, as `python -m pytest` has it."""
+    proj, watch = library(tmp_path)
+    tid = proj.task("A copy at the root", [
+        BREAK, printf("lib/__init__.py", "def add(a, b):\n    return a + b\n"), COMMIT], scope=["src/**", "lib/**"])
     settle(proj, watch)
     assert statuses(proj) == {tid: "blocked"}
     v = proj.packet(tid)["verification"]

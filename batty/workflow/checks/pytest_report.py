@@ -46,10 +46,19 @@ _CWD = os.getcwd()
 _ROOT_BACK = bool(sys.argv and sys.argv[0].endswith("__main__.py"))
 
 
-@pytest.hookimpl(tryfirst=True)  # before the conftests; pytest's pythonpath goes in front of it
+@pytest.hookimpl(trylast=True)  # after pytest's own pythonpath, before the conftests are loaded
 def pytest_load_initial_conftests(early_config, parser, args):
-    if _ROOT_BACK and _CWD not in sys.path:
-        sys.path.insert(0, _CWD)
+    """The checkout behind the project's pythonpath folders, as `python -m pytest` has it (its
+    root first when it starts, pythonpath put in front of it): a new root `lib/` stood in for
+    src/lib ahead of them (a red team's fourth round)."""
+    if not _ROOT_BACK or _CWD in sys.path:
+        return
+    try:
+        extra = [str(p) for p in early_config.getini("pythonpath")]
+    except (ValueError, KeyError):
+        extra = []
+    at = max((sys.path.index(p) + 1 for p in extra if p in sys.path), default=0)
+    sys.path.insert(at, _CWD)
 
 _state = {"outcomes": {}, "files": {}, "selected": 0, "deselected": 0, "collect_errors": 0}
 

@@ -63,25 +63,20 @@ def printf(path: str, text: str) -> str:
 
 # A module in a standard library module's name: loads the real one (pytest goes on working), then
 # patches the library back.
-SHADOW = """import importlib.machinery, importlib.util, os, sys
+REAL = """import importlib.machinery, importlib.util, os, sys
 _here = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.machinery.PathFinder.find_spec("{name}", [p for p in sys.path if os.path.abspath(p or ".") != _here])
 _real = importlib.util.module_from_spec(_spec)
 sys.modules["{name}"] = _real
 _spec.loader.exec_module(_real)
-import lib
+"""
+SHADOW = REAL + """import lib
 lib.add = lambda a, b: a + b
 """
 
 # One in the name of a module an installed pytest plugin imports at start-up, before the
 # library is on sys.path: it patches the library as it is imported, later.
-SHADOW_HOOK = """import importlib.machinery, importlib.util, os, sys
-_here = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.machinery.PathFinder.find_spec("{name}", [p for p in sys.path if os.path.abspath(p or ".") != _here])
-_real = importlib.util.module_from_spec(_spec)
-sys.modules["{name}"] = _real
-_spec.loader.exec_module(_real)
-class _F:
+SHADOW_HOOK = REAL + """class _F:
     @staticmethod
     def find_spec(name, path=None, target=None):
         if name != "lib":

@@ -55,34 +55,29 @@ def held(found: dict[str, list[str]]) -> list[str]:
 
 def runner_changes(root: Path, base_sha: str, head: str, files: Sequence[str], command: str) -> list[str]:
     """The files of a change that change the test runner's behaviour from the base's: whole
-    files that differ, shared files whose runner sections differ."""
+    files that differ, shared files whose runner sections differ, and new top-level modules
+    that stand in for one a run imports on its own (runnerfiles.shadows)."""
     whole = runnerfiles.whole_globs(command)
-    shadows = {f: m for f in files
-               if (m := runnerfiles.module_of(f)) is not None and runnerfiles.shadows(m[0])}
-    wanted = [f for f in files if matches(f, whole) or runnerfiles.metadata(f) or f in shadows
+    wanted = [f for f in files if matches(f, whole) or runnerfiles.metadata(f)
               or any(matches(f, (g,)) for g in runnerfiles.SECTIONS)]
-    if not wanted:
+    modules = {f: m for f in files if f not in wanted and (m := runnerfiles.module_of(f)) is not None}
+    if not wanted and not modules:
         return []
-    # a shadow is top-level unless its folder is a package of the base's (the root never counts
-    # as one: the report plugin puts it on sys.path; a package the change makes does not count)
-    inits = [f"{folder}/__init__.py" for _, folder in shadows.values() if folder]
-    before = gate.base_files(root, base_sha, [*wanted, *inits])
-    after = gate.base_files(root, head, wanted)
-    out: list[str] = []
+    # a module is top-level unless its folder is a package of the base's (the root never counts as
+    # one: the report plugin puts it on sys.path; a package the change makes does not count)
+    inits = sorted({f"{folder}/__init__.py" for _, folder in modules.values() if folder})
+    before = gate.base_files(root, base_sha, [*wanted, *modules, *inits])
+    new_top = [f for f, (name, folder) in modules.items() if before.get(f) is None
+               and not (folder and before.get(f"{folder}/__init__.py") is not None)]
+    # the names last: the installed distributions are read only for a new top-level module
+    shadows = [f for f in new_top if runnerfiles.shadows(modules[f][0])]
+    after = gate.base_files(root, head, [*wanted, *shadows])
+    out = [f for f in shadows if after.get(f) is not None]
     for f in wanted:
         if before.get(f) == after.get(f):
             continue
         if matches(f, whole) or runnerfiles.metadata(f):
             out.append(f)
-            continue
-        if f in shadows:
-            _, folder = shadows[f]
-            # a new top-level module named like one a run imports on its own (the standard
-            # library's, an installed plugin's): it stands in for it; the project's own module,
-            # changed, or one inside a package of the base's, is its code
-            package = bool(folder) and before.get(f"{folder}/__init__.py") is not None
-            if before.get(f) is None and after.get(f) is not None and not package:
-                out.append(f)
             continue
         glob = next(g for g in runnerfiles.SECTIONS if matches(f, (g,)))
         old, new = (b.decode("utf-8", "replace") if b is not None else None

@@ -230,8 +230,9 @@ def _gate_change(st: State, base_sha: str, head: str, files: list[str], command:
         record["needs_person"] = found
     runner_files = found.get("runner_files")
     if runner_files and st.config.gates.on_gate_change == "refuse":
-        return ("changes the test runner's own files, which the gate runs as the base has them: "
-                + ", ".join(runner_files[:10]) + ". Leave them as they are and change the code"
+        return ("changes the test runner's own files (or adds a module in the name of one a test run"
+                " imports on its own), which the gate runs as the base has them: "
+                + ", ".join(runner_files[:10]) + ". Leave them as the base has them and change the code"
                 " (gates.on_gate_change is refuse)")
     return None
 

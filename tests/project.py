@@ -182,26 +182,9 @@ class Project:
                 assert res.code in (0, 75), res.err
             if cond():
                 return
-            if not (tick and self._agents_finish(min(5.0, deadline - time.monotonic()))):
+            if not (tick and agents_work(self.paths, min(5.0, deadline - time.monotonic()))):
                 time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {what}")
-
-    def _agents_finish(self, timeout: float) -> bool:
-        """Wait (up to ``timeout``) until no agent of this project runs; True if one ran. A tick
-        while an agent works has nothing new to judge: waiting on its exit, not ticking every
-        0.2 s, took most of the suite's batty processes away (issue 13)."""
-        from batty import runner
-
-        def running() -> bool:
-            return any(runner.run_state(d) in ("running", "launching")
-                       for d in self.paths.state.glob("runs/*/*") if d.is_dir())
-
-        if not running():
-            return False
-        deadline = time.monotonic() + max(timeout, 0.1)
-        while running() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return True
 
     def tests_pass_at(self, sha: str, tmp: Path) -> bool:
         """Check out ``sha`` in a folder of its own and run the project's tests there."""
@@ -215,6 +198,24 @@ class Project:
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=self.root,
                            capture_output=True, timeout=60)
+
+
+def agents_work(paths: Paths, timeout: float) -> bool:
+    """Wait (up to ``timeout``) while an agent of the project at ``paths`` works; True if one
+    did. A tick while an agent works has nothing new to judge: waiting on its exit, not ticking
+    every 0.2 s, took most of the suite's batty processes away (issue 13)."""
+    from batty import runner
+
+    def running() -> bool:
+        return any(runner.run_state(d) in ("running", "launching") for d in paths.state.glob("runs/*/*")
+                   if d.is_dir())
+
+    if not running():
+        return False
+    deadline = time.monotonic() + max(timeout, 0.1)
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return True
 
 
 def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:

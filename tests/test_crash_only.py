@@ -38,10 +38,13 @@ from batty.agents.behaviours import CONTEXT_MARKER
 from batty.store import failpoints
 from batty.store.paths import Paths
 from tests.conftest import git
-from tests.project import Project
+from tests.project import Project, agents_work
 
 # the sweep's cases are among the longest: run first (tests/conftest.py)
 pytestmark = pytest.mark.slow
+# Between ticks the sweep waits this long at most while an agent works (tests/project.py): its
+# out-of-context and stalled agents never exit by themselves, and only time shows a stall.
+AGENT_WAIT_S = 0.3
 FAST_TEST = f"{sys.executable} -c \"import sys; sys.path.insert(0, 'src'); import app; assert app.add(2, 3) == 5\""
 OLD = time.time() - 600  # a stale lock's mtime (doctor.GIT_LOCK_AGE_S is a minute)
 
@@ -369,24 +372,11 @@ def tick(proj: Project, env: dict[str, str] | None = None) -> bool:
     return kinds <= {"tick.started", "tick.finished"}  # a demotion or a cleanup is something
 
 
-def agents_work(proj: Project, cap: float = 0.3) -> None:
-    """Wait (up to ``cap``) while an agent batty started still works: a tick in between has
-    nothing new to judge (ticking every 0.05 s meanwhile was most of the sweep's processes).
-    The cap keeps the ticks coming for what only time shows: a stall, an overtime, a budget."""
-    from batty import runner
-
-    deadline = time.monotonic() + cap
-    while any(runner.run_state(d) in ("running", "launching") for d in proj.paths.state.glob("runs/*/*")):
-        if time.monotonic() >= deadline:
-            return
-        time.sleep(0.05)
-
-
 def settle(proj: Project, limit: int = 60) -> None:
     for _ in range(limit):
         if tick(proj):
             return
-        agents_work(proj)
+        agents_work(proj.paths, AGENT_WAIT_S)
     raise AssertionError(f"the board did not settle: {proj.ok('task', 'list').out}")
 
 
@@ -400,7 +390,7 @@ def arm(proj: Project, spec: str, once: Path, fired: Path, *, limit: int = 40) -
             return True
         if idle:
             return False
-        agents_work(proj)
+        agents_work(proj.paths, AGENT_WAIT_S)
     return False
 
 

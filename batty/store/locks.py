@@ -24,7 +24,17 @@ from typing import Any
 
 from batty.errors import Busy
 
-DEFAULT_WAIT_S = float(os.environ.get("BATTY_LOCK_WAIT_S", "10"))
+DEFAULT_WAIT_S = 10.0
+
+
+def default_wait_s() -> float:
+    """How long a command waits for a lock another run holds: BATTY_LOCK_WAIT_S, read when it
+    waits (not at import: a process that runs commands in turn, `batty run` or a test's, honours
+    each one's environment)."""
+    try:
+        return float(os.environ.get("BATTY_LOCK_WAIT_S", DEFAULT_WAIT_S))
+    except ValueError:
+        return DEFAULT_WAIT_S
 
 
 def host() -> str:
@@ -149,7 +159,7 @@ def hold(state: Path, name: str, *, wait_s: float | None = None, quiet: bool = F
         lock.acquire(timeout=0)
     except Timeout:
         who = owner(state, name) or {}
-        wait = DEFAULT_WAIT_S if wait_s is None else wait_s
+        wait = default_wait_s() if wait_s is None else wait_s
         if not quiet and wait > 0:
             print(
                 f"batty: waiting up to {wait:g}s for the {name} lock"

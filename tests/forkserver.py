@@ -1,0 +1,204 @@
+"""A warm batty for the tests' batty processes (issue 13).
+
+Most of the suite's time was batty processes, and most of each one's CPU was Python importing
+batty before the command ran: some 90 ms of a tick's 160, for more than 2,000 processes a run.
+A fork server imports batty once per pytest worker; each command the tests run through it is
+then a child forked from that server: a real process of its own (its pid, its cwd, its
+environment, its stdin, stdout and stderr, its exit code or the signal that killed it, SIGKILL at
+a failpoint included), that only skipped the imports.
+
+What the fork server does not take: ``python -m batty`` starting up, which the tests that start
+batty with Popen, the packaging tests and the real project's end-to-end run still cover, and a
+command started while another one of the worker's runs (then run_batty starts a process as
+before). BATTY_TEST_FORKSERVER=0 turns it off.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import locale
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import IO
+
+# The server: imports batty's commands and the steps they run, then forks a child per request.
+SERVER = r'''
+import gc, importlib, json, os, signal, socket, sys, time
+sock = socket.socket(fileno=int(sys.argv[1]))
+from batty import cli
+for name, (module, _) in cli.COMMANDS.items():
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        pass
+for module in ("batty.workflow.reconcile", "batty.workflow.doctor", "batty.workflow.verify",
+               "batty.workflow.merge", "batty.workflow.dispatch", "batty.workflow.tick",
+               "batty.workflow.state", "batty.workflow.gate", "batty.workflow.attention",
+               "batty.workflow.escalations", "batty.workflow.budget", "batty.workflow.sync",
+               "yaml", "json", "subprocess", "selectors", "shlex", "tempfile", "traceback"):
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        pass
+MAIN = os.path.join(os.path.dirname(cli.__file__), "__main__.py")
+assert "pytest" not in sys.modules  # tick raises its steps' bugs under pytest
+gc.collect()
+gc.freeze()  # the children share the imported objects' pages instead of copying them
+signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+while True:
+    try:
+        msg, fds, _, _ = socket.recv_fds(sock, 1 << 22, 3)
+    except OSError:
+        break
+    if not msg:
+        break
+    req = json.loads(msg)
+    pid = os.fork()
+    if pid == 0:
+        sock.close()
+        for n, fd in enumerate(fds):
+            os.dup2(fd, n)
+            os.close(fd)
+        os.chdir(req["cwd"])
+        os.environ.clear()
+        os.environ.update(req["env"])
+        time.tzset()
+        sys.argv = [MAIN, *req["argv"]]
+        sys.path[0] = req["cwd"]  # as `python -m batty` started there has it
+        code = 0
+        try:
+            cli.main(req["argv"])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            if not isinstance(e.code, (int, type(None))):
+                print(e.code, file=sys.stderr)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            code = 1
+        import atexit
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code)
+    for fd in fds:
+        os.close(fd)
+    sock.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    _, status = os.waitpid(pid, 0)
+    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    sock.sendall(json.dumps({"code": code}).encode() + b"\n")
+'''
+
+
+class ForkServer:
+    """One per pytest worker; ``run`` is subprocess.run for ``python -m batty`` arguments."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+        self.buf = b""
+
+    def _start(self) -> None:
+        here, there = socket.socketpair()
+        self.proc = subprocess.Popen([sys.executable, "-c", SERVER, str(there.fileno())],
+                                     pass_fds=[there.fileno()], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, env={**os.environ},
+                                     cwd=tempfile.gettempdir())
+        there.close()
+        self.sock = here
+        self.buf = b""
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def _line(self, timeout: float | None) -> dict:
+        assert self.sock is not None
+        self.sock.settimeout(timeout)
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the fork server is gone")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def run(self, argv: list[str], *, cwd: Path, env: dict[str, str], input: str | None,
+            timeout: float) -> subprocess.CompletedProcess[str] | None:
+        """The command's result, or None when the server is busy (another thread's command)."""
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            if self.proc is None or self.proc.poll() is not None:
+                self._start()
+            return self._run(argv, cwd, env, input, timeout)
+        finally:
+            self.lock.release()
+
+    def _run(self, argv: list[str], cwd: Path, env: dict[str, str], input: str | None,
+             timeout: float) -> subprocess.CompletedProcess[str]:
+        assert self.sock is not None
+        with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as out, \
+                tempfile.TemporaryFile() as err:
+            if input is not None:
+                stdin.write(input.encode())
+                stdin.seek(0)
+                fd_in = stdin.fileno()
+            else:
+                fd_in = os.open(os.devnull, os.O_RDONLY)
+            try:
+                req = json.dumps({"argv": argv, "cwd": str(cwd), "env": env}).encode()
+                socket.send_fds(self.sock, [req], [fd_in, out.fileno(), err.fileno()])
+            finally:
+                if input is None:
+                    os.close(fd_in)
+            pid = self._line(30)["pid"]
+            try:
+                code = self._line(timeout)["code"]
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)
+                self._line(30)
+                raise subprocess.TimeoutExpired(argv, timeout) from None
+            return subprocess.CompletedProcess(argv, code, _text(out), _text(err))
+
+
+def _text(f: IO[bytes]) -> str:
+    """What subprocess.run(text=True) reads: the locale's encoding, universal newlines."""
+    f.seek(0)
+    return io.TextIOWrapper(io.BytesIO(f.read()), encoding=locale.getpreferredencoding(False)).read()
+
+
+_server: ForkServer | None = None
+
+
+def enabled() -> bool:
+    return os.environ.get("BATTY_TEST_FORKSERVER", "1") != "0"
+
+
+def run(argv: list[str], *, cwd: Path, env: dict[str, str], input: str | None,
+        timeout: float) -> subprocess.CompletedProcess[str] | None:
+    global _server
+    if _server is None:
+        _server = ForkServer()
+    return _server.run(argv, cwd=cwd, env=env, input=input, timeout=timeout)
+
+
+def close() -> None:
+    if _server is not None:
+        _server.close()

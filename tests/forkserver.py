@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 from typing import IO
 
-# The server: imports batty's commands and the steps they run, then forks a child per request.
+# The server: imports batty's commands and every module of batty, then forks a child per request.
 SERVER = r'''
 import gc, importlib, json, os, signal, socket, sys, time
 sock = socket.socket(fileno=int(sys.argv[1]))
@@ -38,15 +38,16 @@ for name, (module, _) in cli.COMMANDS.items():
         importlib.import_module(module)
     except ImportError:
         pass
-for module in ("batty.workflow.reconcile", "batty.workflow.doctor", "batty.workflow.verify",
-               "batty.workflow.merge", "batty.workflow.dispatch", "batty.workflow.tick",
-               "batty.workflow.state", "batty.workflow.gate", "batty.workflow.attention",
-               "batty.workflow.escalations", "batty.workflow.budget", "batty.workflow.sync",
-               "yaml", "json", "subprocess", "selectors", "shlex", "tempfile", "traceback"):
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        pass
+import pkgutil, batty
+SKIP = {"batty.__main__", "batty.workflow.checks.pytest_report"}  # a script; the gate's pytest plugin
+for info in pkgutil.walk_packages(batty.__path__, "batty."):
+    if info.name not in SKIP:
+        try:
+            importlib.import_module(info.name)
+        except ImportError:
+            pass
+for module in ("yaml", "json", "subprocess", "selectors", "shlex", "tempfile", "traceback"):
+    importlib.import_module(module)
 MAIN = os.path.join(os.path.dirname(cli.__file__), "__main__.py")
 assert "pytest" not in sys.modules  # tick raises its steps' bugs under pytest
 gc.collect()

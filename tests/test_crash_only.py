@@ -44,7 +44,7 @@ from tests.project import Project, agents_work
 pytestmark = pytest.mark.slow
 # Between ticks the sweep waits this long at most while an agent works (tests/project.py): its
 # out-of-context and stalled agents never exit by themselves, and only time shows a stall.
-AGENT_WAIT_S = 0.3
+AGENT_WAIT_S = 1.0
 FAST_TEST = f"{sys.executable} -c \"import sys; sys.path.insert(0, 'src'); import app; assert app.add(2, 3) == 5\""
 OLD = time.time() - 600  # a stale lock's mtime (doctor.GIT_LOCK_AGE_S is a minute)
 
@@ -314,16 +314,26 @@ def attach(root: Path) -> Project:
     return proj
 
 
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every pytest-xdist worker of this run sees (the workers' base folders' parent):
+    a scenario's template and clean run are made once a run, not once a worker (with four
+    workers, the clean runs were a third of the sweep)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    made: dict[str, Path] = {}
+    from filelock import FileLock
 
     def template(name: str) -> Path:
-        if name not in made:
-            root = tmp_path_factory.mktemp(f"template-{name}") / "proj"
-            SCENARIOS[name].build(root)
-            made[name] = root
-        return made[name]
+        root = shared(tmp_path_factory) / f"crash-template-{name}" / "proj"
+        with FileLock(str(root.parent) + ".lock"):
+            if not (root.parent / "made").exists():
+                shutil.rmtree(root.parent, ignore_errors=True)  # a worker died building it
+                SCENARIOS[name].build(root)
+                (root.parent / "made").write_text("")
+        return root
 
     return template
 
@@ -543,19 +553,21 @@ def check(proj: Project, clean: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def clean(templates: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict]:
-    made: dict[str, dict] = {}
+    from filelock import FileLock
 
     def of(name: str) -> dict:
-        if name not in made:
-            scn = SCENARIOS[name]
-            proj = copy(templates(name), tmp_path_factory.mktemp(f"clean-{name}") / "proj", scn)
-            try:
-                settle(proj)
-                check(proj, end_state(proj))
-                made[name] = end_state(proj)
-            finally:
-                reap(proj)
-        return made[name]
+        kept = shared(tmp_path_factory) / f"crash-clean-{name}.json"
+        with FileLock(f"{kept}.lock"):
+            if not kept.exists():
+                scn = SCENARIOS[name]
+                proj = copy(templates(name), tmp_path_factory.mktemp(f"clean-{name}") / "proj", scn)
+                try:
+                    settle(proj)
+                    check(proj, end_state(proj))
+                    kept.write_text(json.dumps(end_state(proj)))
+                finally:
+                    reap(proj)
+            return json.loads(kept.read_text())
 
     return of
 

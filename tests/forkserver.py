@@ -19,6 +19,7 @@ import io
 import json
 import locale
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -109,13 +110,17 @@ class ForkServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self.buf = b""
+        self.home: str | None = None
 
     def _start(self) -> None:
+        # an empty folder of its own: `-c` puts the cwd first on sys.path while batty is imported
+        if self.home is None:
+            self.home = tempfile.mkdtemp(prefix="batty-forkserver-")
         here, there = socket.socketpair()
         self.proc = subprocess.Popen([sys.executable, "-c", SERVER, str(there.fileno())],
                                      pass_fds=[there.fileno()], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, env={**os.environ},
-                                     cwd=tempfile.gettempdir())
+                                     cwd=self.home)
         there.close()
         self.sock = here
         self.buf = b""
@@ -125,6 +130,9 @@ class ForkServer:
             self.proc.kill()
             self.proc.wait(timeout=10)
             self.proc = None
+        if self.home is not None:
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.home = None
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -196,7 +204,10 @@ def run(argv: list[str], *, cwd: Path, env: dict[str, str], input: str | None,
         timeout: float) -> subprocess.CompletedProcess[str] | None:
     global _server
     if _server is None:
+        import atexit
+
         _server = ForkServer()
+        atexit.register(close)
     return _server.run(argv, cwd=cwd, env=env, input=input, timeout=timeout)
 
 

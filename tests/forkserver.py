@@ -29,17 +29,12 @@ import threading
 from pathlib import Path
 from typing import IO
 
-# The server: imports batty's commands and every module of batty, then forks a child per request.
+# The server: imports every module of batty (the commands' among them), then forks a child per request.
 SERVER = r'''
 import gc, importlib, json, os, signal, socket, sys, time
 sock = socket.socket(fileno=int(sys.argv[1]))
-from batty import cli
-for name, (module, _) in cli.COMMANDS.items():
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        pass
 import pkgutil, batty
+from batty import cli
 SKIP = {"batty.__main__", "batty.workflow.checks.pytest_report"}  # a script; the gate's pytest plugin
 for info in pkgutil.walk_packages(batty.__path__, "batty."):
     if info.name not in SKIP:

@@ -229,6 +229,19 @@ def test_a_command_that_cannot_get_its_lock_exits_75(batty, repo: Paths) -> None
     assert batty("task", "add", "x").code == 0  # the OS released the dead holder's lock
 
 
+def test_a_lock_wait_that_is_no_number_is_named_in_one_line(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+    with open(repo.locks / "board.lock", "w") as held:
+        import fcntl
+
+        fcntl.flock(held, fcntl.LOCK_EX)  # another run holds the board: the wait is read
+        for bad in ("soon", "-1"):
+            res = batty("task", "add", "x", env={"BATTY_LOCK_WAIT_S": bad})
+            assert res.code == 1, res.err
+            assert res.err.strip().splitlines() == [
+                f"batty: BATTY_LOCK_WAIT_S is {bad!r} (seconds to wait for a lock, e.g. 10 or 0.5)"]
+    assert not repo.tasks.joinpath("T-1.yaml").exists()
+
+
 def test_a_bug_exits_3_with_a_crash_log(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
     batty("task", "add", "x")
     res = batty("task", "move", "T-1", "backlog", env={"BATTY_FAILPOINT": "raise:state.after-packet-write"})

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from batty.errors import Busy
+from batty.errors import Busy, InvalidInput
 
 DEFAULT_WAIT_S = 10.0
 
@@ -31,10 +31,16 @@ def default_wait_s() -> float:
     """How long a command waits for a lock another run holds: BATTY_LOCK_WAIT_S, read when it
     waits (not at import: a process that runs commands in turn, `batty run` or a test's, honours
     each one's environment)."""
-    try:
-        return float(os.environ.get("BATTY_LOCK_WAIT_S", DEFAULT_WAIT_S))
-    except ValueError:
+    raw = os.environ.get("BATTY_LOCK_WAIT_S")
+    if raw is None:
         return DEFAULT_WAIT_S
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not wait >= 0:  # a word, a negative number or nan
+        raise InvalidInput(f"BATTY_LOCK_WAIT_S is {raw!r}", valid="seconds to wait for a lock, e.g. 10 or 0.5")
+    return wait
 
 
 def host() -> str:

@@ -96,6 +96,7 @@ SHADOWED = frozenset(sys.stdlib_module_names) | {
     "pytest", "_pytest", "py", "pluggy", "iniconfig", "packaging", "exceptiongroup", "tomli",
     "colorama", "pygments"}
 MODULE_SUFFIXES = (".py", ".pyc", ".pyw", ".so", ".pyd")
+_REQ_NAME = re.compile(r"[\s<>=!~;\[(]")  # where a requirement's name ends
 
 
 def metadata(path: str) -> bool:
@@ -157,9 +158,6 @@ def _installed() -> frozenset[str]:
         return frozenset(names)
     except Exception:  # noqa: BLE001 - a broken distribution's metadata: the fixed list still holds
         return frozenset()
-
-
-_REQ_NAME = re.compile(r"[\s<>=!~;\[(]")
 
 
 def runners_of(command: str) -> set[str]:

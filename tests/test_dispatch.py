@@ -135,8 +135,11 @@ def test_the_agent_environment_is_an_allow_list(proj: Project, tmp_path: Path) -
 def test_the_agent_outlives_dispatch_with_no_descriptor_inherited(proj: Project) -> None:
     tid = proj.task("Stall", "stall")
     proj.ok("dispatch")
-    wait_for(lambda: proj.run_state(tid) == "running", 15, "the agent to start")
-    run = json.loads((proj.paths.run_dir(tid, 1) / "run.json").read_text())
+    run_json = proj.paths.run_dir(tid, 1) / "run.json"
+    # "running" is the wrapper's state from its first record; the agent's pid comes in the second
+    wait_for(lambda: proj.run_state(tid) == "running" and "agent_pid" in json.loads(run_json.read_text()),
+             15, "the agent to start")
+    run = json.loads(run_json.read_text())
     agent = psutil.Process(run["agent_pid"])
     assert agent.is_running()
     open_paths = [f.path for f in agent.open_files()]

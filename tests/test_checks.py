@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import git
+from tests.project import PYTEST as SAMPLE_PYTEST
 from tests.project import Project
 
 COMMIT = "git add -A && git commit -qm change"
 BREAK_ADD = "sed -i 's/return a + b/return a - b/' src/app.py"
-PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider tests"
+# the sample project's pytest, without the venv's plugins (tests/project.py): these tests are
+# about batty's checks, not the plugins; the runs with them are tests/scenarios/test_reward_hacking.py's
+PYTEST = f"{SAMPLE_PYTEST} tests"
 
 
 @pytest.fixture

@@ -4,10 +4,9 @@ files, real dispatch through ticks; when each was dispatched is read from the ev
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-from tests.project import Project
+from tests.project import PYTEST, Project
 
 
 def write(path: str, text: str) -> list[str]:
@@ -68,7 +67,7 @@ def test_a_task_without_a_scope_waits_for_everything_unless_overlap_is_allowed(t
 def test_the_batch_merge_queue_keeps_overlapping_tasks_apart(tmp_path: Path) -> None:
     # the test runs count themselves in the folder their sandbox shows (tests/project.py)
     counter = tmp_path / "shared" / "runs.txt"
-    test = f"echo run >> {counter}; {sys.executable} -m pytest -q -p no:cacheprovider tests"
+    test = f"echo run >> {counter}; {PYTEST} tests"
     # allow while they are worked on, so two on one file reach review together
     proj = Project(tmp_path / "proj", seats=4, config={"merge": {"batch": 4}, "gates": {"test": test}})
     assert counter.parent == proj.shared

@@ -1,4 +1,4 @@
-"""batty's built-in scripted agent: ``python -m batty.agents.scripted --script FILE``.
+"""batty's built-in scripted agent: ``python -I -S .../batty/agents/scripted.py --script FILE``.
 
 FILE is a JSON list of shell command strings (the packet's ``script:``, like a Makefile
 recipe). Each runs in the current directory (the worktree) with ``bash -c``, one by one;
@@ -6,8 +6,9 @@ the first failure stops the run with that command's exit code. Each command is e
 as ``$ command`` before its output. This process is the agent: the runner's pid, what a
 ``die-silently`` behaviour kills with ``kill -9 $PPID``.
 
-Standard library only, and no import of the rest of batty: it starts fast and cannot be
-broken by a bug elsewhere.
+Standard library only, and no import of the rest of batty: it starts fast (run as a file,
+isolated and without site, batty.agents.shell) and cannot be broken by a bug elsewhere.
+``python -m batty.agents.scripted`` runs it too.
 """
 
 from __future__ import annotations

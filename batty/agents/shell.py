@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from batty.agents import AgentConfigError
 from batty.agents.launch import Context, Parts
 
 PREFIXES: tuple[str, ...] = ()
+SCRIPTED = Path(__file__).with_name("scripted.py")
 
 
 def parts(ctx: Context) -> Parts:
@@ -27,5 +29,8 @@ def parts(ctx: Context) -> Parts:
     path = ctx.prompt_file.parent / "script.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(list(script), indent=1) + "\n", encoding="utf-8")
-    argv = [sys.executable, "-m", "batty.agents.scripted", "--script", str(path)]
+    # the file itself, isolated (-I) and without site (-S): it needs the standard library only, and
+    # neither batty's package nor the venv's site-packages load before the first step (~30 ms of each
+    # agent's start, docs/BENCHMARKS.md); the sandbox shows its folder read-only
+    argv = [sys.executable, "-I", "-S", str(SCRIPTED), "--script", str(path)]
     return Parts(argv=argv, stdin_path=None, files=[path])

@@ -296,8 +296,13 @@ def _program_dirs(command: Sequence[str]) -> list[str]:
     if command and os.path.isabs(command[0]):
         out.append(os.path.dirname(os.path.realpath(command[0])))
         out.append(os.path.dirname(command[0]))
-    if "-m" in command[:2] and any(str(c).startswith("batty.") for c in command[:3]):
-        import batty
+    import batty
 
-        out.append(os.path.dirname(os.path.abspath(batty.__file__)))
+    package = os.path.dirname(os.path.abspath(batty.__file__))
+    if "-m" in command[:2] and any(str(c).startswith("batty.") for c in command[:3]):
+        out.append(package)
+    for arg in command[1:4]:  # python [-I -S] <a file of batty's>: that file's folder
+        arg = str(arg)
+        if arg.endswith(".py") and os.path.isabs(arg) and os.path.realpath(arg).startswith(package + os.sep):
+            out.append(os.path.dirname(os.path.realpath(arg)))
     return out

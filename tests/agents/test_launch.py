@@ -261,7 +261,9 @@ def test_template_default_prompt_mode_is_stdin(place: dict[str, Any]) -> None:
 def test_shell_agent_writes_its_script_next_to_the_prompt(place: dict[str, Any]) -> None:
     got = launch("shell", {}, place, script=["echo one", "echo two"])
     script = place["prompt_file"].parent / "script.json"
-    assert got.argv == [sys.executable, "-m", "batty.agents.scripted", "--script", str(script)]
+    from batty.agents import scripted
+
+    assert got.argv == [sys.executable, "-I", "-S", scripted.__file__, "--script", str(script)]
     assert json.loads(script.read_text()) == ["echo one", "echo two"]
     assert HOSTILE not in " ".join(got.argv)
     assert got.stdin_path is None

@@ -13,7 +13,7 @@ import pytest
 
 from batty import runner
 from tests.conftest import git
-from tests.project import Project
+from tests.project import Project, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +81,7 @@ def test_reconcile_dry_run_plans_the_git_part_and_changes_nothing(tmp_path: Path
     proj = Project(tmp_path / "p", seats=1)
     task = proj.task("dragged to Done while its agent runs", "stall")
     proj.ok("dispatch")
-    assert proj.run_state(task) == "running"
+    wait_for(lambda: proj.run_state(task) == "running", 15, "the agent to start")  # dispatch does not wait
     proj.ok("task", "move", task, "done", "--why", "done by hand")
     before = (proj.paths.events.read_bytes(), proj.base(), git(proj.root, "status", "--porcelain"))
     res = proj.ok("reconcile", "--dry-run")

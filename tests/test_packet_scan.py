@@ -234,3 +234,34 @@ def test_packets_served_by_a_load_that_rewrote_the_cache_read_their_own_briefs(b
     assert now.require("T-1").description == "a new brief"
     for i in range(2, 21):
         assert now.require(f"T-{i}").description == f"brief {i}{'!' * i}"
+
+
+def test_a_moved_index_is_checked_for_skip_bits_once(board: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    """git's index moves with every commit, reset or status; the run after that lists its entries
+    for the assume-unchanged and skip-worktree bits, and remembers the index it checked: the runs
+    after it do not list them again (every idle tick did)."""
+    from batty.store import git as batty_git
+
+    first, _ = loaded(board)
+    (board.root / "notes.txt").write_text("not a packet\n")
+    git(board.root, "add", "notes.txt")
+    git(board.root, "commit", "-q", "-m", "notes")  # the index moved; board/tasks/ did not
+    time.sleep(SETTLE_S)
+    git(board.root, "status", "--porcelain")
+    listed: list[tuple[str, ...]] = []
+    real_run = batty_git.run
+
+    def counting_run(cwd, *args, **kw):  # type: ignore[no-untyped-def]
+        listed.append(args)
+        return real_run(cwd, *args, **kw)
+
+    monkeypatch.setattr(batty_git, "run", counting_run)
+    for _ in range(3):
+        version, problems, _ = store.quick(board)
+        assert version == first.version and problems == []
+    assert [a for a in listed if "ls-files" in a] == [("ls-files", "-v", "-z", "--", "board/tasks/")]
+    # a skip bit set later moves the index again: listed again, and the packet is read
+    git(board.root, "update-index", "--skip-worktree", "board/tasks/T-3.yaml")
+    board.packet("T-3").write_text(packet(3, "hidden from git"))
+    assert store.quick(board)[0] is None
+    assert store.load_all(board).by_id["T-3"].title == "hidden from git"

@@ -201,4 +201,11 @@ def quick(cache_dir: Path, tasks: Path, root: Path, racy_ns: int
     finally:
         if dfd is not None:
             os.close(dfd)
+    if found.index != known.index:
+        # git's index moved (a commit, a reset) and this scan found its entries free of skip bits
+        # again: remember that index, or every later run lists the entries again for nothing
+        from dataclasses import replace
+
+        known = replace(known, index=found.index)
+        write_known(cache_dir, known)
     return known, found

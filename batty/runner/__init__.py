@@ -163,10 +163,13 @@ def stop(run_dir: Path, *, grace_s: float = 5.0) -> bool:
 
 def kill_group(pgid: int, *, grace_s: float = 5.0) -> None:
     """SIGTERM the process group ``pgid`` (an agent or wrapper started with its own session,
-    so its pgid is its pid; the group outlives its leader), then SIGKILL what is left."""
-    import psutil
+    so its pgid is its pid; the group outlives its leader), then SIGKILL what is left. psutil
+    loads only when the group has someone to signal (an agent's wrapper, whose agent usually
+    took its group with it, paid its import at every exit)."""
 
-    def members() -> list[psutil.Process]:
+    def members() -> list[Any]:
+        import psutil
+
         out = []
         for p in psutil.process_iter(["pid"]):
             try:

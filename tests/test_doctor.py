@@ -187,6 +187,10 @@ def test_a_dead_wrapper_is_respawned_and_its_orphan_agent_stopped(batty, repo: P
     tid = add(batty, "stall")
     assert batty("dispatch").code == 0
     first = started(repo, tid, 1)
+    # at its last step, which writes nothing more: an agent that writes after its wrapper died
+    # dies of the broken pipe (the scripted agent echoes each step as it starts it)
+    log = repo.run_dir(tid, 1) / "agent.log"
+    wait_for(lambda: "$ sleep" in log.read_text(), "the agent's last step")
     os.kill(first["pid"], signal.SIGKILL)  # the wrapper dies: no exit record
     wait_for(lambda: runner.run_state(repo.run_dir(tid, 1)) == "dead", "the run to read as dead")
     assert runner.alive(first["agent_pid"], first["agent_pid_started"])  # its agent lives on

@@ -18,9 +18,16 @@ DOC = ROOT / "docs" / "commands.md"
 
 
 def help_of(*args: str) -> str:
+    """``batty ARGS --help`` as a process of its own: a child of this worker's fork server
+    (tests/forkserver.py, which answers as ``python -m batty`` does), else a new Python."""
+    from tests import forkserver
+
     env = {**os.environ, "COLUMNS": "100"}
-    out = subprocess.run([sys.executable, "-m", "batty", *args, "--help"], capture_output=True, text=True,
-                         timeout=60, env=env)
+    argv = [*args, "--help"]
+    out = forkserver.run(argv, cwd=ROOT, env=env, input=None, timeout=60) if forkserver.enabled() else None
+    if out is None:
+        out = subprocess.run([sys.executable, "-m", "batty", *argv], capture_output=True, text=True,
+                             timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     return out.stdout
 

@@ -52,11 +52,20 @@ def make_repo(root: Path, zone: str = "UTC") -> Path:
 
 def batty(root: Path, *args: str, env: dict[str, str] | None = None,
           timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``batty --repo ROOT ARGS`` as a process of its own: a child of this worker's fork server
+    (tests/forkserver.py), else a new Python."""
     import os
 
-    return subprocess.run([sys.executable, "-m", "batty", "--repo", str(root), *args],
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    from tests import forkserver
+
+    full_env = {**os.environ, **(env or {})}
+    argv = ["--repo", str(root), *args]
+    if forkserver.enabled():
+        warm = forkserver.run(argv, cwd=Path.cwd(), env=full_env, input=None, timeout=timeout)
+        if warm is not None:
+            return warm
+    return subprocess.run([sys.executable, "-m", "batty", *argv], capture_output=True, text=True,
+                          timeout=timeout, env=full_env)
 
 
 def stats_json(root: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -126,7 +126,78 @@ def shadows(module: str) -> bool:
     (a red team's root `typing_extensions.py` and `execnet.py` stood in for what installed pytest
     plugins import). The distributions are this interpreter's: the test run's own when the
     project's venv is batty's, as it often is."""
-    return module in SHADOWED or module in _installed()
+    return module in SHADOWED or module in _installed() or module in _runner_imports()
+
+
+_IMPORTS = re.compile(r"^[ \t]*(?:import[ \t]+([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*)"
+                      r"|from[ \t]+([A-Za-z_]\w*)[\w.]*[ \t]+import\b)"
+                      r"|import_module\([ \t]*[\"']([A-Za-z_]\w*)", re.M)
+RUNNER_TOPS = frozenset({"pytest", "_pytest", "pluggy"})
+
+
+@functools.cache
+def _runner_imports() -> frozenset[str]:
+    """Every top-level name the test runner's own code imports anywhere, optional imports
+    included: pytest's and pluggy's, and each installed pytest plugin's (a ``pytest11`` entry
+    point). An optional import of something not installed and declared by no distribution
+    (anyio's ``import sniffio`` in a try) is found by a project's module of that name. Read from
+    their source only for a change that adds a top-level module, and kept in the user's cache
+    while the interpreter's sys.path folders keep their stat (an install or removal moves it)."""
+    import hashlib
+    import json
+    import os
+
+    key_parts: list[str] = [sys.executable, sys.version]
+    for entry in sys.path:
+        try:
+            st = os.stat(entry or ".")
+        except OSError:
+            continue
+        key_parts.append(f"{entry}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}")
+    key = hashlib.sha256("\0".join(key_parts).encode()).hexdigest()[:32]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batty" / f"runner-imports-{key}.json"
+    try:
+        names = json.loads(cache.read_text())
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            return frozenset(names)
+    except (OSError, ValueError):
+        pass
+    found = _scan_runner_imports()
+    if found:
+        try:
+            from batty.store import atomic
+
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(cache, json.dumps(sorted(found)), durable=False)
+        except OSError:
+            pass
+    return found
+
+
+def _scan_runner_imports() -> frozenset[str]:
+    try:
+        from importlib.metadata import distributions
+
+        names: set[str] = set()
+        for dist in distributions():
+            top = set((dist.read_text("top_level.txt") or "").split())
+            if "[pytest11]" not in (dist.read_text("entry_points.txt") or "") and not top & RUNNER_TOPS:
+                continue
+            for f in dist.files or ():
+                if f.suffix != ".py":
+                    continue
+                try:
+                    text = f.read_binary().decode("utf-8", "replace")
+                except OSError:
+                    continue
+                for plain, source, dynamic in _IMPORTS.findall(text):
+                    if source or dynamic:
+                        names.add(source or dynamic)
+                    else:
+                        names.update(part.strip().split(".")[0] for part in plain.split(","))
+        return frozenset(names)
+    except Exception:  # noqa: BLE001 - a broken distribution's files: the other lists still hold
+        return frozenset()
 
 
 @functools.cache

@@ -126,6 +126,10 @@ MOVES = {
     "a new src/trio.py in the name of a plugin's optional import": (
         [printf("src/trio.py", "import lib\nlib.add.__code__ = (lambda a, b: a + b).__code__\n")],
         "fence", "gate-change"),
+    # fifth round: anyio tries `import sniffio`, which nothing installed declares or provides
+    "a new src/sniffio.py in the name of an optional import no distribution declares": (
+        [printf("src/sniffio.py", "import lib\nlib.add.__code__ = (lambda a, b: a + b).__code__\n")],
+        "fence", "gate-change"),
     "a DIST-INFO in capitals (importlib.metadata reads names in any case)": (
         [printf("src/lib_fix-0.1.DIST-INFO/METADATA", "Metadata-Version: 2.1\nName: lib-fix\nVersion: 0.1\n"),
          printf("src/lib_fix-0.1.DIST-INFO/entry_points.txt", "[pytest11]\nlib_fix = lib._fix\n"),

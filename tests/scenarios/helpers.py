@@ -133,14 +133,17 @@ def once(mark: Path, then: list[str], otherwise: list[str]) -> list[str]:
     return [f"if mkdir {shlex.quote(str(mark))} 2>/dev/null; then {a}; else {b}; fi"]
 
 
-def started(proj: Project, task: str, attempt: int = 1, timeout: float = 10) -> dict[str, Any]:
-    """Wait until the attempt's agent runs and has written output; its run.json."""
+def started(proj: Project, task: str, attempt: int = 1, timeout: float = 10,
+            line: str | None = None) -> dict[str, Any]:
+    """Wait until the attempt's agent runs and has written output (``line``: that line, not only
+    the echo of the step that prints it); its run.json."""
     run_dir = proj.paths.run_dir(task, attempt)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = runner.read_run(run_dir) or {}
         log = run_dir / "agent.log"
-        if run.get("agent_pid") and run.get("exit_code") is None and log.exists() and log.stat().st_size:
+        if run.get("agent_pid") and run.get("exit_code") is None and log.exists() and log.stat().st_size \
+                and (line is None or line in log.read_text(errors="replace").splitlines()):
             return run
         time.sleep(0.05)
     raise AssertionError(f"{task} attempt {attempt} did not start")

@@ -30,7 +30,9 @@ def test_a_silent_death_is_healed_and_the_task_lands(tmp_path: Path) -> None:
     killed = proj.task("Killed by a signal on attempt 1", on_attempt(
         1, ["echo 'about to vanish'", "kill -9 $PPID"], write("src/b.py", "B = 1")))
     tick(proj, watch)
-    run = started(proj, vanished)
+    # once its step printed "started": its mark is made (the echo of the step comes before it; a
+    # kill in between left no mark, and the respawn stalled again until a new attempt)
+    run = started(proj, vanished, line="started")
     os.kill(run["pid"], signal.SIGKILL)           # the wrapper: nobody will write the exit record
     os.killpg(run["agent_pid"], signal.SIGKILL)   # and the agent with everything it started
 

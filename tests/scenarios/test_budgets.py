@@ -251,6 +251,7 @@ def test_a_kill_in_the_middle_of_an_attempt_loses_nothing_and_counts_nothing_twi
     tick(proj, watch)
     run = started(proj, tid)
     logged_usage(proj, tid)
+    wait_for(mark.exists, 10, "the agent's mark")  # killed before it, the respawn would sleep too
     os.killpg(os.getpgid(run["pid"]), signal.SIGKILL)   # the wrapper: no exit record
     os.killpg(os.getpgid(run["agent_pid"]), signal.SIGKILL)
     wait_for(lambda: proj.run_state(tid, 1) == "dead", 10, "the run to read as dead")

@@ -155,7 +155,10 @@ def _runner_imports() -> frozenset[str]:
             continue
         key_parts.append(f"{entry}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}")
     key = hashlib.sha256("\0".join(key_parts).encode()).hexdigest()[:32]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batty" / f"runner-imports-{key}.json"
+    try:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batty" / f"runner-imports-{key}.json"
+    except (RuntimeError, KeyError):  # no home to keep it in: read it each time
+        return _scan_runner_imports()
     try:
         names = json.loads(cache.read_text())
         if isinstance(names, list) and all(isinstance(n, str) for n in names):

@@ -233,3 +233,23 @@ def test_only_the_login_files_an_adapter_linked_are_shown_of_the_user_s_home(tmp
     assert '"token"' in out.stdout and "PRIVATE" not in out.stdout, out
     assert creds.read_text() == "refreshed\n"
     assert key.read_text() == "PRIVATE\n"
+
+
+def test_the_scripted_agents_folder_is_shown_when_batty_lives_behind_a_symlink(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shell agent runs batty's scripted.py as a file; the sandbox shows that file's folder,
+    found by comparing real paths on both sides (a package reached through a symlink, as a home
+    folder or a venv often is, showed nothing and the agent could not start)."""
+    import sys
+
+    import batty
+    from batty.agents import shell
+
+    real = Path(batty.__file__).resolve().parent
+    link = tmp_path / "linked-batty"
+    link.symlink_to(real, target_is_directory=True)
+    monkeypatch.setattr(batty, "__file__", str(link / "__init__.py"))
+    argv = [sys.executable, "-I", "-S", str(link / "agents" / shell.SCRIPTED.name), "--script", "x.json"]
+    assert str(real / "agents") in sandbox._program_dirs(argv)
+    # nothing else of batty's: not its package for a file outside it
+    assert not any(d.startswith(str(real)) for d in sandbox._program_dirs([sys.executable, "/tmp/x.py"]))

@@ -298,11 +298,11 @@ def _program_dirs(command: Sequence[str]) -> list[str]:
         out.append(os.path.dirname(command[0]))
     import batty
 
-    package = os.path.dirname(os.path.abspath(batty.__file__))
+    package = os.path.dirname(os.path.realpath(batty.__file__))
     if "-m" in command[:2] and any(str(c).startswith("batty.") for c in command[:3]):
         out.append(package)
-    for arg in command[1:4]:  # python [-I -S] <a file of batty's>: that file's folder
-        arg = str(arg)
-        if arg.endswith(".py") and os.path.isabs(arg) and os.path.realpath(arg).startswith(package + os.sep):
-            out.append(os.path.dirname(os.path.realpath(arg)))
+    for arg in map(str, command[1:4]):  # python [-I -S] <a file of batty's>: that file's folder
+        real = os.path.realpath(arg)
+        if arg.endswith(".py") and os.path.isabs(arg) and real.startswith(package + os.sep):
+            out.append(os.path.dirname(real))
     return out

@@ -78,16 +78,10 @@ class Result:
 def run_batty(root: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None,
               timeout: float = 120) -> Result:
     """batty as a user runs it: a real subprocess in the repository."""
-    full_env = {**os.environ, **(env or {})}
     from tests import forkserver
 
-    if forkserver.enabled():
-        warm = forkserver.run(["--repo", str(root), *args], cwd=root, env=full_env, input=input,
-                              timeout=timeout)
-        if warm is not None:
-            return Result(warm.returncode, warm.stdout, warm.stderr)
-    proc = subprocess.run([*BATTY, "--repo", str(root), *args], cwd=root, input=input,
-                          capture_output=True, text=True, env=full_env, timeout=timeout)
+    proc = forkserver.batty(["--repo", str(root), *args], cwd=root, env={**os.environ, **(env or {})},
+                            input=input, timeout=timeout)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -206,6 +206,18 @@ def run(argv: list[str], *, cwd: Path, env: dict[str, str], input: str | None,
     return _server.run(argv, cwd=cwd, env=env, input=input, timeout=timeout)
 
 
+def batty(argv: list[str], *, cwd: Path, env: dict[str, str], input: str | None = None,
+          timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m batty ARGV``, as subprocess.run(capture_output=True, text=True) answers it: a
+    child of this worker's fork server, or a new Python when the server is off or busy."""
+    if enabled():
+        warm = run(argv, cwd=cwd, env=env, input=input, timeout=timeout)
+        if warm is not None:
+            return warm
+    return subprocess.run([sys.executable, "-m", "batty", *argv], cwd=cwd, input=input,
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
 def close() -> None:
     if _server is not None:
         _server.close()

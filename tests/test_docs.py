@@ -5,8 +5,6 @@ writes it)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,12 +20,7 @@ def help_of(*args: str) -> str:
     (tests/forkserver.py, which answers as ``python -m batty`` does), else a new Python."""
     from tests import forkserver
 
-    env = {**os.environ, "COLUMNS": "100"}
-    argv = [*args, "--help"]
-    out = forkserver.run(argv, cwd=ROOT, env=env, input=None, timeout=60) if forkserver.enabled() else None
-    if out is None:
-        out = subprocess.run([sys.executable, "-m", "batty", *argv], capture_output=True, text=True,
-                             timeout=60, env=env)
+    out = forkserver.batty([*args, "--help"], cwd=ROOT, env={**os.environ, "COLUMNS": "100"}, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout
 

@@ -58,14 +58,8 @@ def batty(root: Path, *args: str, env: dict[str, str] | None = None,
 
     from tests import forkserver
 
-    full_env = {**os.environ, **(env or {})}
-    argv = ["--repo", str(root), *args]
-    if forkserver.enabled():
-        warm = forkserver.run(argv, cwd=Path.cwd(), env=full_env, input=None, timeout=timeout)
-        if warm is not None:
-            return warm
-    return subprocess.run([sys.executable, "-m", "batty", *argv], capture_output=True, text=True,
-                          timeout=timeout, env=full_env)
+    return forkserver.batty(["--repo", str(root), *args], cwd=Path.cwd(), env={**os.environ, **(env or {})},
+                            timeout=timeout)
 
 
 def stats_json(root: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -354,3 +354,36 @@ def test_git_state_one_task_s_tests_leave_never_helps_the_next_task_pass(proj: P
     assert proj.status(first) == "review", proj.packet(first).get("verification")
     v = proj.packet(second)["verification"]
     assert (v["result"], v["phase"], v["reason"]) == ("fail", "test", "tests"), v
+
+
+def test_a_distribution_installed_after_batty_last_looked_is_seen(tmp_path: Path) -> None:
+    """What is installed (and what pytest's plugins import) is read once and kept in the user's
+    cache: 50 to 100 ms a verify of a new module otherwise. A distribution installed since is
+    seen by the next run: a new module in its name is a shadow of it."""
+    import os
+    import subprocess
+    import sys
+
+    site, cache, repo = tmp_path / "site", tmp_path / "cache", tmp_path / "repo"
+    site.mkdir()
+    repo.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(cache)}
+    ask = "from batty.workflow import runnerfiles as r; print(r.shadows('fresh_dist'), r.shadows('sniffio'))"
+
+    def shadows() -> str:  # run in the repository, as cron runs batty: its folder is on sys.path
+        return subprocess.run([sys.executable, "-c", ask], env=env, capture_output=True, text=True,
+                              check=True, timeout=60, cwd=repo).stdout.strip()
+
+    def kept() -> list[str]:
+        return sorted(p.name.split("-")[0] for p in (cache / "batty").glob("*.json"))
+
+    assert shadows() == "False True"
+    assert kept() == ["installed", "runner"]
+    (repo / "notes.txt").write_text("the repository's own files come and go\n")
+    assert shadows() == "False True"
+    assert kept() == ["installed", "runner"], "read again: the key moved with the repository's folder"
+    info = site / "fresh_dist-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fresh-dist\nVersion: 1.0\n")
+    (info / "top_level.txt").write_text("fresh_dist\n")
+    assert shadows() == "True True"

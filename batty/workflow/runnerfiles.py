@@ -135,20 +135,33 @@ _IMPORTS = re.compile(r"^[ \t]*(?:import[ \t]+([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A
 RUNNER_TOPS = frozenset({"pytest", "_pytest", "pluggy"})
 
 
-@functools.cache
-def _runner_imports() -> frozenset[str]:
-    """Every top-level name the test runner's own code imports anywhere, optional imports
-    included: pytest's and pluggy's, and each installed pytest plugin's (a ``pytest11`` entry
-    point). An optional import of something not installed and declared by no distribution
-    (anyio's ``import sniffio`` in a try) is found by a project's module of that name. Read from
-    their source only for a change that adds a top-level module, and kept in the user's cache
-    while the interpreter's sys.path folders keep their stat (an install or removal moves it)."""
+def _interpreter_path() -> list[str]:
+    """sys.path but the folder batty runs in: ``python -m batty`` in the repository puts it
+    first, and what a repository holds is the gate's to judge (a new ``*.dist-info`` there is a
+    gate change), not what is installed. Its stat moves with every file made at its top: in the
+    key, it kept nothing."""
+    import os
+
+    try:
+        here = {os.getcwd(), os.path.realpath(os.getcwd())}
+    except OSError:
+        here = set()
+    return [e for e in sys.path if os.path.abspath(e or ".") not in here]
+
+
+def _cached(kind: str, scan: Callable[[list[str]], frozenset[str]]) -> frozenset[str]:
+    """What ``scan`` reads of this interpreter's installed distributions, kept in the user's
+    cache while the interpreter's sys.path folders keep their stat (an install or a removal
+    moves its folder's): each is 50 to 100 ms of reading metadata and source, which a verify or
+    merge of a new top-level module paid every time (cron starts a new batty every minute). An
+    empty answer (a broken distribution's metadata) is not kept."""
     import hashlib
     import json
     import os
 
-    key_parts: list[str] = [sys.executable, sys.version]
-    for entry in sys.path:
+    path = _interpreter_path()
+    key_parts: list[str] = [kind, sys.executable, sys.version]
+    for entry in path:
         try:
             st = os.stat(entry or ".")
         except OSError:
@@ -156,16 +169,16 @@ def _runner_imports() -> frozenset[str]:
         key_parts.append(f"{entry}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}")
     key = hashlib.sha256("\0".join(key_parts).encode()).hexdigest()[:32]
     try:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batty" / f"runner-imports-{key}.json"
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batty" / f"{kind}-{key}.json"
     except (RuntimeError, KeyError):  # no home to keep it in: read it each time
-        return _scan_runner_imports()
+        return scan(path)
     try:
         names = json.loads(cache.read_text())
         if isinstance(names, list) and all(isinstance(n, str) for n in names):
             return frozenset(names)
     except (OSError, ValueError):
         pass
-    found = _scan_runner_imports()
+    found = scan(path)
     if found:
         try:
             from batty.store import atomic
@@ -177,12 +190,22 @@ def _runner_imports() -> frozenset[str]:
     return found
 
 
-def _scan_runner_imports() -> frozenset[str]:
+@functools.cache
+def _runner_imports() -> frozenset[str]:
+    """Every top-level name the test runner's own code imports anywhere, optional imports
+    included: pytest's and pluggy's, and each installed pytest plugin's (a ``pytest11`` entry
+    point). An optional import of something not installed and declared by no distribution
+    (anyio's ``import sniffio`` in a try) is found by a project's module of that name. Read from
+    their source only for a change that adds a top-level module, and kept (:func:`_cached`)."""
+    return _cached("runner-imports", _scan_runner_imports)
+
+
+def _scan_runner_imports(path: list[str]) -> frozenset[str]:
     try:
         from importlib.metadata import distributions
 
         names: set[str] = set()
-        for dist in distributions():
+        for dist in distributions(path=path):
             top = set((dist.read_text("top_level.txt") or "").split())
             if "[pytest11]" not in (dist.read_text("entry_points.txt") or "") and not top & RUNNER_TOPS:
                 continue
@@ -206,16 +229,20 @@ def _scan_runner_imports() -> frozenset[str]:
 @functools.cache
 def _installed() -> frozenset[str]:
     """The top-level names of the distributions installed here, and of what they require (an
-    optional one missing is tried at run time: anyio's plugin imports trio when it can).
+    optional one missing is tried at run time: anyio's plugin imports trio when it can); kept
+    (:func:`_cached`)."""
+    return _cached("installed", _scan_installed)
 
-    importlib.metadata's packages_distributions() and requires, read straight from the files:
+
+def _scan_installed(path: list[str]) -> frozenset[str]:
+    """importlib.metadata's packages_distributions() and requires, read straight from the files:
     they parse every distribution's METADATA as an email message for its name, which a verify
     or merge of a new module paid 60-90 ms for."""
     try:
         from importlib.metadata import distributions
 
         names: set[str] = set()
-        for dist in distributions():
+        for dist in distributions(path=path):
             top = dist.read_text("top_level.txt")
             if top:
                 names.update(top.split())

@@ -637,6 +637,24 @@ def test_accept_takes_a_deliberate_change_as_the_baseline(batty, repo: Paths) ->
     assert git(repo.root, "config", "--get", "alias.lg") == "log --oneline"
 
 
+def test_a_config_change_is_seen_though_the_last_reading_is_kept(repo: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    """doctor keeps its reading of each git config file by the file's stat (a git process a file
+    a tick otherwise): a change that keeps the file's size is still a change."""
+    from batty.store import packets
+    from batty.workflow.doctor import tamper
+
+    monkeypatch.setattr(packets, "RACY_NS", 0)  # files written just now count as settled
+    git(repo.root, "config", "alias.pwn", "!touch /tmp/pwn1")
+    tamper.record(repo)
+    assert tamper.check(repo) == [] and tamper.check(repo) == []
+    assert list(repo.cache.glob("view.tamper-config-*")), "the reading was not kept"
+    size = (repo.root / ".git" / "config").stat().st_size
+    git(repo.root, "config", "alias.pwn", "!touch /tmp/pwn2")
+    assert (repo.root / ".git" / "config").stat().st_size == size
+    [change] = tamper.check(repo)
+    assert (change.key, change.now) == ("alias.pwn", ["!touch /tmp/pwn2"])
+
+
 # ------------------------------------------------------------------ the pure rules (no disk)
 
 

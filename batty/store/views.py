@@ -14,6 +14,7 @@ from __future__ import annotations
 import marshal
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,20 @@ def put(cache: Path, name: str, want: tuple | None, value: Any) -> None:
         atomic.write_bytes(cache / f"view.{name}", marshal.dumps((want, value)), durable=False)
     except (OSError, ValueError):
         pass  # a cache is never worth failing a command for
+
+
+def by_stat(cache: Path, name: str, path: Path, read: Callable[[Path], Any]) -> Any:
+    """``read(path)`` (plain data), kept under ``name`` and the path while the file keeps its
+    stat: read again after any change to it, or when it changed within the racy window."""
+    import hashlib
+
+    from batty.store.packets import RACY_NS
+
+    view = f"{name}-{hashlib.sha256(str(path).encode()).hexdigest()[:16]}"
+    want = key(name, str(path), stat_key(path, RACY_NS))
+    kept = get(cache, view, want)
+    if kept is not None:
+        return kept
+    found = read(path)
+    put(cache, view, want, found)
+    return found

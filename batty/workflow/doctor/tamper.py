@@ -105,8 +105,15 @@ def config_files(gitdir: Path) -> list[Path]:
 # ------------------------------------------------------------------ reading
 
 
-def read_config(path: Path) -> dict[str, list[str]]:
-    """The risky settings of one config file: key -> values in file order (includes not followed)."""
+def read_config(path: Path, cache: Path | None = None) -> dict[str, list[str]]:
+    """The risky settings of one config file: key -> values in file order (includes not followed);
+    with ``cache``, kept by the file's stat (a git process a file a tick, and they nearly never change)."""
+    from batty.store import views
+
+    return _read_config(path) if cache is None else views.by_stat(cache, "tamper-config", path, _read_config)
+
+
+def _read_config(path: Path) -> dict[str, list[str]]:
     proc = git.run(path.parent, "config", "--file", str(path), "--no-includes", "--null", "--list",
                    check=False)
     out: dict[str, list[str]] = {}
@@ -143,9 +150,9 @@ def read_hooks(folder: Path) -> dict[str, str]:
     return out
 
 
-def observe(root: Path) -> dict[str, Any]:
+def observe(root: Path, cache: Path | None = None) -> dict[str, Any]:
     gitdir = git.common_dir(root)
-    configs = {str(f.relative_to(gitdir)): read_config(f) for f in config_files(gitdir)}
+    configs = {str(f.relative_to(gitdir)): read_config(f, cache) for f in config_files(gitdir)}
     return {"config": configs, "hooks": read_hooks(gitdir / "hooks")}
 
 
@@ -161,7 +168,7 @@ def load(paths: Paths) -> dict[str, Any] | None:
 
 def record(paths: Paths, *, hooks_only: bool = False) -> dict[str, Any]:
     """Take what is there now as the baseline (``hooks_only``: keep the config part as it was)."""
-    now = observe(paths.root)
+    now = observe(paths.root, paths.cache)
     old = load(paths)
     if hooks_only and old is not None:
         now["config"] = old["config"]
@@ -197,7 +204,7 @@ def check(paths: Paths) -> list[Change]:
     base = load(paths)
     if base is None:
         return []
-    now = observe(paths.root)
+    now = observe(paths.root, paths.cache)
     changes: list[Change] = []
     files = sorted(set(base["config"]) | set(now["config"]))
     for file in files:

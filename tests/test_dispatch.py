@@ -170,6 +170,47 @@ def test_a_lingering_child_is_reaped_and_holds_no_lock(proj: Project) -> None:
     assert proj.status(tid) == "review"
 
 
+def test_a_group_member_that_ignores_sigterm_is_killed() -> None:
+    import sys
+    import threading
+
+    from batty import runner
+
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, time\n"
+                                 "signal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\n"
+                                 "time.sleep(600)"], start_new_session=True, stdout=subprocess.PIPE, text=True)
+    try:
+        assert stubborn.stdout is not None and stubborn.stdout.readline() == "ready\n"
+        assert runner.live_members(stubborn.pid) == runner._live_members_psutil(stubborn.pid) == [stubborn.pid]
+        done = threading.Thread(target=runner.kill_group, args=(stubborn.pid,), kwargs={"grace_s": 0.5})
+        done.start()
+        assert stubborn.wait(timeout=60) == -9
+        done.join(timeout=60)
+        assert not done.is_alive()
+    finally:
+        stubborn.kill()
+
+
+def test_a_group_left_with_a_zombie_only_is_not_waited_on() -> None:
+    """A dead member its parent has not reaped yet still answers the kernel's signal 0 to the
+    group: kill_group must not wait its whole grace on it (it would hang an agent's wrapper)."""
+    import sys
+    import threading
+
+    from batty import runner
+
+    leader = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    wait_for(lambda: psutil.Process(leader.pid).status() == psutil.STATUS_ZOMBIE, 30, "the leader to exit")
+    try:
+        assert runner.live_members(leader.pid) == runner._live_members_psutil(leader.pid) == []
+        done = threading.Thread(target=runner.kill_group, args=(leader.pid,), kwargs={"grace_s": 3600})
+        done.start()
+        done.join(timeout=60)
+        assert not done.is_alive(), "kill_group waited on a zombie"
+    finally:
+        leader.wait(timeout=10)
+
+
 def test_usage_and_exit_land_in_run_json(proj: Project) -> None:
     tid = proj.task("Edit", "succeed")
     proj.ok("dispatch")

@@ -49,51 +49,68 @@ assert "pytest" not in sys.modules  # tick raises its steps' bugs under pytest
 gc.collect()
 gc.freeze()  # the children share the imported objects' pages instead of copying them
 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+def child(req, mine, others):
+    sock.close()
+    for fd in others:
+        os.close(fd)
+    for n, fd in enumerate(mine):
+        os.dup2(fd, n)
+        os.close(fd)
+    os.chdir(req["cwd"])
+    os.environ.clear()
+    os.environ.update(req["env"])
+    time.tzset()
+    sys.argv = [MAIN, *req["argv"]]
+    sys.path[0] = req["cwd"]  # as `python -m batty` started there has it
+    code = 0
+    try:
+        cli.main(req["argv"])
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if not isinstance(e.code, (int, type(None))):
+            print(e.code, file=sys.stderr)
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        code = 1
+    import atexit
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)
+
+
+# A request is one command, or {"batch": [...]}: commands started together (three descriptors
+# each, in order), answered with their pids, then with their exit codes once all are done.
 while True:
     try:
-        msg, fds, _, _ = socket.recv_fds(sock, 1 << 22, 3)
+        msg, fds, _, _ = socket.recv_fds(sock, 1 << 22, 3 * 64)
     except OSError:
         break
     if not msg:
         break
-    req = json.loads(msg)
-    pid = os.fork()
-    if pid == 0:
-        sock.close()
-        for n, fd in enumerate(fds):
-            os.dup2(fd, n)
-            os.close(fd)
-        os.chdir(req["cwd"])
-        os.environ.clear()
-        os.environ.update(req["env"])
-        time.tzset()
-        sys.argv = [MAIN, *req["argv"]]
-        sys.path[0] = req["cwd"]  # as `python -m batty` started there has it
-        code = 0
-        try:
-            cli.main(req["argv"])
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-            if not isinstance(e.code, (int, type(None))):
-                print(e.code, file=sys.stderr)
-        except BaseException:
-            import traceback
-            traceback.print_exc()
-            code = 1
-        import atexit
-        atexit._run_exitfuncs()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
-        os._exit(code)
+    msg = json.loads(msg)
+    reqs = msg["batch"] if "batch" in msg else [msg]
+    pids = []
+    for i, req in enumerate(reqs):
+        mine = fds[3 * i: 3 * i + 3]
+        pid = os.fork()
+        if pid == 0:
+            child(req, mine, [fd for fd in fds if fd not in mine])
+        pids.append(pid)
     for fd in fds:
         os.close(fd)
-    sock.sendall(json.dumps({"pid": pid}).encode() + b"\n")
-    _, status = os.waitpid(pid, 0)
-    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-    sock.sendall(json.dumps({"code": code}).encode() + b"\n")
+    sock.sendall(json.dumps({"pids": pids} if "batch" in msg else {"pid": pids[0]}).encode() + b"\n")
+    codes = []
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        codes.append(-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+    sock.sendall(json.dumps({"codes": codes} if "batch" in msg else {"code": codes[0]}).encode() + b"\n")
 '''
 
 
@@ -154,6 +171,49 @@ class ForkServer:
             return self._run(argv, cwd, env, input, timeout)
         finally:
             self.lock.release()
+
+    def run_many(self, argvs: list[list[str]], *, cwd: Path, env: dict[str, str],
+                 timeout: float) -> list[subprocess.CompletedProcess[str]] | None:
+        """The commands started together, their results once all are done; None when busy."""
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            if self.proc is None or self.proc.poll() is not None:
+                self._start()
+            return self._run_many(argvs, cwd, env, timeout)
+        finally:
+            self.lock.release()
+
+    def _run_many(self, argvs: list[list[str]], cwd: Path, env: dict[str, str],
+                  timeout: float) -> list[subprocess.CompletedProcess[str]]:
+        assert self.sock is not None
+        files = [(tempfile.TemporaryFile(), tempfile.TemporaryFile()) for _ in argvs]
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            fds = [fd for out, err in files for fd in (null, out.fileno(), err.fileno())]
+            req = json.dumps({"batch": [{"argv": a, "cwd": str(cwd), "env": env} for a in argvs]}).encode()
+            socket.send_fds(self.sock, [req], fds)
+            os.close(null)
+            null = -1
+            pids = self._line(30)["pids"]
+            try:
+                codes = self._line(timeout)["codes"]
+            except TimeoutError:
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                self._line(30)
+                raise subprocess.TimeoutExpired(argvs[0], timeout) from None
+            return [subprocess.CompletedProcess(a, c, _text(out), _text(err))
+                    for a, c, (out, err) in zip(argvs, codes, files, strict=True)]
+        finally:
+            if null >= 0:
+                os.close(null)
+            for out, err in files:
+                out.close()
+                err.close()
 
     def _run(self, argv: list[str], cwd: Path, env: dict[str, str], input: str | None,
              timeout: float) -> subprocess.CompletedProcess[str]:
@@ -216,6 +276,31 @@ def batty(argv: list[str], *, cwd: Path, env: dict[str, str], input: str | None 
             return warm
     return subprocess.run([sys.executable, "-m", "batty", *argv], cwd=cwd, input=input,
                           capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def batty_many(argvs: list[list[str]], *, cwd: Path, env: dict[str, str],
+               timeout: float = 300) -> list[subprocess.CompletedProcess[str]]:
+    """``python -m batty ARGV`` for each of ``argvs``, all started together (children forked at
+    once by this worker's fork server, or new Pythons when it is off or busy), once all are done."""
+    global _server
+    if enabled():
+        if _server is None:
+            import atexit
+
+            _server = ForkServer()
+            atexit.register(close)
+        warm = _server.run_many(argvs, cwd=cwd, env=env, timeout=timeout)
+        if warm is not None:
+            return warm
+    procs = [subprocess.Popen([sys.executable, "-m", "batty", *argv], cwd=cwd, env=env, text=True,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for argv in argvs]
+    out = []
+    for argv, proc in zip(argvs, procs, strict=True):
+        stdout, stderr = proc.communicate(timeout=timeout)
+        out.append(subprocess.CompletedProcess([sys.executable, "-m", "batty", *argv], proc.returncode,
+                                               stdout, stderr))
+    return out
 
 
 def close() -> None:

@@ -644,11 +644,12 @@ def test_sixteen_ticks_at_once(tmp_path: Path) -> None:
     proj = Project(tmp_path / "proj", seats=3, config={"gates": {"test": FAST_TEST}})
     for i in range(6):
         proj.task(f"Module {i}", [f"printf 'X = {i}\\n' > src/m{i}.py", "git add -A && git commit -qm m"])
-    for _round in range(4):
-        procs = [subprocess.Popen([sys.executable, "-m", "batty", "--repo", str(proj.root), "tick"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                 for _ in range(16)]
-        codes = [(p.wait(timeout=300), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    from tests import forkserver
+
+    for _round in range(4):  # 16 processes forked at once (or started at once, without the fork server)
+        ticks = forkserver.batty_many([["--repo", str(proj.root), "tick"]] * 16, cwd=proj.root,
+                                      env=dict(os.environ))
+        codes = [(t.returncode, t.stderr) for t in ticks]
         assert all(code in (0, 75) for code, _ in codes), [c for c in codes if c[0] not in (0, 75)]
         packets = json.loads(proj.ok("task", "list", "--json").out)
         assert len(packets) == 6 and proj.ok("task", "lint").code == 0

@@ -53,3 +53,24 @@ def test_each_warm_command_has_its_own_environment_and_process(repo: Paths) -> N
     res = warm(repo.root, "task", "move", "T-1", "backlog", env={**env, "BATTY_FAILPOINT": "state.after-packet-write"})
     assert res.returncode == -signal.SIGKILL  # killed as a process, and only the command was
     assert run_batty(repo.root, "task", "add", "z").code == 0  # the next command carries on
+
+
+def test_commands_started_together_each_answer_as_their_own_process(repo: Paths) -> None:
+    """batty_many (the concurrent-tick tests): each command a child of its own, all started
+    before any is waited on, with its own output and exit status, in the order asked."""
+    import fcntl
+    import os
+    import threading
+
+    env = {**os.environ, "BATTY_LOCK_WAIT_S": "60"}
+    held = open(repo.locks / "board.lock", "w")
+    fcntl.flock(held, fcntl.LOCK_EX)
+    threading.Timer(3.0, held.close).start()  # let go later: run one by one, only the first would wait
+    runs = forkserver.batty_many([["--repo", str(repo.root), "task", "add", f"t{n}"] for n in range(3)]
+                                 + [["--repo", str(repo.root), "task", "show", "T-99"]],
+                                 cwd=repo.root, env=env, timeout=120)
+    assert [r.returncode for r in runs] == [0, 0, 0, 1], [(r.returncode, r.stderr) for r in runs]
+    assert all("waiting up to 60s for the board lock" in r.stderr for r in runs[:3]), [r.stderr for r in runs]
+    assert "T-99" in runs[3].stderr
+    titles = sorted(p["title"] for p in json.loads(warm(repo.root, "task", "list", "--json", env=env).stdout))
+    assert titles == ["t0", "t1", "t2"]

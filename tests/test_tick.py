@@ -198,16 +198,15 @@ def test_a_long_run_keeps_no_growing_memo_of_commits(repo: Paths) -> None:
 def test_eight_ticks_started_together_dispatch_each_task_once(tmp_path: Path) -> None:
     """Issue 16.8: eight ticks started together dispatched two tasks, yet every one exited 75
     ("nothing was done")."""
-    import subprocess
-    import sys
+    import os
+
+    from tests import forkserver
 
     proj = Project(tmp_path / "p", seats=2)
     tasks = [proj.task(f"task {i}", "succeed") for i in range(2)]
-    procs = [subprocess.Popen([sys.executable, "-m", "batty", "--repo", str(proj.root), "tick"],
-                              cwd=proj.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(8)]
-    codes = [p.wait(timeout=300) for p in procs]
-    errs = [p.stderr.read() for p in procs if p.stderr]
+    ticks = forkserver.batty_many([["--repo", str(proj.root), "tick"]] * 8, cwd=proj.root, env=dict(os.environ))
+    codes = [t.returncode for t in ticks]
+    errs = [t.stderr for t in ticks]
     assert all(c in (0, 75) for c in codes), (codes, errs)
     assert 0 in codes, (codes, errs)
     # each task claimed once: no attempt of a task launched by two ticks (a later attempt, should

@@ -90,11 +90,18 @@ def child(req, mine, others):
 while True:
     try:
         msg, fds, _, _ = socket.recv_fds(sock, 1 << 22, 3 * 64)
+        if msg:  # a stream: a long request comes in more than one read (its length first)
+            size = int.from_bytes(msg[:8], "big")
+            while len(msg) < 8 + size:
+                more = sock.recv(1 << 22)
+                if not more:
+                    raise OSError("the request was cut short")
+                msg += more
     except OSError:
         break
     if not msg:
         break
-    msg = json.loads(msg)
+    msg = json.loads(msg[8:])
     reqs = msg["batch"] if "batch" in msg else [msg]
     pids = []
     for i, req in enumerate(reqs):
@@ -149,6 +156,15 @@ class ForkServer:
             self.sock.close()
             self.sock = None
 
+    def _send(self, req: bytes, fds: list[int]) -> None:
+        """One request, its length first, the descriptors with its first bytes (a stream socket
+        may take a long one in more than one write)."""
+        assert self.sock is not None
+        data = len(req).to_bytes(8, "big") + req
+        self.sock.settimeout(None)
+        sent = socket.send_fds(self.sock, [data], fds)
+        self.sock.sendall(data[sent:])
+
     def _line(self, timeout: float | None) -> dict:
         assert self.sock is not None
         self.sock.settimeout(timeout)
@@ -192,7 +208,7 @@ class ForkServer:
         try:
             fds = [fd for out, err in files for fd in (null, out.fileno(), err.fileno())]
             req = json.dumps({"batch": [{"argv": a, "cwd": str(cwd), "env": env} for a in argvs]}).encode()
-            socket.send_fds(self.sock, [req], fds)
+            self._send(req, fds)
             os.close(null)
             null = -1
             pids = self._line(30)["pids"]
@@ -228,7 +244,7 @@ class ForkServer:
                 fd_in = os.open(os.devnull, os.O_RDONLY)
             try:
                 req = json.dumps({"argv": argv, "cwd": str(cwd), "env": env}).encode()
-                socket.send_fds(self.sock, [req], [fd_in, out.fileno(), err.fileno()])
+                self._send(req, [fd_in, out.fileno(), err.fileno()])
             finally:
                 if input is None:
                     os.close(fd_in)

@@ -74,3 +74,15 @@ def test_commands_started_together_each_answer_as_their_own_process(repo: Paths)
     assert "T-99" in runs[3].stderr
     titles = sorted(p["title"] for p in json.loads(warm(repo.root, "task", "list", "--json", env=env).stdout))
     assert titles == ["t0", "t1", "t2"]
+
+
+def test_a_long_request_reaches_the_server_whole(repo: Paths) -> None:
+    """A stream socket may hand a long request over in pieces (sixteen ticks' environments were
+    cut at 36 kB): each request says its length, and the server reads it all."""
+    import os
+
+    env = {**os.environ, "BATTY_TEST_PADDING": "x" * 300_000}
+    runs = forkserver.batty_many([["--repo", str(repo.root), "task", "list", "--json"]] * 16, cwd=repo.root,
+                                 env=env, timeout=120)
+    assert [r.returncode for r in runs] == [0] * 16
+    assert warm(repo.root, "task", "list", "--json", env=env).returncode == 0

@@ -16,6 +16,12 @@ from batty.store.paths import Paths
 
 pytest_plugins = ["tests.standin.fixture"]
 
+# pytest keeps each test module it rewrote for its asserts as bytecode, unless Python may not
+# write any: with PYTHONDONTWRITEBYTECODE set (as on our machines), every worker rewrote every
+# test module on every run (about 2 s of CPU a worker). This process only: what the tests start
+# keeps the environment as it is.
+sys.dont_write_bytecode = False
+
 BATTY = [sys.executable, "-m", "batty"]
 
 GIT_ENV = {

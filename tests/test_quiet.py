@@ -125,3 +125,26 @@ def test_a_change_during_a_reconcile_it_did_not_read_is_never_taken_as_quiet(bat
     res = batty("reconcile")
     assert res.code == 0 and "T-1 todo -> backlog (board)" in res.err
     assert status_of(batty, "T-1") == "backlog"
+
+
+def test_an_idle_tick_s_reconcile_finds_the_key_of_the_one_before(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+    """A tick logs tick.started before its reconcile runs: with the log's size in its key, no
+    tick's reconcile was ever quiet (every minute: the task branches listed twice, every packet
+    checked against the log). Its key holds where the log's last status event ends; a status
+    event logged after it still makes the next tick look."""
+    assert batty("task", "add", "one").code == 0
+    assert batty("task", "move", "T-1", "backlog").code == 0
+    view = repo.cache / "view.reconcile"
+    time.sleep(2.2)  # every file past the racy window
+    kept = []
+    for _ in range(3):
+        assert batty("tick").code == 0
+        kept.append(view.read_bytes() if view.exists() else None)
+    assert kept[0] is not None and kept[0] == kept[1] == kept[2], "a tick did not find the key of the one before"
+    # a status event without its packet's change (a crash between the two, another machine's log)
+    with open(repo.events, "a") as log:
+        log.write(json.dumps({"ts": "2026-12-07T00:00:00+00:00", "kind": "task.status", "task": "T-1",
+                              "data": {"from": "backlog", "to": "todo"}}) + "\n")
+    assert batty("tick").code == 0
+    said = [json.loads(line) for line in repo.events.read_text().splitlines() if '"reconcile.state"' in line]
+    assert said and said[-1]["task"] == "T-1" and said[-1]["data"]["to"] == "backlog", said

@@ -70,6 +70,9 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
     # key has nothing to do either (issue 13: 100,000 packets read for nothing otherwise)
     quiet = None if dry_run else _quiet_key(st, heads)
     if quiet is not None and views.get(st.paths.cache, "reconcile", quiet):
+        pending = _read.get("pending")
+        if pending is not None and _read.get("moved"):  # how far the log was read (a tick's events)
+            _save_last(st.paths, pending["last"])
         return
     before = (list(st.notes), quiet and quiet[-1])
     for p, why in in_base(st, heads, base_ref):
@@ -90,24 +93,24 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
                        + ("would be logged" if dry_run else "logged"))
         if not dry_run:
             log_lost(st, last, lost)
-    if quiet is not None and before == (st.notes, _log_key(st)) \
+    if quiet is not None and before == (st.notes, _status_log_key(st)) \
             and _quiet_key(st, task_branches(st, base_ref)) == quiet:
         views.put(st.paths.cache, "reconcile", quiet, True)
 
 
-def _log_key(st: State) -> list | None:
-    import os
-
-    try:
-        info = os.stat(st.paths.events)
-    except FileNotFoundError:
-        return None
-    return [info.st_ino, info.st_size]
+def _status_log_key(st: State) -> list | None:
+    """Where the log's last status event ends (and the log's inode): what lost_events reads of
+    the log. Not the log's size: each tick logs tick.started before reconcile runs, and no
+    tick's reconcile was ever quiet."""
+    last_status(st.paths)
+    state = _read.get("pending")
+    return None if state is None else [state["inode"], state.get("status_end", 0)]
 
 
 def _quiet_key(st: State, heads: dict[str, str]) -> tuple | None:
     """What git_state reads: the packets (by the cache's name), every task branch and the base,
-    the worktrees, the config, and the log (last, for the check that nothing was logged)."""
+    the worktrees, the config, and the log's status events (last, for the check that nothing
+    was logged)."""
     import os
 
     if st._touched or st.notes or (st.paths.state / "merge-intent.json").exists():
@@ -117,7 +120,7 @@ def _quiet_key(st: State, heads: dict[str, str]) -> tuple | None:
     except FileNotFoundError:
         present = []
     return views.key(st.packets_version(), sorted(heads.items()), present,
-                     views.stat_key(st.paths.config, RACY_NS), _log_key(st))
+                     views.stat_key(st.paths.config, RACY_NS), _status_log_key(st))
 
 
 def in_base(st: State, heads: dict[str, str], base_ref: str) -> list[tuple[Packet, str]]:
@@ -270,12 +273,16 @@ def last_status(paths: Paths) -> dict[str, str]:
         size = os.path.getsize(paths.events)
     except FileNotFoundError:
         return last
+    status_end = int(saved.get("status_end", 0))
     if size < offset or saved.get("inode") != os.stat(paths.events).st_ino:
-        offset, last = 0, {}  # the log was replaced: read it again
+        offset, last, status_end = 0, {}, 0  # the log was replaced: read it again
     with open(paths.events, "rb") as f:
         f.seek(offset)
         data = f.read()
     end = data.rfind(b"\n") + 1
+    marks = max(data.rfind(m, 0, end) for m in (b'"task.status"', b'"reconcile.state"', b'"task.created"'))
+    if marks >= 0:  # the end of the last line that may tell a status
+        status_end = offset + data.find(b"\n", marks) + 1
     for raw in data[:end].splitlines():
         if b'"task.status"' not in raw and b'"reconcile.state"' not in raw and b'"task.created"' not in raw:
             continue
@@ -290,7 +297,8 @@ def last_status(paths: Paths) -> dict[str, str]:
             last[task] = d["to"]
         elif kind == "task.created" and d.get("status"):
             last[task] = d["status"]
-    _state = {"offset": offset + end, "inode": os.stat(paths.events).st_ino, "last": last}
+    _state = {"offset": offset + end, "inode": os.stat(paths.events).st_ino, "last": last,
+              "status_end": status_end}
     _read["pending"] = _state
     _read["moved"] = (_state["offset"], _state["inode"]) != (saved.get("offset"), saved.get("inode"))
     return last

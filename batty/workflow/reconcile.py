@@ -70,9 +70,6 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
     # key has nothing to do either (issue 13: 100,000 packets read for nothing otherwise)
     quiet = None if dry_run else _quiet_key(st, heads)
     if quiet is not None and views.get(st.paths.cache, "reconcile", quiet):
-        pending = _read.get("pending")
-        if pending is not None and _read.get("moved"):  # how far the log was read (a tick's events)
-            _save_last(st.paths, pending["last"])
         return
     before = (list(st.notes), quiet and quiet[-1])
     for p, why in in_base(st, heads, base_ref):
@@ -98,13 +95,41 @@ def git_state(st: State, *, dry_run: bool = False) -> None:
         views.put(st.paths.cache, "reconcile", quiet, True)
 
 
+STATUS_MARKS = (b'"task.status"', b'"reconcile.state"', b'"task.created"')  # lines last_status reads
+
+
 def _status_log_key(st: State) -> list | None:
-    """Where the log's last status event ends (and the log's inode): what lost_events reads of
-    the log. Not the log's size: each tick logs tick.started before reconcile runs, and no
-    tick's reconcile was ever quiet."""
-    last_status(st.paths)
-    state = _read.get("pending")
-    return None if state is None else [state["inode"], state.get("status_end", 0)]
+    """The log's inode and where its last line that may tell a status ends: what lost_events
+    reads of the log. Not the log's size: each tick logs tick.started before reconcile runs,
+    and no tick's reconcile was ever quiet. Read on from where the last run stopped (kept in
+    .batty/cache/status-end.json: a few bytes, not every task's status)."""
+    import os
+
+    from batty.store import atomic
+
+    kept = st.paths.cache / "status-end.json"
+    try:
+        info = os.stat(st.paths.events)
+    except FileNotFoundError:
+        return None
+    saved = atomic.read_json(kept) or {}
+    offset, status_end = int(saved.get("offset", 0)), int(saved.get("status_end", 0))
+    if saved.get("inode") != info.st_ino or info.st_size < offset:
+        offset, status_end = 0, 0  # a new log: read it all
+    with open(st.paths.events, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1
+    mark = max(data.rfind(m, 0, end) for m in STATUS_MARKS)
+    if mark >= 0:
+        status_end = offset + data.find(b"\n", mark) + 1
+    now = {"inode": info.st_ino, "offset": offset + end, "status_end": status_end}
+    if now != saved:
+        try:
+            atomic.write_json(kept, now, durable=False)
+        except OSError:
+            pass  # read again from where the file says
+    return [info.st_ino, status_end]
 
 
 def _quiet_key(st: State, heads: dict[str, str]) -> tuple | None:
@@ -273,16 +298,12 @@ def last_status(paths: Paths) -> dict[str, str]:
         size = os.path.getsize(paths.events)
     except FileNotFoundError:
         return last
-    status_end = int(saved.get("status_end", 0))
     if size < offset or saved.get("inode") != os.stat(paths.events).st_ino:
-        offset, last, status_end = 0, {}, 0  # the log was replaced: read it again
+        offset, last = 0, {}  # the log was replaced: read it again
     with open(paths.events, "rb") as f:
         f.seek(offset)
         data = f.read()
     end = data.rfind(b"\n") + 1
-    marks = max(data.rfind(m, 0, end) for m in (b'"task.status"', b'"reconcile.state"', b'"task.created"'))
-    if marks >= 0:  # the end of the last line that may tell a status
-        status_end = offset + data.find(b"\n", marks) + 1
     for raw in data[:end].splitlines():
         if b'"task.status"' not in raw and b'"reconcile.state"' not in raw and b'"task.created"' not in raw:
             continue
@@ -297,8 +318,7 @@ def last_status(paths: Paths) -> dict[str, str]:
             last[task] = d["to"]
         elif kind == "task.created" and d.get("status"):
             last[task] = d["status"]
-    _state = {"offset": offset + end, "inode": os.stat(paths.events).st_ino, "last": last,
-              "status_end": status_end}
+    _state = {"offset": offset + end, "inode": os.stat(paths.events).st_ino, "last": last}
     _read["pending"] = _state
     _read["moved"] = (_state["offset"], _state["inode"]) != (saved.get("offset"), saved.get("inode"))
     return last

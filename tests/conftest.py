@@ -44,25 +44,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=rank)
 
 
-@pytest.fixture(scope="session")
-def _user_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One user cache for the run, as a person has one (what batty reads once of the installed
-    distributions lives there): a folder every pytest-xdist worker sees. Each test's own HOME
-    had batty read them again in every test that verified a new module."""
-    base = tmp_path_factory.getbasetemp()
-    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "user-cache"
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _user_cache: Path) -> None:
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
     home = tmp_path / "_home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(_user_cache))
     monkeypatch.setenv("BATTY_LOCK_WAIT_S", "2")
     for key in ("BATTY_NOW", "BATTY_QUIET", "BATTY_FAILPOINT"):
         monkeypatch.delenv(key, raising=False)

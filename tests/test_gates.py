@@ -357,33 +357,43 @@ def test_git_state_one_task_s_tests_leave_never_helps_the_next_task_pass(proj: P
 
 
 def test_a_distribution_installed_after_batty_last_looked_is_seen(tmp_path: Path) -> None:
-    """What is installed (and what pytest's plugins import) is read once and kept in the user's
-    cache: 50 to 100 ms a verify of a new module otherwise. A distribution installed since is
-    seen by the next run: a new module in its name is a shadow of it."""
+    """What is installed (and what pytest's plugins import) is read once and kept in the control
+    repository's .batty/cache (no sandbox shows it): 50 to 100 ms a verify of a new module
+    otherwise. A distribution installed since, or finished in place, is seen by the next run:
+    a new module in its name is a shadow of it. A kept list that says nothing is not taken."""
     import os
     import subprocess
     import sys
 
-    site, cache, repo = tmp_path / "site", tmp_path / "cache", tmp_path / "repo"
+    site, cache, repo = tmp_path / "site", tmp_path / "repo" / ".batty" / "cache", tmp_path / "repo"
     site.mkdir()
-    repo.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(cache)}
-    ask = "from batty.workflow import runnerfiles as r; print(r.shadows('fresh_dist'), r.shadows('sniffio'))"
+    cache.mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    ask = ("import sys; from pathlib import Path; from batty.store import packets; packets.RACY_NS = 0\n"
+           "from batty.workflow import runnerfiles as r; c = Path(sys.argv[1])\n"
+           "print(r.shadows('fresh_dist', c), r.shadows('other_mod', c), r.shadows('sniffio', c))")
 
-    def shadows() -> str:  # run in the repository, as cron runs batty: its folder is on sys.path
-        return subprocess.run([sys.executable, "-c", ask], env=env, capture_output=True, text=True,
+    def shadows() -> str:  # run in the repository, as cron runs batty: its folder first on sys.path
+        return subprocess.run([sys.executable, "-c", ask, str(cache)], env=env, capture_output=True, text=True,
                               check=True, timeout=60, cwd=repo).stdout.strip()
 
-    def kept() -> list[str]:
-        return sorted(p.name.split("-")[0] for p in (cache / "batty").glob("*.json"))
+    def kept() -> dict[str, str]:
+        return {p.name: p.read_text() for p in cache.glob("*.json")}
 
-    assert shadows() == "False True"
-    assert kept() == ["installed", "runner"]
+    assert shadows() == "False False True"
+    first = kept()
+    assert sorted(first) == ["installed.json", "runner-imports.json"]
     (repo / "notes.txt").write_text("the repository's own files come and go\n")
-    assert shadows() == "False True"
-    assert kept() == ["installed", "runner"], "read again: the key moved with the repository's folder"
+    assert shadows() == "False False True"
+    assert kept() == first, "read again: the key moved with the repository's folder"
     info = site / "fresh_dist-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fresh-dist\nVersion: 1.0\n")
     (info / "top_level.txt").write_text("fresh_dist\n")
-    assert shadows() == "True True"
+    assert shadows() == "True False True"
+    (info / "top_level.txt").write_text("fresh_dist\nother_mod\n")  # rewritten in place
+    assert shadows() == "True True True"
+    for name in first:  # a list that says nothing, under the right key: not taken
+        data = json.loads((cache / name).read_text())
+        (cache / name).write_text(json.dumps({"key": data["key"], "names": []}))
+    assert shadows() == "True True True"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from batty.core import fencepaths
 from batty.core.globs import matches
+from batty.store.paths import Paths
 from batty.workflow import gate, runnerfiles
 
 
@@ -70,7 +71,8 @@ def runner_changes(root: Path, base_sha: str, head: str, files: Sequence[str], c
     new_top = [f for f, (name, folder) in modules.items() if before.get(f) is None
                and not (folder and before.get(f"{folder}/__init__.py") is not None)]
     # the names last: the installed distributions are read only for a new top-level module
-    shadows = [f for f in new_top if runnerfiles.shadows(modules[f][0])]
+    cache = Paths(root).cache
+    shadows = [f for f in new_top if runnerfiles.shadows(modules[f][0], cache)]
     after = gate.base_files(root, head, [*wanted, *shadows])
     out = [f for f in shadows if after.get(f) is not None]
     for f in wanted:

@@ -120,13 +120,13 @@ def module_of(path: str) -> tuple[str, str] | None:
     return stem, "/".join(parts[:-1])
 
 
-def shadows(module: str) -> bool:
+def shadows(module: str, cache: Path | None = None) -> bool:
     """A top-level module of this name would stand in for one a test run imports without the
     tests asking for it: the standard library's, the runner's, or an installed distribution's
     (a red team's root `typing_extensions.py` and `execnet.py` stood in for what installed pytest
     plugins import). The distributions are this interpreter's: the test run's own when the
     project's venv is batty's, as it often is."""
-    return module in SHADOWED or module in _installed() or module in _runner_imports()
+    return module in SHADOWED or module in _installed(cache) or module in _runner_imports(cache)
 
 
 _IMPORTS = re.compile(r"^[ \t]*(?:import[ \t]+([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*)"
@@ -136,68 +136,104 @@ RUNNER_TOPS = frozenset({"pytest", "_pytest", "pluggy"})
 
 
 def _interpreter_path() -> list[str]:
-    """sys.path but the folder batty runs in: ``python -m batty`` in the repository puts it
-    first, and what a repository holds is the gate's to judge (a new ``*.dist-info`` there is a
-    gate change), not what is installed. Its stat moves with every file made at its top: in the
-    key, it kept nothing."""
+    """sys.path but the folder Python put first for the script (``python -m batty`` in the
+    repository puts the repository there): what a repository holds is the gate's to judge (a new
+    ``*.dist-info`` there is a gate change), not what is installed, and that folder's stat moves
+    with every file made at its top. Any other entry stays, the same folder named again included
+    (``PYTHONPATH=.``, an editable install's .pth)."""
     import os
 
-    try:
-        here = {os.getcwd(), os.path.realpath(os.getcwd())}
-    except OSError:
-        here = set()
-    return [e for e in sys.path if os.path.abspath(e or ".") not in here]
-
-
-def _cached(kind: str, scan: Callable[[list[str]], frozenset[str]]) -> frozenset[str]:
-    """What ``scan`` reads of this interpreter's installed distributions, kept in the user's
-    cache while the interpreter's sys.path folders keep their stat (an install or a removal
-    moves its folder's): each is 50 to 100 ms of reading metadata and source, which a verify or
-    merge of a new top-level module paid every time (cron starts a new batty every minute). An
-    empty answer (a broken distribution's metadata) is not kept."""
-    import hashlib
-    import json
-    import os
-
-    path = _interpreter_path()
-    key_parts: list[str] = [kind, sys.executable, sys.version]
-    for entry in path:
+    path = list(sys.path)
+    if path and not getattr(sys.flags, "safe_path", False):
         try:
-            st = os.stat(entry or ".")
+            here = {os.getcwd(), os.path.realpath(os.getcwd())}
+        except OSError:
+            here = set()
+        if os.path.abspath(path[0] or ".") in here:
+            path = path[1:]
+    return path
+
+
+METADATA_FILES = ("top_level.txt", "METADATA", "PKG-INFO", "requires.txt", "entry_points.txt", "RECORD")
+
+
+def _interpreter_key(path: list[str], racy_ns: int) -> str | None:
+    """The stat of each folder of ``path``, and of each distribution's metadata folder and files
+    in it (a distribution finished or rewritten in place moves no folder's stat): the key of what
+    was read there. None when any of it changed within the racy window (an install under way)."""
+    import hashlib
+    import os
+    import time
+
+    racy_after = time.time_ns() - racy_ns
+    parts: list[str] = [sys.executable, sys.version]
+
+    def add(p: str) -> bool:
+        try:
+            st = os.stat(p)
+        except OSError:
+            return True
+        if st.st_mtime_ns >= racy_after or st.st_ctime_ns >= racy_after:
+            return False
+        parts.append(f"{p}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}")
+        return True
+
+    for entry in path:
+        folder = entry or "."
+        if not add(folder):
+            return None
+        try:
+            names = sorted(n for n in os.listdir(folder) if n.lower().endswith((".dist-info", ".egg-info")))
         except OSError:
             continue
-        key_parts.append(f"{entry}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}")
-    key = hashlib.sha256("\0".join(key_parts).encode()).hexdigest()[:32]
-    try:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batty" / f"{kind}-{key}.json"
-    except (RuntimeError, KeyError):  # no home to keep it in: read it each time
+        for name in names:
+            meta = os.path.join(folder, name)
+            if not add(meta) or not all(add(os.path.join(meta, f)) for f in METADATA_FILES):
+                return None
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _cached(kind: str, scan: Callable[[list[str]], frozenset[str]], cache: Path | None) -> frozenset[str]:
+    """What ``scan`` reads of this interpreter's installed distributions, kept in ``cache`` (the
+    control repository's .batty/cache, which no sandbox shows: a list an agent could write would
+    let its module through) while the interpreter's folders and metadata keep their stat: each is
+    50 to 100 ms of reading, which every verify or merge of a new top-level module paid. An empty
+    answer (a broken distribution's metadata) is neither kept nor taken."""
+    import json
+
+    from batty.store.packets import RACY_NS
+
+    path = _interpreter_path()
+    key = _interpreter_key(path, RACY_NS) if cache is not None else None
+    if cache is None or key is None:
         return scan(path)
+    kept = cache / f"{kind}.json"
     try:
-        names = json.loads(cache.read_text())
-        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+        data = json.loads(kept.read_text())
+        names = data.get("names") if isinstance(data, dict) and data.get("key") == key else None
+        if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
             return frozenset(names)
     except (OSError, ValueError):
         pass
     found = scan(path)
-    if found:
+    if found and _interpreter_key(path, RACY_NS) == key:  # nothing moved while it was read
         try:
             from batty.store import atomic
 
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            atomic.write_text(cache, json.dumps(sorted(found)), durable=False)
+            atomic.write_text(kept, json.dumps({"key": key, "names": sorted(found)}), durable=False)
         except OSError:
             pass
     return found
 
 
 @functools.cache
-def _runner_imports() -> frozenset[str]:
+def _runner_imports(cache: Path | None = None) -> frozenset[str]:
     """Every top-level name the test runner's own code imports anywhere, optional imports
     included: pytest's and pluggy's, and each installed pytest plugin's (a ``pytest11`` entry
     point). An optional import of something not installed and declared by no distribution
     (anyio's ``import sniffio`` in a try) is found by a project's module of that name. Read from
     their source only for a change that adds a top-level module, and kept (:func:`_cached`)."""
-    return _cached("runner-imports", _scan_runner_imports)
+    return _cached("runner-imports", _scan_runner_imports, cache)
 
 
 def _scan_runner_imports(path: list[str]) -> frozenset[str]:
@@ -227,11 +263,11 @@ def _scan_runner_imports(path: list[str]) -> frozenset[str]:
 
 
 @functools.cache
-def _installed() -> frozenset[str]:
+def _installed(cache: Path | None = None) -> frozenset[str]:
     """The top-level names of the distributions installed here, and of what they require (an
     optional one missing is tried at run time: anyio's plugin imports trio when it can); kept
     (:func:`_cached`)."""
-    return _cached("installed", _scan_installed)
+    return _cached("installed", _scan_installed, cache)
 
 
 def _scan_installed(path: list[str]) -> frozenset[str]:

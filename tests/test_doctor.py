@@ -655,6 +655,22 @@ def test_a_config_change_is_seen_though_the_last_reading_is_kept(repo: Paths, mo
     assert (change.key, change.now) == ("alias.pwn", ["!touch /tmp/pwn2"])
 
 
+def test_a_config_file_git_could_not_read_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed `git config` (a broken file, or git killed) is not kept as the file's reading."""
+    from batty.store import packets
+    from batty.workflow.doctor import tamper
+
+    monkeypatch.setattr(packets, "RACY_NS", 0)
+    cache, config = tmp_path / "cache", tmp_path / "config"
+    config.write_text("[alias\n\tpwn = !touch /tmp/pwn\n")  # no closing bracket: git cannot read it
+    assert list(tamper.read_config(config, cache)) == ["<unreadable>"]
+    assert not list(cache.glob("view.tamper-config-*")), "a failed reading was kept"
+    config.write_text("[alias]\n\tpwn = !touch /tmp/pwn\n")
+    assert tamper.read_config(config, cache) == {"alias.pwn": ["!touch /tmp/pwn"]}
+    assert tamper.read_config(config, cache) == {"alias.pwn": ["!touch /tmp/pwn"]}  # kept now
+    assert list(cache.glob("view.tamper-config-*"))
+
+
 # ------------------------------------------------------------------ the pure rules (no disk)
 
 

@@ -70,9 +70,11 @@ def put(cache: Path, name: str, want: tuple | None, value: Any) -> None:
         pass  # a cache is never worth failing a command for
 
 
-def by_stat(cache: Path, name: str, path: Path, read: Callable[[Path], Any]) -> Any:
+def by_stat(cache: Path, name: str, path: Path, read: Callable[[Path], Any],
+            keep: Callable[[Any], bool] = lambda _found: True) -> Any:
     """``read(path)`` (plain data), kept under ``name`` and the path while the file keeps its
-    stat: read again after any change to it, or when it changed within the racy window."""
+    stat (and ``keep`` says it is worth keeping: not a failed read): read again after any change
+    to it, or when it changed within the racy window."""
     import hashlib
 
     from batty.store.packets import RACY_NS
@@ -83,5 +85,6 @@ def by_stat(cache: Path, name: str, path: Path, read: Callable[[Path], Any]) -> 
     if kept is not None:
         return kept
     found = read(path)
-    put(cache, view, want, found)
+    if keep(found):
+        put(cache, view, want, found)
     return found

@@ -31,9 +31,9 @@ from batty.store import atomic, git
 from batty.store.paths import Paths
 
 VERSION = 1
+UNREADABLE = "<unreadable>"  # a config file git could not read: all of it counts as changed
 
-# git lowercases section and variable names in --list output (subsections keep their case), so
-# these patterns are matched against the lowercased key.
+# Matched against the key lowercased, as git's --list writes it (subsections keep their case).
 RISKY: tuple[str, ...] = (
     "core.fsmonitor", "core.hookspath", "core.sshcommand", "core.pager", "core.editor",
     "core.askpass", "core.gitproxy", "core.worktree", "core.attributesfile", "sequence.editor",
@@ -108,9 +108,10 @@ def config_files(gitdir: Path) -> list[Path]:
 def read_config(path: Path, cache: Path | None = None) -> dict[str, list[str]]:
     """The risky settings of one config file: key -> values in file order (includes not followed);
     with ``cache``, kept by the file's stat (a git process a file a tick, and they nearly never change)."""
-    from batty.store import views
+    from batty.store.views import by_stat
 
-    return _read_config(path) if cache is None else views.by_stat(cache, "tamper-config", path, _read_config)
+    return _read_config(path) if cache is None else by_stat(cache, "tamper-config", path, _read_config,
+                                                            keep=lambda found: UNREADABLE not in found)
 
 
 def _read_config(path: Path) -> dict[str, list[str]]:
@@ -119,7 +120,7 @@ def _read_config(path: Path) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if proc.returncode != 0:
         # A file git cannot parse: every setting in it is unknown, so it all counts as changed.
-        return {"<unreadable>": [proc.stderr.strip()[:200] or "git config failed"]}
+        return {UNREADABLE: [proc.stderr.strip()[:200] or "git config failed"]}
     for item in proc.stdout.split("\0"):
         if not item:
             continue
@@ -289,7 +290,7 @@ def revert(paths: Paths, changes: Iterable[Change], quarantine: Path | None = No
 
 
 def _revert_setting(path: Path, c: Change, baseline: dict[str, list[str]]) -> None:
-    if c.key == "<unreadable>":
+    if c.key == UNREADABLE:
         return  # nothing batty can edit with git config; the quarantine copy and the escalation tell
     cfg = ["config", "--file", str(path)]
     if path.exists():

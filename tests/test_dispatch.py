@@ -211,6 +211,29 @@ def test_a_group_left_with_a_zombie_only_is_not_waited_on() -> None:
         leader.wait(timeout=10)
 
 
+def test_a_process_whose_main_thread_exited_is_still_killed() -> None:
+    """Its main thread gone, /proc shows the process as a zombie while another thread runs (and
+    ignores SIGTERM): it is still a member to kill (review finding)."""
+    import sys
+
+    from batty import runner
+
+    code = ("import ctypes, signal, threading, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "threading.Thread(target=time.sleep, args=(600,)).start()\n"
+            "print('ready', flush=True)\n"
+            "ctypes.CDLL(None).pthread_exit(None)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        wait_for(lambda: psutil.Process(proc.pid).status() == psutil.STATUS_ZOMBIE, 30, "the main thread to exit")
+        assert runner.live_members(proc.pid) == [proc.pid]
+        runner.kill_group(proc.pid, grace_s=0.5)
+        assert proc.wait(timeout=30) == -9
+    finally:
+        proc.kill()
+
+
 def test_usage_and_exit_land_in_run_json(proj: Project) -> None:
     tid = proj.task("Edit", "succeed")
     proj.ok("dispatch")

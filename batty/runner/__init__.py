@@ -187,6 +187,8 @@ def live_members(pgid: int) -> list[int]:
     try:
         pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
+        pids = []
+    if os.getpid() not in pids:  # no /proc, or another namespace's: it cannot tell
         return _live_members_psutil(pgid)
     out = []
     for pid in pids:
@@ -196,9 +198,17 @@ def live_members(pgid: int) -> list[int]:
         except OSError:  # gone between the listing and the look
             continue
         fields = stat[stat.rfind(b")") + 2:].split()  # after "pid (comm) ": state ppid pgrp ...
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+        if len(fields) > 2 and int(fields[2]) == pgid and (fields[0] != b"Z" or _threads_left(pid)):
             out.append(pid)
     return out
+
+
+def _threads_left(pid: int) -> bool:
+    """A process whose main thread exited shows Z while its other threads still run."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False
 
 
 def _live_members_psutil(pgid: int) -> list[int]:

@@ -108,17 +108,17 @@ def _status_log_key(st: State) -> list | None:
     from batty.store import atomic
 
     kept = st.paths.cache / "status-end.json"
+    saved = atomic.read_json(kept) or {}
     try:
-        info = os.stat(st.paths.events)
+        with open(st.paths.events, "rb") as f:
+            info = os.fstat(f.fileno())
+            offset, status_end = int(saved.get("offset", 0)), int(saved.get("status_end", 0))
+            if saved.get("inode") != info.st_ino or info.st_size < offset:
+                offset, status_end = 0, 0  # a new log: read it all
+            f.seek(offset)
+            data = f.read()
     except FileNotFoundError:
         return None
-    saved = atomic.read_json(kept) or {}
-    offset, status_end = int(saved.get("offset", 0)), int(saved.get("status_end", 0))
-    if saved.get("inode") != info.st_ino or info.st_size < offset:
-        offset, status_end = 0, 0  # a new log: read it all
-    with open(st.paths.events, "rb") as f:
-        f.seek(offset)
-        data = f.read()
     end = data.rfind(b"\n") + 1
     mark = max(data.rfind(m, 0, end) for m in STATUS_MARKS)
     if mark >= 0:
@@ -306,7 +306,7 @@ def last_status(paths: Paths) -> dict[str, str]:
     end = data.rfind(b"\n") + 1
     for raw in data[:end].splitlines():
         if b'"task.status"' not in raw and b'"reconcile.state"' not in raw and b'"task.created"' not in raw:
-            continue
+            continue  # STATUS_MARKS, spelled out: this loop reads a whole log once
         try:
             e = json.loads(raw)
         except ValueError:

@@ -148,3 +148,31 @@ def test_an_idle_tick_s_reconcile_finds_the_key_of_the_one_before(batty, repo: P
     assert batty("tick").code == 0
     said = [json.loads(line) for line in repo.events.read_text().splitlines() if '"reconcile.state"' in line]
     assert said and said[-1]["task"] == "T-1" and said[-1]["data"]["to"] == "backlog", said
+
+
+def test_a_replaced_log_or_a_garbled_position_file_is_read_again(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+    """The quiet key reads on from .batty/cache/status-end.json: a log replaced by another file
+    (a restore, a rotation) is read from its start, and a position file that says nothing
+    sensible is as good as none."""
+    import shutil
+
+    assert batty("task", "add", "one").code == 0
+    assert batty("task", "move", "T-1", "backlog").code == 0
+    time.sleep(2.2)
+    for _ in range(2):
+        assert batty("tick").code == 0
+    kept = repo.cache / "status-end.json"
+    assert json.loads(kept.read_text())["status_end"] > 0
+    # another file in the log's place, with a status event the packet does not have
+    copy = repo.events.with_name("events.copy")
+    shutil.copy(repo.events, copy)
+    with open(copy, "a") as log:
+        log.write(json.dumps({"ts": "2026-12-07T00:00:00+00:00", "kind": "task.status", "task": "T-1",
+                              "data": {"from": "backlog", "to": "todo"}}) + "\n")
+    copy.replace(repo.events)
+    assert batty("tick").code == 0
+    said = [json.loads(line) for line in repo.events.read_text().splitlines() if '"reconcile.state"' in line]
+    assert said and said[-1]["data"]["to"] == "backlog", said
+    kept.write_text("{not json")
+    assert batty("tick").code == 0 and batty("tick").code == 0
+    assert json.loads(kept.read_text())["status_end"] > 0

@@ -63,9 +63,10 @@ def test_commands_started_together_each_answer_as_their_own_process(repo: Paths)
     import threading
 
     env = {**os.environ, "BATTY_LOCK_WAIT_S": "60"}
+    assert warm(repo.root, "task", "list", env=env).returncode == 0  # the server up before the clock runs
     held = open(repo.locks / "board.lock", "w")
     fcntl.flock(held, fcntl.LOCK_EX)
-    threading.Timer(3.0, held.close).start()  # let go later: run one by one, only the first would wait
+    threading.Timer(5.0, held.close).start()  # let go later: run one by one, only the first would wait
     runs = forkserver.batty_many([["--repo", str(repo.root), "task", "add", f"t{n}"] for n in range(3)]
                                  + [["--repo", str(repo.root), "task", "show", "T-99"]],
                                  cwd=repo.root, env=env, timeout=120)

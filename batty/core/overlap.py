@@ -35,14 +35,16 @@ class Wait:
 
 def _segments(glob: str) -> tuple[str, ...]:
     """A glob as path segments, in the form batty.core.globs matches it: `dir/` and `dir/**` are
-    the folder and everything in it; a name without a slash matches at any depth."""
+    the folder and everything in it; a name without a slash (`dir/**` too) matches at any depth."""
     g = glob.strip()
     while g.startswith("./"):
         g = g[2:]
     if g.endswith("/"):
         g += "**"
     parts = tuple(s for s in g.split("/") if s)
-    if "/" not in g:
+    # as globs.compile_glob reads it: `dir/**` is `dir` and what is in it, and a bare `dir`
+    # matches at any depth (so `src/**` matches `docs/src/a.md`: hypothesis found it)
+    if "/" not in (g[:-3] if g.endswith("/**") else g):
         parts = ("**", *parts)
     return parts
 

@@ -85,8 +85,8 @@ def child(req, mine, others):
     os._exit(code)
 
 
-# A request is one command, or {"batch": [...]}: commands started together (three descriptors
-# each, in order), answered with their pids, then with their exit codes once all are done.
+# A request is {"batch": [...]}: commands started together (three descriptors each, in order),
+# answered with their pids, then with their exit codes once all are done.
 while True:
     try:
         msg, fds, _, _ = socket.recv_fds(sock, 1 << 22, 3 * 64)
@@ -102,7 +102,7 @@ while True:
     if not msg:
         break
     msg = json.loads(msg[8:])
-    reqs = msg["batch"] if "batch" in msg else [msg]
+    reqs = msg["batch"]
     pids = []
     for i, req in enumerate(reqs):
         mine = fds[3 * i: 3 * i + 3]
@@ -112,12 +112,12 @@ while True:
         pids.append(pid)
     for fd in fds:
         os.close(fd)
-    sock.sendall(json.dumps({"pids": pids} if "batch" in msg else {"pid": pids[0]}).encode() + b"\n")
+    sock.sendall(json.dumps({"pids": pids}).encode() + b"\n")
     codes = []
     for pid in pids:
         _, status = os.waitpid(pid, 0)
         codes.append(-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
-    sock.sendall(json.dumps({"codes": codes} if "batch" in msg else {"code": codes[0]}).encode() + b"\n")
+    sock.sendall(json.dumps({"codes": codes}).encode() + b"\n")
 '''
 
 
@@ -176,66 +176,24 @@ class ForkServer:
         line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
 
-    def run(self, argv: list[str], *, cwd: Path, env: dict[str, str], input: str | None,
-            timeout: float) -> subprocess.CompletedProcess[str] | None:
-        """The command's result, or None when the server is busy (another thread's command)."""
-        if not self.lock.acquire(blocking=False):
-            return None
-        try:
-            if self.proc is None or self.proc.poll() is not None:
-                self._start()
-            return self._run(argv, cwd, env, input, timeout)
-        finally:
-            self.lock.release()
-
-    def run_many(self, argvs: list[list[str]], *, cwd: Path, env: dict[str, str],
+    def run_many(self, argvs: list[list[str]], *, cwd: Path, env: dict[str, str], input: str | None = None,
                  timeout: float) -> list[subprocess.CompletedProcess[str]] | None:
-        """The commands started together, their results once all are done; None when busy."""
+        """The commands started together (each with ``input`` on stdin), their results once all
+        are done; None when the server is busy (another thread's commands)."""
         if not self.lock.acquire(blocking=False):
             return None
         try:
             if self.proc is None or self.proc.poll() is not None:
                 self._start()
-            return self._run_many(argvs, cwd, env, timeout)
+            return self._run_many(argvs, cwd, env, input, timeout)
         finally:
             self.lock.release()
 
-    def _run_many(self, argvs: list[list[str]], cwd: Path, env: dict[str, str],
+    def _run_many(self, argvs: list[list[str]], cwd: Path, env: dict[str, str], input: str | None,
                   timeout: float) -> list[subprocess.CompletedProcess[str]]:
         assert self.sock is not None
         files = [(tempfile.TemporaryFile(), tempfile.TemporaryFile()) for _ in argvs]
-        null = os.open(os.devnull, os.O_RDONLY)
-        try:
-            fds = [fd for out, err in files for fd in (null, out.fileno(), err.fileno())]
-            req = json.dumps({"batch": [{"argv": a, "cwd": str(cwd), "env": env} for a in argvs]}).encode()
-            self._send(req, fds)
-            os.close(null)
-            null = -1
-            pids = self._line(30)["pids"]
-            try:
-                codes = self._line(timeout)["codes"]
-            except TimeoutError:
-                for pid in pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                self._line(30)
-                raise subprocess.TimeoutExpired(argvs[0], timeout) from None
-            return [subprocess.CompletedProcess(a, c, _text(out), _text(err))
-                    for a, c, (out, err) in zip(argvs, codes, files, strict=True)]
-        finally:
-            if null >= 0:
-                os.close(null)
-            for out, err in files:
-                out.close()
-                err.close()
-
-    def _run(self, argv: list[str], cwd: Path, env: dict[str, str], input: str | None,
-             timeout: float) -> subprocess.CompletedProcess[str]:
-        assert self.sock is not None
-        with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as out, \
-                tempfile.TemporaryFile() as err:
+        with tempfile.TemporaryFile() as stdin:
             if input is not None:
                 stdin.write(input.encode())
                 stdin.seek(0)
@@ -243,19 +201,30 @@ class ForkServer:
             else:
                 fd_in = os.open(os.devnull, os.O_RDONLY)
             try:
-                req = json.dumps({"argv": argv, "cwd": str(cwd), "env": env}).encode()
-                self._send(req, [fd_in, out.fileno(), err.fileno()])
+                fds = [fd for out, err in files for fd in (fd_in, out.fileno(), err.fileno())]
+                req = json.dumps({"batch": [{"argv": a, "cwd": str(cwd), "env": env} for a in argvs]}).encode()
+                self._send(req, fds)
             finally:
                 if input is None:
                     os.close(fd_in)
-            pid = self._line(30)["pid"]
             try:
-                code = self._line(timeout)["code"]
-            except TimeoutError:
-                os.kill(pid, signal.SIGKILL)
-                self._line(30)
-                raise subprocess.TimeoutExpired(argv, timeout) from None
-            return subprocess.CompletedProcess(argv, code, _text(out), _text(err))
+                pids = self._line(30)["pids"]
+                try:
+                    codes = self._line(timeout)["codes"]
+                except TimeoutError:
+                    for pid in pids:
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                    self._line(30)
+                    raise subprocess.TimeoutExpired(argvs[0], timeout) from None
+                return [subprocess.CompletedProcess(a, c, _text(out), _text(err))
+                        for a, c, (out, err) in zip(argvs, codes, files, strict=True)]
+            finally:
+                for out, err in files:
+                    out.close()
+                    err.close()
 
 
 def _text(f: IO[bytes]) -> str:
@@ -271,49 +240,45 @@ def enabled() -> bool:
     return os.environ.get("BATTY_TEST_FORKSERVER", "1") != "0"
 
 
-def run(argv: list[str], *, cwd: Path, env: dict[str, str], input: str | None,
-        timeout: float) -> subprocess.CompletedProcess[str] | None:
+def _the_server() -> ForkServer:
     global _server
     if _server is None:
         import atexit
 
         _server = ForkServer()
         atexit.register(close)
-    return _server.run(argv, cwd=cwd, env=env, input=input, timeout=timeout)
+    return _server
+
+
+def run(argv: list[str], *, cwd: Path, env: dict[str, str], input: str | None,
+        timeout: float) -> subprocess.CompletedProcess[str] | None:
+    """One command through the fork server; None when it is busy."""
+    warm = _the_server().run_many([argv], cwd=cwd, env=env, input=input, timeout=timeout)
+    return None if warm is None else warm[0]
 
 
 def batty(argv: list[str], *, cwd: Path, env: dict[str, str], input: str | None = None,
           timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``python -m batty ARGV``, as subprocess.run(capture_output=True, text=True) answers it: a
     child of this worker's fork server, or a new Python when the server is off or busy."""
-    if enabled():
-        warm = run(argv, cwd=cwd, env=env, input=input, timeout=timeout)
-        if warm is not None:
-            return warm
-    return subprocess.run([sys.executable, "-m", "batty", *argv], cwd=cwd, input=input,
-                          capture_output=True, text=True, env=env, timeout=timeout)
+    return batty_many([argv], cwd=cwd, env=env, input=input, timeout=timeout)[0]
 
 
-def batty_many(argvs: list[list[str]], *, cwd: Path, env: dict[str, str],
+def batty_many(argvs: list[list[str]], *, cwd: Path, env: dict[str, str], input: str | None = None,
                timeout: float = 300) -> list[subprocess.CompletedProcess[str]]:
     """``python -m batty ARGV`` for each of ``argvs``, all started together (children forked at
     once by this worker's fork server, or new Pythons when it is off or busy), once all are done."""
-    global _server
     if enabled():
-        if _server is None:
-            import atexit
-
-            _server = ForkServer()
-            atexit.register(close)
-        warm = _server.run_many(argvs, cwd=cwd, env=env, timeout=timeout)
+        warm = _the_server().run_many(argvs, cwd=cwd, env=env, input=input, timeout=timeout)
         if warm is not None:
             return warm
     procs = [subprocess.Popen([sys.executable, "-m", "batty", *argv], cwd=cwd, env=env, text=True,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                              stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for argv in argvs]
     out = []
     for argv, proc in zip(argvs, procs, strict=True):
-        stdout, stderr = proc.communicate(timeout=timeout)
+        stdout, stderr = proc.communicate(input=input, timeout=timeout)
         out.append(subprocess.CompletedProcess([sys.executable, "-m", "batty", *argv], proc.returncode,
                                                stdout, stderr))
     return out

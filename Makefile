@@ -43,12 +43,15 @@ demo: $(STAMP)
 # that time (on 2 cores: 7 min 39 s with two workers, 5 min 53 s with four). The real crontab is
 # machine-wide: its tests hold a lock (tests/realcron.py).
 WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
+# the tests' scratch folders: on a tmpfs where there is room (bin/test-tmp says why), else pytest's default
+TEST_TMP ?= $(shell bin/test-tmp)
+BASETEMP := $(if $(TEST_TMP),--basetemp=$(TEST_TMP))
 test: $(STAMP) sysdeps agent-clis sample
-	BATTY_REQUIRE_CLIS=1 BATTY_REQUIRE_SYSDEPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	BATTY_REQUIRE_CLIS=1 BATTY_REQUIRE_SYSDEPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadgroup $(BASETEMP) $(PYTEST_ARGS)
 
 # every failure scenario (tests/scenarios/), two workers: the proof in under a minute (issue 8)
 scenarios: $(STAMP) sysdeps
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 tests/scenarios
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 $(BASETEMP) tests/scenarios
 
 lint: $(STAMP)
 	$(BIN)/ruff check batty tests benchmarks
@@ -70,3 +73,4 @@ soak: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	$(if $(TEST_TMP),rm -rf $(TEST_TMP))

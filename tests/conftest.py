@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,14 +35,33 @@ GIT_ENV = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests (marked slow) first, the rest in their order: started last, the real
-    library's end-to-end test (with its wait for cron's minute) was the tail of the run, one
-    worker busy and the other idle (issue 13)."""
-    def rank(item: pytest.Item) -> int:
-        mark = item.get_closest_marker("slow")
-        return 2 if mark is None else 0 if mark.kwargs.get("first") else 1
+    """The longest tests (marked slow) first: started last, the real library's end-to-end test
+    (with its wait for cron's minute) was the tail of the run, one worker busy and the other idle
+    (issue 13). The others spread out, each module's tests over the whole of the rest of the run:
+    pytest-xdist hands tests out in this order, and four workers on one module's tests waited
+    together (on git's racy window, on a stall to show) while the cores idled. A module whose
+    tests share a module-scoped fixture keeps them together (the fixture is made once a worker)."""
+    sizes = Counter(item.nodeid.split("::", 1)[0] for item in items)
+    seen: Counter[str] = Counter()
 
-    items.sort(key=rank)
+    def key(item: pytest.Item) -> tuple[int, float]:
+        mark = item.get_closest_marker("slow")
+        rank = 2 if mark is None else 0 if mark.kwargs.get("first") else 1
+        module = item.nodeid.split("::", 1)[0]
+        place = seen[module] / sizes[module]
+        seen[module] += 1
+        if rank != 2 or _shares_a_module_fixture(item):
+            place = 0.0
+        return rank, place
+
+    keys = {id(item): key(item) for item in items}
+    items.sort(key=lambda item: keys[id(item)])
+
+
+def _shares_a_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", {}) or {}
+    return any(d.scope in ("module", "class", "package") for ds in defs.values() for d in ds)
 
 
 @pytest.fixture(autouse=True)

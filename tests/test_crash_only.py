@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -301,7 +302,11 @@ NOT_TWICE = {
     "runner.after-start": "a second wrapper death on one attempt is escalated by the respawn guard",
 }
 
-CASES = [(name, point) for name, scn in SCENARIOS.items() for point in scn.points]
+# One case of each scenario in turn, not a scenario's cases together: pytest-xdist hands cases
+# out in this order, and four workers on the same scenario waited together (a stall to show, a
+# template's clean run being made by one of them) while the cores idled.
+CASES = [case for row in zip_longest(*([(name, point) for point in scn.points] for name, scn in SCENARIOS.items()))
+         for case in row if case is not None]
 
 
 # ------------------------------------------------------------------ running a case

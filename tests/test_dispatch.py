@@ -280,6 +280,8 @@ def test_preemption_makes_room_for_priority_zero(proj: Project) -> None:
                      priority=3)
     proj.ok("dispatch")
     wait_for(lambda: proj.run_state(slow) == "running", 15, "the slow agent")
+    # running is not yet committed: preempted before its commit, the agent leaves no "wip"
+    wait_for(lambda: "wip" in git(proj.paths.worktree(slow), "log", "--format=%s"), 15, "the slow agent's commit")
     urgent = proj.task("Urgent", "succeed", priority=0)
     proj.ok("dispatch")
     p = proj.packet(slow)

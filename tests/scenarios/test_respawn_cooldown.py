@@ -9,7 +9,7 @@ from pathlib import Path
 
 from batty import runner
 from batty.core import clock
-from tests.scenarios.helpers import actions, kinds, make, statuses, tick
+from tests.scenarios.helpers import actions, kinds, make, once, statuses, tick
 
 
 def test_a_dying_agent_is_respawned_no_faster_than_the_cooldown(tmp_path: Path) -> None:
@@ -41,3 +41,23 @@ def test_a_dying_agent_is_respawned_no_faster_than_the_cooldown(tmp_path: Path) 
     assert esc["task"] == doomed and esc["data"]["fault"] == "respawn"
     [raised] = kinds(proj, "escalation.raised")
     assert raised["data"]["reason"] == "respawns-exhausted"
+
+
+def test_the_cooldown_counts_from_the_respawned_agent_s_start(tmp_path: Path) -> None:
+    """A respawn's stop can take the whole grace (an agent deaf to SIGTERM): counted from when
+    doctor decided, the cooldown was spent before the new agent started, and when that one died
+    at once the next respawn followed at once."""
+    cooldown = 3
+    proj, watch = make(tmp_path, config={"health": {"respawn_cooldown_s": cooldown, "max_respawns": 2,
+                                                    "stall_after_s": 1},
+                                         "sandbox": {"mode": "none"}})
+    tid = proj.task("Stalls deaf, then dies at once", once(
+        tmp_path / "shared" / "stalled",
+        ["trap '' TERM; echo started; exec sleep 600"],  # stalls; the stop waits its grace out
+        ["echo started", "kill -9 $(ps -o ppid= -p $PPID) $PPID"]))  # a word, then its wrapper dies
+    deadline = time.monotonic() + 60
+    while len(kinds(proj, "agent.respawned")) < 2 and time.monotonic() < deadline:
+        tick(proj, watch)
+    respawned = [clock.parse(e["ts"]).timestamp() for e in kinds(proj, "agent.respawned")]
+    assert len(respawned) == 2, statuses(proj)[tid]
+    assert respawned[1] - respawned[0] >= cooldown

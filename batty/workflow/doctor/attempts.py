@@ -72,8 +72,9 @@ def observe(doc: Doctor, p: Packet) -> health.AttemptView:
             # context now, not a stall later (issue 5)
             exhausted = _says_out_of_context(run_dir, run)
         record = atomic.read_json(run_dir / RESPAWN_FILE)
-        if record and record.get("at"):
-            since = now - float(record["at"])
+        if record and (record.get("launched_at") or record.get("at")):
+            # from when the respawned agent started: the stop before it can take its whole grace
+            since = now - float(record.get("launched_at") or record["at"])
         try:
             output = (run_dir / "agent.log").stat().st_size > 0
         except OSError:
@@ -224,7 +225,7 @@ def _respawn_from(doc: Doctor, p: Packet, run_dir: Path, record: dict[str, Any],
             st.events.emit(Kind.AGENT_RESPAWNED, task=p.id, seat=p.assignee, attempt=p.attempt,
                            reason=record["reason"], respawns=record["respawns"])
         failpoints.point("doctor.respawn.after-event")
-        record = {**record, "phase": "launched", "launched": launched}
+        record = {**record, "phase": "launched", "launched": launched, "launched_at": time.time()}
         atomic.write_json(run_dir / RESPAWN_FILE, record)
     return {"respawns": record["respawns"], "kept": st.paths.rel(keep),
             "launched": record.get("launched")}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from batty.store import packet_scan
 from batty.store import packets as store
 from batty.store.paths import Paths
 from tests.conftest import git
@@ -27,8 +28,10 @@ def packet(i: int, title: str | None = None, status: str = "todo") -> str:
 
 
 @pytest.fixture
-def board(git_repo: Path) -> Paths:
-    """20 committed packets, settled."""
+def board(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    """20 committed packets, settled, read with git's scan (a board this small is read by a stat
+    of each file unless told otherwise: test_a_small_board_is_read_without_git)."""
+    monkeypatch.setattr(packet_scan, "SCAN_FROM", 0)
     paths = Paths(git_repo)
     paths.tasks.mkdir(parents=True)
     for i in range(1, 21):
@@ -180,9 +183,53 @@ def test_a_crash_between_the_cache_and_its_scan_file_is_harmless(board: Paths) -
     assert now.require("T-8").title == "TASK 008"
 
 
-def test_the_commands_show_an_edit_made_after_their_output_was_kept(batty, repo: Paths) -> None:  # type: ignore[no-untyped-def]
+def git_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    from batty.store import git as batty_git
+
+    runs: list[tuple[str, ...]] = []
+    real_run = batty_git.run
+
+    def counting_run(cwd, *args, **kw):  # type: ignore[no-untyped-def]
+        runs.append(args)
+        return real_run(cwd, *args, **kw)
+
+    monkeypatch.setattr(batty_git, "run", counting_run)
+    return runs
+
+
+def test_a_small_board_is_read_without_git(board: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under packet_scan.SCAN_FROM packets a stat of each costs less than git's three processes:
+    no git, no packets.scan, and an edit in place that keeps size and mtime is still seen."""
+    monkeypatch.setattr(packet_scan, "SCAN_FROM", 21)
+    runs = git_runs(monkeypatch)
+    assert len(loaded(board)[0]) == 20  # the cache written
+    first, counts = loaded(board)
+    assert len(first) == 20 and counts == {"stat": 20, "parse": 0} and runs == []
+    assert not (board.cache / "packets.scan").exists()
+    assert store.quick(board)[0] is None and runs == []
+    f = board.packet("T-4")
+    before = f.stat()
+    f.write_text(packet(4, "TASK 004"))
+    os.utime(f, ns=(before.st_atime_ns, before.st_mtime_ns))
+    time.sleep(SETTLE_S)
+    now, counts = loaded(board)
+    assert now.require("T-4").title == "TASK 004" and counts["parse"] == 1 and runs == []
+    board.packet("T-21").write_text(packet(21))  # the 21st: from here on git's scan
+    time.sleep(SETTLE_S)
+    assert len(loaded(board)[0]) == 21
+    assert any("diff-index" in a for a in runs) and (board.cache / "packets.scan").exists()
+
+
+@pytest.mark.parametrize("size", ["small", "scanned"])
+def test_the_commands_show_an_edit_made_after_their_output_was_kept(batty, repo: Paths, size: str) -> None:  # type: ignore[no-untyped-def]
+    """As new processes, on a board read by stats and on one of SCAN_FROM packets read by git."""
     for i in range(1, 4):
         assert batty("task", "add", f"task {i}").code == 0
+    if size == "scanned":  # done tasks up to SCAN_FROM, written and committed as a person would
+        for i in range(4, packet_scan.SCAN_FROM + 1):
+            repo.packet(f"T-{i}").write_text(packet(i, status="done"))
+        git(repo.root, "add", "board/tasks")
+        git(repo.root, "commit", "-q", "-m", "done tasks")
     assert batty("reconcile").code == 0
     time.sleep(SETTLE_S)
     for _ in range(2):  # the second run of each is served from what the first kept
@@ -191,6 +238,7 @@ def test_the_commands_show_an_edit_made_after_their_output_was_kept(batty, repo:
         assert batty("reconcile").code == 0
     assert [p["title"] for p in ready] == ["task 1", "task 2", "task 3"]
     assert (repo.cache / "view.task-list").exists() and (repo.cache / "view.board").exists()
+    assert (repo.cache / "packets.scan").exists() == (size == "scanned")
     f = repo.packet("T-2")
     before = f.stat()
     f.write_text(f.read_text().replace("title: task 2", "title: TASK 2").replace("status: todo", "status: done"))
@@ -240,22 +288,13 @@ def test_a_moved_index_is_checked_for_skip_bits_once(board: Paths, monkeypatch: 
     """git's index moves with every commit, reset or status; the run after that lists its entries
     for the assume-unchanged and skip-worktree bits, and remembers the index it checked: the runs
     after it do not list them again (every idle tick did)."""
-    from batty.store import git as batty_git
-
     first, _ = loaded(board)
     (board.root / "notes.txt").write_text("not a packet\n")
     git(board.root, "add", "notes.txt")
     git(board.root, "commit", "-q", "-m", "notes")  # the index moved; board/tasks/ did not
     time.sleep(SETTLE_S)
     git(board.root, "status", "--porcelain")
-    listed: list[tuple[str, ...]] = []
-    real_run = batty_git.run
-
-    def counting_run(cwd, *args, **kw):  # type: ignore[no-untyped-def]
-        listed.append(args)
-        return real_run(cwd, *args, **kw)
-
-    monkeypatch.setattr(batty_git, "run", counting_run)
+    listed = git_runs(monkeypatch)
     for _ in range(3):
         version, problems, _ = store.quick(board)
         assert version == first.version and problems == []

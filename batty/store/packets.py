@@ -207,7 +207,7 @@ def _load(paths: Paths, listing: list[os.DirEntry], out: Packets, strict: bool, 
         known = packet_scan.read_known(paths.cache)
         if known is not None and known.version != cache.heavy_name:
             known = None  # written for another cache (a crash between the two writes)
-        if scan is None:
+        if scan is None and len(listing) >= packet_scan.SCAN_FROM:
             scan = packet_scan.scan(paths.root, known.index if known is not None else None)
         if scan is not None:
             racy_after = min(racy_after, scan.start_ns - RACY_NS)

@@ -38,11 +38,13 @@ sample: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/batty demo
 
-# pytest-xdist workers, twice the cores: a test spends much of its time waiting (on an agent, on
-# a stall to show, on git's racy window, on cron's minute), and a second test per core runs in
-# that time (on 2 cores: 7 min 39 s with two workers, 5 min 53 s with four). The real crontab is
+# pytest-xdist workers, three times the cores: a test spends much of its time waiting (on an
+# agent, on a stall to show, on git's racy window, on cron's minute), and other tests run in that
+# time. On 2 cores: 7 min 39 s with two workers, 5 min 53 s with four (the seventh session); with
+# the tests spread over the run (tests/conftest.py), 4 min 20 s with four, 4 min 02 s with five,
+# 3 min 37 s with six, 3 min 51 s with eight (docs/BENCHMARKS.md). The real crontab is
 # machine-wide: its tests hold a lock (tests/realcron.py).
-WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
+WORKERS ?= $(shell echo $$(( $$(nproc) * 3 )))
 # the tests' scratch folders: on a tmpfs where there is room (bin/test-tmp says why), else pytest's default
 TEST_TMP ?= $(shell bin/test-tmp)
 BASETEMP := $(if $(TEST_TMP),--basetemp=$(TEST_TMP))
